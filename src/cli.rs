@@ -1,0 +1,168 @@
+//! The command line: parses arguments with clap, calls the library, prints the report and
+//! maps the outcome to an exit code (0 ok, 1 bad input, 2 bad usage). No clap type leaves
+//! this file.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::diag::{Diagnostic, Location, Report};
+use crate::emit::{self, Output};
+use crate::tls::pki::{self, Validity};
+use crate::{Options, compile, resolve, spec};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kindling",
+    version,
+    about = "Compile a cluster spec into validated Ignition configs, one per node"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Render, validate and write DIR/<node>.ign for every node of the spec
+    Render(RenderArgs),
+    /// Manage the cluster's TLS material
+    #[command(subcommand)]
+    Pki(PkiCommand),
+}
+
+#[derive(Debug, Args)]
+struct RenderArgs {
+    /// The cluster spec (YAML)
+    spec: PathBuf,
+    /// Output directory, or `-` for stdout (needs --node)
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Render only this node
+    #[arg(long)]
+    node: Option<String>,
+    /// Indented JSON instead of compact
+    #[arg(long)]
+    pretty: bool,
+    /// A directory of profiles, searched before the built-in ones
+    #[arg(long)]
+    profiles: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum PkiCommand {
+    /// Create the CA and every missing certificate and key in the spec's TLS directory
+    Init(PkiInitArgs),
+}
+
+#[derive(Debug, Args)]
+struct PkiInitArgs {
+    /// The cluster spec (YAML)
+    spec: PathBuf,
+    /// CA validity in days (default: tls.ca_days, else 3650)
+    #[arg(long)]
+    ca_days: Option<u32>,
+    /// Leaf certificate validity in days (default: tls.leaf_days, else 365)
+    #[arg(long)]
+    leaf_days: Option<u32>,
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let result = match cli.command {
+        Command::Render(args) => render(&args),
+        Command::Pki(PkiCommand::Init(args)) => pki_init(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(report) => {
+            eprint!("{}", report.render_human());
+            1
+        }
+    }
+}
+
+fn render(args: &RenderArgs) -> Result<i32, Report> {
+    let to_stdout = args.output == Path::new("-");
+    if to_stdout && args.node.is_none() {
+        eprintln!("error: `-o -` prints one config, so it needs --node NAME");
+        return Ok(2);
+    }
+    let options = Options {
+        profiles_dir: args.profiles.clone(),
+        pretty: args.pretty,
+        only_node: args.node.clone(),
+    };
+    let compiled = compile(&args.spec, &options)?;
+    if !compiled.warnings.is_empty() {
+        eprint!("{}", compiled.warnings.render_human());
+    }
+    if to_stdout {
+        let mut stdout = std::io::stdout().lock();
+        for node in &compiled.nodes {
+            stdout
+                .write_all(node.json.as_bytes())
+                .map_err(|e| stdout_error(&e))?;
+        }
+        stdout.flush().map_err(|e| stdout_error(&e))?;
+        return Ok(0);
+    }
+    let outputs: Vec<Output> = compiled
+        .nodes
+        .into_iter()
+        .map(|node| Output {
+            file_name: format!("{}.ign", node.name),
+            bytes: node.json.into_bytes(),
+        })
+        .collect();
+    let written = emit::write_all(&args.output, &outputs, 0o600)?;
+    eprintln!(
+        "wrote {} config(s) to {}",
+        written.len(),
+        args.output.display()
+    );
+    Ok(0)
+}
+
+fn pki_init(args: &PkiInitArgs) -> Result<i32, Report> {
+    let document = spec::load(&args.spec)?;
+    let cluster = resolve::resolve(&document)?;
+    let validity = Validity {
+        ca_days: args.ca_days.unwrap_or(cluster.tls.ca_days),
+        leaf_days: args.leaf_days.unwrap_or(cluster.tls.leaf_days),
+    };
+    if validity.ca_days == 0 || validity.leaf_days == 0 {
+        return Err(
+            Diagnostic::error("cli.days", "a validity of 0 days", Location::Nowhere).into(),
+        );
+    }
+    let outcome = pki::init(&cluster, validity, time::OffsetDateTime::now_utc())?;
+    for path in &outcome.created {
+        eprintln!("created {}", path.display());
+    }
+    eprintln!(
+        "{} file(s) created, {} kept in {}",
+        outcome.created.len(),
+        outcome.kept.len(),
+        cluster.tls.paths.dir().display()
+    );
+    Ok(0)
+}
+
+fn stdout_error(error: &std::io::Error) -> Report {
+    Diagnostic::error(
+        "io.stdout",
+        format!("cannot write to standard output: {error}"),
+        Location::Nowhere,
+    )
+    .into()
+}

@@ -1,0 +1,271 @@
+//! Diagnostics are data: one type for every problem kindling reports, whichever stage found
+//! it, and the renderers that turn a list of them into text for people or machines.
+//!
+//! Tests assert `code` and `location`, never the prose, so messages can improve freely.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How bad a finding is. Errors stop the pipeline before anything is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// A text file kindling read (a spec, a profile manifest, a template), kept so a
+/// diagnostic can quote the offending line.
+#[derive(Debug)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl SourceFile {
+    pub fn new(path: impl Into<PathBuf>, text: String) -> Arc<Self> {
+        Arc::new(SourceFile {
+            path: path.into(),
+            text,
+        })
+    }
+
+    /// The text of 1-based `line`, without its line ending.
+    pub fn line_text(&self, line: u64) -> Option<&str> {
+        let index = usize::try_from(line.checked_sub(1)?).ok()?;
+        self.text.lines().nth(index)
+    }
+}
+
+/// A position in a source file: 1-based line and column.
+#[derive(Clone, Debug)]
+pub struct Span {
+    pub source: Arc<SourceFile>,
+    pub line: u64,
+    pub column: u64,
+}
+
+impl Span {
+    pub fn new(source: &Arc<SourceFile>, line: u64, column: u64) -> Self {
+        Span {
+            source: Arc::clone(source),
+            line,
+            column,
+        }
+    }
+
+    /// The start of the file: for problems that belong to a file as a whole.
+    pub fn file_start(source: &Arc<SourceFile>) -> Self {
+        Span::new(source, 1, 1)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.source.path
+    }
+}
+
+/// Where a problem is.
+#[derive(Clone, Debug)]
+pub enum Location {
+    /// A line and column in a file kindling read.
+    Source(Span),
+    /// A path inside an Ignition config (`$.storage.files.3.mode`), with the profile entry
+    /// or spec value that produced it when kindling generated the config itself.
+    Json {
+        path: String,
+        origin: Option<String>,
+    },
+    /// A file as a whole (one that could not be read, say).
+    File(PathBuf),
+    /// No place: a problem with the command line or the environment.
+    Nowhere,
+}
+
+/// One finding.
+#[derive(Clone, Debug)]
+pub struct Diagnostic {
+    /// A stable identifier such as `spec.duplicate-ip`; tests and tools match on it.
+    pub code: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    pub location: Location,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(code: &'static str, message: impl Into<String>, location: Location) -> Self {
+        Diagnostic {
+            code,
+            severity: Severity::Error,
+            message: message.into(),
+            location,
+            help: None,
+        }
+    }
+
+    pub fn warning(code: &'static str, message: impl Into<String>, location: Location) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message, location)
+        }
+    }
+
+    pub fn at(code: &'static str, message: impl Into<String>, span: &Span) -> Self {
+        Diagnostic::error(code, message, Location::Source(span.clone()))
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// `file:line:col`, the JSON path, or the file, for one-line formats.
+    pub fn place(&self) -> String {
+        match &self.location {
+            Location::Source(span) => {
+                format!("{}:{}:{}", span.path().display(), span.line, span.column)
+            }
+            Location::Json { path, .. } => path.clone(),
+            Location::File(path) => path.display().to_string(),
+            Location::Nowhere => String::new(),
+        }
+    }
+}
+
+/// Every finding of one run, in the order found.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Report {
+    pub fn push(&mut self, diagnostic: Diagnostic) {
+        self.diagnostics.push(diagnostic);
+    }
+
+    pub fn extend(&mut self, other: Report) {
+        self.diagnostics.extend(other.diagnostics);
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.diagnostics.is_empty()
+    }
+
+    /// Ok(value) when no error was found, otherwise the report itself.
+    pub fn into_result<T>(self, value: T) -> Result<T, Report> {
+        if self.has_errors() {
+            Err(self)
+        } else {
+            Ok(value)
+        }
+    }
+
+    /// Human-readable, rustc-like text: the message, the place, the source line with a
+    /// caret under the column, and the hint.
+    pub fn render_human(&self) -> String {
+        let mut out = String::new();
+        for diagnostic in &self.diagnostics {
+            render_one_human(&mut out, diagnostic);
+        }
+        let errors = self.count(Severity::Error);
+        let warnings = self.count(Severity::Warning);
+        if errors + warnings > 1 {
+            let _ = writeln!(out, "{errors} error(s), {warnings} warning(s)");
+        }
+        out
+    }
+
+    fn count(&self, severity: Severity) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == severity)
+            .count()
+    }
+}
+
+impl From<Diagnostic> for Report {
+    fn from(diagnostic: Diagnostic) -> Self {
+        Report {
+            diagnostics: vec![diagnostic],
+        }
+    }
+}
+
+fn render_one_human(out: &mut String, d: &Diagnostic) {
+    let _ = writeln!(out, "{}[{}]: {}", d.severity.as_str(), d.code, d.message);
+    match &d.location {
+        Location::Source(span) => render_source_excerpt(out, span),
+        Location::Json { path, origin } => {
+            let _ = writeln!(out, "  --> {path}");
+            if let Some(origin) = origin {
+                let _ = writeln!(out, "   = produced by: {origin}");
+            }
+        }
+        Location::File(path) => {
+            let _ = writeln!(out, "  --> {}", path.display());
+        }
+        Location::Nowhere => {}
+    }
+    if let Some(help) = &d.help {
+        let _ = writeln!(out, "   = help: {help}");
+    }
+    out.push('\n');
+}
+
+fn render_source_excerpt(out: &mut String, span: &Span) {
+    let _ = writeln!(
+        out,
+        "  --> {}:{}:{}",
+        span.path().display(),
+        span.line,
+        span.column
+    );
+    let Some(text) = span.source.line_text(span.line) else {
+        return;
+    };
+    let gutter = span.line.to_string();
+    let pad = " ".repeat(gutter.len());
+    let caret_offset: usize = text
+        .chars()
+        .take(usize::try_from(span.column.saturating_sub(1)).unwrap_or(0))
+        .map(|c| if c == '\t' { 4 } else { 1 })
+        .sum();
+    let shown = text.replace('\t', "    ");
+    let _ = writeln!(out, "{pad} |");
+    let _ = writeln!(out, "{gutter} | {shown}");
+    let _ = writeln!(out, "{pad} | {}^", " ".repeat(caret_offset));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_rendering_quotes_the_line_and_points_at_the_column() {
+        let source = SourceFile::new("cluster.yaml", "version: 1\nnodes: x\n".to_string());
+        let report = Report::from(
+            Diagnostic::at("spec.type", "expected a list", &Span::new(&source, 2, 8))
+                .with_help("write nodes as a list"),
+        );
+        let text = report.render_human();
+        assert!(text.contains("error[spec.type]: expected a list"), "{text}");
+        assert!(text.contains("--> cluster.yaml:2:8"), "{text}");
+        assert!(text.contains("2 | nodes: x\n  |        ^"), "{text}");
+        assert!(text.contains("= help: write nodes as a list"), "{text}");
+    }
+}

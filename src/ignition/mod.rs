@@ -1,0 +1,385 @@
+//! The Ignition side: spec versions, the typed output model, and `assemble`, which turns a
+//! node's rendered entries into one config. Data URLs, sorting and serialization live here
+//! and nowhere else; JSON is never built from strings.
+
+pub mod dataurl;
+pub mod model;
+
+use std::collections::BTreeMap;
+
+use crate::diag::{Diagnostic, Location, Report};
+use model::{
+    Config, Directory, Dropin, File, IgnitionSection, Link, NodeOwner, Passwd, Resource, Storage,
+    Systemd, Unit, User, Verification,
+};
+
+/// Ignition config spec versions kindling knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SpecVersion {
+    V3_0,
+    V3_1,
+    V3_2,
+    V3_3,
+    V3_4,
+}
+
+impl SpecVersion {
+    pub const ALL: [SpecVersion; 5] = [Self::V3_0, Self::V3_1, Self::V3_2, Self::V3_3, Self::V3_4];
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == text)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V3_0 => "3.0.0",
+            Self::V3_1 => "3.1.0",
+            Self::V3_2 => "3.2.0",
+            Self::V3_3 => "3.3.0",
+            Self::V3_4 => "3.4.0",
+        }
+    }
+}
+
+/// Who owns a node on disk (numeric ids: Flatcar's etcd user is 232:232).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Owner {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+/// What a file holds.
+#[derive(Clone, Debug)]
+pub enum Contents {
+    /// Text written inline as a data URL.
+    Inline(String),
+    /// Fetched by Ignition at boot, checked against `hash` (`sha256-<hex>`) when given.
+    Remote { url: String, hash: Option<String> },
+}
+
+/// One thing a profile asks to put on the node, with where in the profile it came from.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub origin: String,
+    pub kind: EntryKind,
+}
+
+#[derive(Clone, Debug)]
+pub enum EntryKind {
+    Directory {
+        path: String,
+        mode: u32,
+        owner: Owner,
+    },
+    File {
+        path: String,
+        mode: u32,
+        owner: Owner,
+        overwrite: bool,
+        contents: Contents,
+    },
+    Link {
+        path: String,
+        target: String,
+        owner: Owner,
+        overwrite: bool,
+        hard: bool,
+    },
+    Unit {
+        name: String,
+        enabled: Option<bool>,
+        contents: Option<String>,
+        dropins: Vec<(String, String)>,
+    },
+    User {
+        name: String,
+        ssh_authorized_keys: Vec<String>,
+    },
+}
+
+/// A node's config plus, for every array element, the profile entry that produced it:
+/// the provenance map that turns a finding at a JSON path back into its cause.
+#[derive(Debug)]
+pub struct Assembled {
+    pub config: Config,
+    pub provenance: BTreeMap<String, String>,
+}
+
+impl Assembled {
+    /// The origin of the longest recorded prefix of a JSON path (`$.storage.files.3.mode`
+    /// → the profile entry that made `$.storage.files.3`).
+    pub fn origin_of(&self, path: &str) -> Option<&str> {
+        let mut candidate = path;
+        loop {
+            if let Some(origin) = self.provenance.get(candidate) {
+                return Some(origin);
+            }
+            candidate = &candidate[..candidate.rfind('.')?];
+        }
+    }
+}
+
+/// Builds a node's config from its entries. A path used twice (across files, directories
+/// and links, which share one namespace) or a unit given twice is refused here.
+pub fn assemble(version: SpecVersion, entries: Vec<Entry>) -> Result<Assembled, Report> {
+    let mut report = Report::default();
+    let mut nodes: BTreeMap<String, (String, NodeItem)> = BTreeMap::new();
+    let mut units: BTreeMap<String, (String, Unit)> = BTreeMap::new();
+    let mut users: BTreeMap<String, (String, User)> = BTreeMap::new();
+    for entry in entries {
+        let origin = entry.origin;
+        match entry.kind {
+            EntryKind::Unit {
+                name,
+                enabled,
+                contents,
+                dropins,
+            } => {
+                let dropins = dropins
+                    .into_iter()
+                    .map(|(name, contents)| Dropin {
+                        name,
+                        contents: Some(contents),
+                    })
+                    .collect();
+                let unit = Unit {
+                    name: name.clone(),
+                    enabled,
+                    contents,
+                    dropins,
+                };
+                insert_unique(&mut units, name, origin, unit, "unit", &mut report);
+            }
+            EntryKind::User {
+                name,
+                ssh_authorized_keys,
+            } => {
+                let user = User {
+                    name: name.clone(),
+                    ssh_authorized_keys,
+                };
+                insert_unique(&mut users, name, origin, user, "user", &mut report);
+            }
+            other => {
+                let (path, item) = node_item(other);
+                insert_unique(&mut nodes, path, origin, item, "path", &mut report);
+            }
+        }
+    }
+    if report.has_errors() {
+        return Err(report);
+    }
+    Ok(build(version, nodes, units, users))
+}
+
+enum NodeItem {
+    Directory(Directory),
+    File(File),
+    Link(Link),
+}
+
+fn node_item(kind: EntryKind) -> (String, NodeItem) {
+    match kind {
+        EntryKind::Directory { path, mode, owner } => {
+            let (user, group) = owners(owner);
+            (
+                path.clone(),
+                NodeItem::Directory(Directory {
+                    path,
+                    overwrite: None,
+                    user,
+                    group,
+                    mode: Some(mode),
+                }),
+            )
+        }
+        EntryKind::File {
+            path,
+            mode,
+            owner,
+            overwrite,
+            contents,
+        } => {
+            let (user, group) = owners(owner);
+            let contents = Some(resource(contents));
+            (
+                path.clone(),
+                NodeItem::File(File {
+                    path,
+                    overwrite: overwrite.then_some(true),
+                    user,
+                    group,
+                    contents,
+                    mode: Some(mode),
+                }),
+            )
+        }
+        EntryKind::Link {
+            path,
+            target,
+            owner,
+            overwrite,
+            hard,
+        } => {
+            let (user, group) = owners(owner);
+            (
+                path.clone(),
+                NodeItem::Link(Link {
+                    path,
+                    overwrite: overwrite.then_some(true),
+                    user,
+                    group,
+                    target,
+                    hard: hard.then_some(true),
+                }),
+            )
+        }
+        EntryKind::Unit { .. } | EntryKind::User { .. } => {
+            unreachable!("units and users are not storage nodes")
+        }
+    }
+}
+
+fn owners(owner: Owner) -> (Option<NodeOwner>, Option<NodeOwner>) {
+    (
+        owner.uid.map(|id| NodeOwner { id }),
+        owner.gid.map(|id| NodeOwner { id }),
+    )
+}
+
+fn resource(contents: Contents) -> Resource {
+    match contents {
+        Contents::Inline(text) => Resource {
+            source: dataurl::encode(text.as_bytes()),
+            compression: None,
+            verification: None,
+        },
+        Contents::Remote { url, hash } => Resource {
+            source: url,
+            compression: None,
+            verification: hash.map(|hash| Verification { hash }),
+        },
+    }
+}
+
+fn insert_unique<T>(
+    map: &mut BTreeMap<String, (String, T)>,
+    key: String,
+    origin: String,
+    value: T,
+    what: &str,
+    report: &mut Report,
+) {
+    if let Some((first, _)) = map.get(&key) {
+        report.push(
+            Diagnostic::error(
+                "assemble.duplicate",
+                format!("{what} {key} is produced twice"),
+                Location::Json {
+                    path: String::new(),
+                    origin: Some(origin),
+                },
+            )
+            .with_help(format!(
+                "it is already produced by {first}; a profile may write each {what} once"
+            )),
+        );
+        return;
+    }
+    map.insert(key, (origin, value));
+}
+
+fn build(
+    version: SpecVersion,
+    nodes: BTreeMap<String, (String, NodeItem)>,
+    units: BTreeMap<String, (String, Unit)>,
+    users: BTreeMap<String, (String, User)>,
+) -> Assembled {
+    let mut provenance = BTreeMap::new();
+    let mut storage = Storage::default();
+    for (_, (origin, item)) in nodes {
+        let path = match item {
+            NodeItem::Directory(d) => {
+                push_traced(&mut storage.directories, d, "$.storage.directories")
+            }
+            NodeItem::File(f) => push_traced(&mut storage.files, f, "$.storage.files"),
+            NodeItem::Link(l) => push_traced(&mut storage.links, l, "$.storage.links"),
+        };
+        provenance.insert(path, origin);
+    }
+    let mut systemd = Systemd::default();
+    for (_, (origin, unit)) in units {
+        provenance.insert(
+            push_traced(&mut systemd.units, unit, "$.systemd.units"),
+            origin,
+        );
+    }
+    let mut passwd = Passwd::default();
+    for (_, (origin, user)) in users {
+        provenance.insert(
+            push_traced(&mut passwd.users, user, "$.passwd.users"),
+            origin,
+        );
+    }
+    let config = Config {
+        ignition: IgnitionSection {
+            version: version.as_str().to_string(),
+        },
+        passwd: (!passwd.users.is_empty()).then_some(passwd),
+        storage: (!storage.is_empty()).then_some(storage),
+        systemd: (!systemd.units.is_empty()).then_some(systemd),
+    };
+    Assembled { config, provenance }
+}
+
+/// Appends and returns the JSON path of the new element.
+fn push_traced<T>(list: &mut Vec<T>, item: T, list_path: &str) -> String {
+    list.push(item);
+    format!("{list_path}.{}", list.len() - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, origin: &str) -> Entry {
+        Entry {
+            origin: origin.to_string(),
+            kind: EntryKind::File {
+                path: path.into(),
+                mode: 0o644,
+                owner: Owner::default(),
+                overwrite: true,
+                contents: Contents::Inline("x\n".into()),
+            },
+        }
+    }
+
+    #[test]
+    fn nodes_are_sorted_and_traced() {
+        let entries = vec![file("/b", "second"), file("/a", "first")];
+        let assembled = assemble(SpecVersion::V3_4, entries).expect("assembles");
+        let files = &assembled.config.storage.as_ref().expect("storage").files;
+        assert_eq!(files[0].path, "/a");
+        assert_eq!(
+            assembled.origin_of("$.storage.files.1.mode"),
+            Some("second")
+        );
+        assert_eq!(assembled.origin_of("$.ignition.version"), None);
+    }
+
+    #[test]
+    fn a_path_used_twice_is_refused() {
+        let dir = Entry {
+            origin: "dir entry".into(),
+            kind: EntryKind::Directory {
+                path: "/a".into(),
+                mode: 0o755,
+                owner: Owner::default(),
+            },
+        };
+        let report = assemble(SpecVersion::V3_4, vec![file("/a", "file entry"), dir])
+            .expect_err("duplicate");
+        assert_eq!(report.diagnostics[0].code, "assemble.duplicate");
+    }
+}

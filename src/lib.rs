@@ -1,0 +1,170 @@
+//! kindling: compiles a compact cluster spec into one validated Ignition config per node.
+//!
+//! The pipeline runs one way: parse (`spec`) → resolve (`resolve`) → render (`profile`) →
+//! assemble (`ignition`) → validate (`validate`) → emit (`emit`). `compile` strings the
+//! stages together and writes nothing; the CLI decides where the result goes.
+
+pub mod cli;
+pub mod diag;
+pub mod emit;
+pub mod ignition;
+pub mod profile;
+pub mod resolve;
+pub mod secret;
+pub mod spec;
+pub mod tls;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+
+use diag::{Diagnostic, Location, Report, Severity};
+use ignition::Assembled;
+use resolve::context::NodeContext;
+
+/// How to compile.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    /// Extra profile directory (`--profiles`), searched before the built-in profiles.
+    pub profiles_dir: Option<PathBuf>,
+    /// Indented JSON instead of compact.
+    pub pretty: bool,
+    /// Compile only this node.
+    pub only_node: Option<String>,
+}
+
+/// One node's finished config.
+#[derive(Debug)]
+pub struct RenderedNode {
+    pub name: String,
+    /// The serialized Ignition JSON, ending in a newline.
+    pub json: String,
+}
+
+/// A successful compile: every node's config, and the warnings found on the way (a
+/// report that holds no errors).
+#[derive(Debug)]
+pub struct Compiled {
+    pub nodes: Vec<RenderedNode>,
+    pub warnings: Report,
+}
+
+/// Runs the whole pipeline for the spec at `spec_path`, up to and including validation.
+pub fn compile(spec_path: &Path, options: &Options) -> Result<Compiled, Report> {
+    let document = spec::load(spec_path)?;
+    let cluster = resolve::resolve(&document)?;
+    select_node(&cluster, options.only_node.as_deref())?;
+    let material = resolve::material::load(&cluster)?;
+    let profile = profile::load(&cluster.profile, options.profiles_dir.as_deref())?;
+    let mut report = Report::default();
+    let mut nodes = Vec::new();
+    for context in resolve::context::node_contexts(&cluster, &material) {
+        if options
+            .only_node
+            .as_ref()
+            .is_some_and(|only| *only != context.node.name)
+        {
+            continue;
+        }
+        match compile_node(&profile, &context, cluster.ignition, options.pretty) {
+            Ok((node, warnings)) => {
+                report.extend(warnings);
+                nodes.push(node);
+            }
+            Err(errors) => report.extend(errors),
+        }
+    }
+    if report.has_errors() {
+        return Err(report);
+    }
+    Ok(Compiled {
+        nodes,
+        warnings: report,
+    })
+}
+
+fn select_node(cluster: &resolve::Cluster, only: Option<&str>) -> Result<(), Report> {
+    let Some(only) = only else { return Ok(()) };
+    if cluster.nodes.iter().any(|n| n.name == only) {
+        return Ok(());
+    }
+    let names: Vec<&str> = cluster.nodes.iter().map(|n| n.name.as_str()).collect();
+    Err(Diagnostic::error(
+        "cli.unknown-node",
+        format!("the spec has no node named {only:?}"),
+        Location::Nowhere,
+    )
+    .with_help(format!("nodes in this spec: {}", names.join(", ")))
+    .into())
+}
+
+/// render → assemble → validate → serialize for one node.
+fn compile_node(
+    profile: &profile::Profile,
+    context: &NodeContext,
+    version: ignition::SpecVersion,
+    pretty: bool,
+) -> Result<(RenderedNode, Report), Report> {
+    let context_json = to_json(context)?;
+    let entries = profile::render::render(profile, &context_json)?;
+    let assembled = ignition::assemble(version, entries)?;
+    let config = to_json(&assembled.config)?;
+    let report = attach_origins(
+        validate::validate(&config, version),
+        &assembled,
+        &context.node.name,
+    );
+    if report.has_errors() {
+        return Err(report);
+    }
+    let mut json = if pretty {
+        serde_json::to_string_pretty(&config)
+    } else {
+        serde_json::to_string(&config)
+    }
+    .map_err(internal)?;
+    json.push('\n');
+    Ok((
+        RenderedNode {
+            name: context.node.name.clone(),
+            json,
+        },
+        report,
+    ))
+}
+
+/// Points each finding at the profile entry that produced it. A rendered config that
+/// fails validation is a defect of kindling or of the profile, and says so.
+fn attach_origins(report: Report, assembled: &Assembled, node: &str) -> Report {
+    let diagnostics = report
+        .diagnostics
+        .into_iter()
+        .map(|mut d| {
+            if let Location::Json { path, origin } = &mut d.location {
+                *origin = assembled.origin_of(path).map(str::to_string);
+                d.message = format!("node {node}: {}", d.message);
+                if d.severity == Severity::Error && d.help.is_none() {
+                    d.help = Some(
+                        "the profile produced an invalid config: fix the entry named above".into(),
+                    );
+                }
+            }
+            d
+        })
+        .collect();
+    Report { diagnostics }
+}
+
+/// Serializing kindling's own typed values cannot fail in practice (no maps with
+/// non-string keys, no failing Serialize impls); if it ever does, it is reported, not a panic.
+fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, Report> {
+    serde_json::to_value(value).map_err(internal)
+}
+
+fn internal(error: serde_json::Error) -> Report {
+    Diagnostic::error(
+        "internal.serialize",
+        format!("internal error while serializing: {error}"),
+        Location::Nowhere,
+    )
+    .into()
+}

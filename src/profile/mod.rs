@@ -1,0 +1,367 @@
+//! Profiles are data: a manifest (`profile.yaml`) listing the directories, files, links,
+//! units and users a node gets, and handlebars templates for their contents. The built-in
+//! ones are embedded into the binary; `--profiles DIR` or a path in the spec loads others.
+//!
+//! Every string in a manifest is a template too (a path may print `{{layout.pki_dir}}`),
+//! compiled once per profile and rendered once per node by `render`.
+
+pub mod render;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use handlebars::Handlebars;
+use include_dir::{Dir, include_dir};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::diag::{Diagnostic, Location, Report, SourceFile, Span};
+use crate::resolve::{ProfileChoice, ProfileRef};
+use crate::spec::{parse_yaml, span_of};
+
+static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/profiles");
+
+/// The manifest file name inside a profile directory.
+pub const MANIFEST: &str = "profile.yaml";
+
+/// A profile manifest, version 1 (documented in docs/profiles.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub version: Spanned<u32>,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub directories: Vec<DirectorySpec>,
+    #[serde(default)]
+    pub files: Vec<FileSpec>,
+    #[serde(default)]
+    pub links: Vec<LinkSpec>,
+    #[serde(default)]
+    pub units: Vec<UnitSpec>,
+    #[serde(default)]
+    pub users: Vec<UserSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorySpec {
+    pub path: Spanned<String>,
+    pub mode: Spanned<String>,
+    pub user: Option<u32>,
+    pub group: Option<u32>,
+    pub when: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSpec {
+    pub path: Spanned<String>,
+    pub mode: Spanned<String>,
+    pub user: Option<u32>,
+    pub group: Option<u32>,
+    pub overwrite: Option<bool>,
+    pub when: Option<Spanned<String>>,
+    /// Contents from a template file of the profile.
+    pub template: Option<Spanned<String>>,
+    /// Contents from an inline template.
+    pub inline: Option<Spanned<String>>,
+    /// A URL Ignition fetches at boot (a template), with an optional hash (a template that
+    /// may print an empty string when the spec opted out of verification).
+    pub source: Option<Spanned<String>>,
+    pub hash: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    pub path: Spanned<String>,
+    pub target: Spanned<String>,
+    pub overwrite: Option<bool>,
+    pub hard: Option<bool>,
+    pub when: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitSpec {
+    pub name: Spanned<String>,
+    pub enabled: Option<bool>,
+    pub template: Option<Spanned<String>>,
+    #[serde(default)]
+    pub dropins: Vec<DropinSpec>,
+    pub when: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DropinSpec {
+    pub name: Spanned<String>,
+    pub template: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSpec {
+    pub name: Spanned<String>,
+    /// A context path to a list of keys; a user whose list is empty is left out.
+    pub ssh_authorized_keys: Spanned<String>,
+    pub when: Option<Spanned<String>>,
+}
+
+/// A loaded profile: its manifest and every template compiled.
+pub struct Profile {
+    pub name: String,
+    pub manifest: Manifest,
+    pub source: Arc<SourceFile>,
+    registry: Handlebars<'static>,
+}
+
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Profile")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Profile {
+    pub fn span<T>(&self, value: &Spanned<T>) -> Span {
+        span_of(&self.source, &value.referenced)
+    }
+}
+
+/// Where a profile's files come from.
+enum Files<'a> {
+    Builtin(&'a Dir<'static>),
+    Disk(PathBuf),
+}
+
+impl Files<'_> {
+    fn read(&self, name: &str) -> Option<String> {
+        match self {
+            Files::Builtin(dir) => dir
+                .get_file(dir.path().join(name))?
+                .contents_utf8()
+                .map(str::to_string),
+            Files::Disk(dir) => std::fs::read_to_string(dir.join(name)).ok(),
+        }
+    }
+
+    fn label(&self, name: &str) -> PathBuf {
+        match self {
+            Files::Builtin(dir) => Path::new("profiles").join(dir.path()).join(name),
+            Files::Disk(dir) => dir.join(name),
+        }
+    }
+}
+
+/// Loads the profile the spec chose. A name is looked up in `extra_dir` (from
+/// `--profiles`) first, then among the built-in profiles.
+pub fn load(choice: &ProfileChoice, extra_dir: Option<&Path>) -> Result<Profile, Report> {
+    let (name, files) = match &choice.name_or_dir {
+        ProfileRef::Dir(dir) => (dir.display().to_string(), Files::Disk(dir.clone())),
+        ProfileRef::Named(name) => match extra_dir
+            .map(|d| d.join(name))
+            .filter(|d| d.join(MANIFEST).is_file())
+        {
+            Some(dir) => (name.clone(), Files::Disk(dir)),
+            None => match BUILTIN.get_dir(name) {
+                Some(dir) => (name.clone(), Files::Builtin(dir)),
+                None => return Err(unknown_profile(choice, name).into()),
+            },
+        },
+    };
+    let Some(text) = files.read(MANIFEST) else {
+        let location = choice
+            .span
+            .clone()
+            .map_or(Location::File(files.label(MANIFEST)), Location::Source);
+        return Err(Diagnostic::error(
+            "profile.missing",
+            format!("profile {name} has no readable {MANIFEST}"),
+            location,
+        )
+        .into());
+    };
+    let source = SourceFile::new(files.label(MANIFEST), text);
+    let manifest: Manifest = parse_yaml(&source, "profile")?;
+    if manifest.version.value != 1 {
+        let span = span_of(&source, &manifest.version.referenced);
+        return Err(Diagnostic::at(
+            "profile.version",
+            format!(
+                "profile format version {} is not supported",
+                manifest.version.value
+            ),
+            &span,
+        )
+        .into());
+    }
+    let registry = compile_templates(&manifest, &source, &files)?;
+    Ok(Profile {
+        name,
+        manifest,
+        source,
+        registry,
+    })
+}
+
+/// Names of the profiles built into this binary.
+pub fn builtin_names() -> Vec<String> {
+    BUILTIN
+        .dirs()
+        .map(|d| d.path().display().to_string())
+        .collect()
+}
+
+fn unknown_profile(choice: &ProfileChoice, name: &str) -> Diagnostic {
+    let message = format!("there is no profile named {name:?}");
+    let help = format!(
+        "built-in profiles: {}; or give a directory path (./my-profile)",
+        builtin_names().join(", ")
+    );
+    let location = choice
+        .span
+        .clone()
+        .map_or(Location::Nowhere, Location::Source);
+    Diagnostic::error("profile.unknown", message, location).with_help(help)
+}
+
+/// A template reference collected from the manifest: its registry name, its text and
+/// where the manifest mentions it.
+struct TemplateSource {
+    name: String,
+    text: String,
+    span: Span,
+    file: Option<PathBuf>,
+}
+
+fn compile_templates(
+    manifest: &Manifest,
+    source: &Arc<SourceFile>,
+    files: &Files,
+) -> Result<Handlebars<'static>, Report> {
+    let mut registry = Handlebars::new();
+    registry.set_strict_mode(true);
+    registry.register_escape_fn(handlebars::no_escape);
+    let mut report = Report::default();
+    for template in template_sources(manifest, source, files, &mut report) {
+        if registry.get_template(&template.name).is_some() {
+            continue;
+        }
+        if let Err(error) = registry.register_template_string(&template.name, &template.text) {
+            report.push(template_error(&template, &error));
+        }
+    }
+    report.into_result(registry)
+}
+
+fn template_error(template: &TemplateSource, error: &handlebars::TemplateError) -> Diagnostic {
+    let message = format!("template does not compile: {}", error.reason());
+    match (&template.file, error.pos()) {
+        (Some(file), Some((line, column))) => {
+            let file_source = SourceFile::new(file.clone(), template.text.clone());
+            Diagnostic::at(
+                "profile.template",
+                message,
+                &Span::new(&file_source, line as u64, column as u64),
+            )
+        }
+        _ => Diagnostic::at("profile.template", message, &template.span),
+    }
+}
+
+/// Every template a manifest uses: file templates by file name, inline strings by the
+/// manifest position they stand at (`inline:12:10`).
+fn template_sources(
+    manifest: &Manifest,
+    source: &Arc<SourceFile>,
+    files: &Files,
+    report: &mut Report,
+) -> Vec<TemplateSource> {
+    let mut out = Vec::new();
+    let mut inline = |value: &Spanned<String>| {
+        let span = span_of(source, &value.referenced);
+        out.push(TemplateSource {
+            name: inline_name(value),
+            text: value.value.clone(),
+            span,
+            file: None,
+        });
+    };
+    for d in &manifest.directories {
+        [&d.path, &d.mode].into_iter().for_each(&mut inline);
+    }
+    for f in &manifest.files {
+        [&f.path, &f.mode]
+            .into_iter()
+            .chain(&f.inline)
+            .chain(&f.source)
+            .chain(&f.hash)
+            .for_each(&mut inline);
+    }
+    for l in &manifest.links {
+        [&l.path, &l.target].into_iter().for_each(&mut inline);
+    }
+    for u in &manifest.units {
+        inline(&u.name);
+        u.dropins.iter().for_each(|d| inline(&d.name));
+    }
+    manifest.users.iter().for_each(|u| inline(&u.name));
+    let file_refs = manifest
+        .files
+        .iter()
+        .filter_map(|f| f.template.as_ref())
+        .chain(manifest.units.iter().filter_map(|u| u.template.as_ref()))
+        .chain(
+            manifest
+                .units
+                .iter()
+                .flat_map(|u| u.dropins.iter().map(|d| &d.template)),
+        );
+    for reference in file_refs {
+        let span = span_of(source, &reference.referenced);
+        match read_template_file(files, &reference.value) {
+            Some(text) => out.push(TemplateSource {
+                name: file_name(reference),
+                text,
+                span,
+                file: Some(files.label(&reference.value)),
+            }),
+            None => report.push(
+                Diagnostic::at(
+                    "profile.template-missing",
+                    format!("template file {:?} is not in the profile", reference.value),
+                    &span,
+                )
+                .with_help(
+                    "templates are files beside profile.yaml, named without any directory part",
+                ),
+            ),
+        }
+    }
+    out
+}
+
+fn read_template_file(files: &Files, name: &str) -> Option<String> {
+    let plain = !name.is_empty()
+        && !name.contains('/')
+        && !name.contains('\\')
+        && name != "."
+        && name != "..";
+    plain.then(|| files.read(name)).flatten()
+}
+
+/// Registry name of an inline template: unique per manifest position.
+pub fn inline_name(value: &Spanned<String>) -> String {
+    format!(
+        "inline:{}:{}",
+        value.referenced.line(),
+        value.referenced.column()
+    )
+}
+
+/// Registry name of a template file.
+pub fn file_name(value: &Spanned<String>) -> String {
+    format!("file:{}", value.value)
+}

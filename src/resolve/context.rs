@@ -1,0 +1,285 @@
+//! The values a profile's templates may print for one node, all computed here.
+//!
+//! A template sees exactly this structure (serialized to JSON); it never computes. The
+//! env file, for instance, is a list of name/value pairs built below in typed Rust.
+
+use serde::Serialize;
+
+use super::material::{KeyedCert, Material};
+use super::{Cluster, LOCALHOST, Node, listen_sockets, url_host};
+use crate::secret::Secret;
+
+/// Where things live on the node. One place, so the env file, the etcdctl profile and
+/// the file entries of a profile always agree.
+#[derive(Debug, Serialize)]
+pub struct Layout {
+    pub data_dir: &'static str,
+    pub config_dir: &'static str,
+    pub env_file: &'static str,
+    pub pki_dir: &'static str,
+    pub ca_cert: &'static str,
+    pub server_cert: &'static str,
+    pub server_key: &'static str,
+    pub peer_cert: &'static str,
+    pub peer_key: &'static str,
+    pub client_cert: &'static str,
+    pub client_key: &'static str,
+    pub image_dir: &'static str,
+    pub extension_link: &'static str,
+}
+
+pub const LAYOUT: Layout = Layout {
+    data_dir: "/var/lib/etcd",
+    config_dir: "/etc/etcd",
+    env_file: "/etc/etcd/etcd.env",
+    pki_dir: "/etc/etcd/pki",
+    ca_cert: "/etc/etcd/pki/ca.crt",
+    server_cert: "/etc/etcd/pki/server.crt",
+    server_key: "/etc/etcd/pki/server.key",
+    peer_cert: "/etc/etcd/pki/peer.crt",
+    peer_key: "/etc/etcd/pki/peer.key",
+    client_cert: "/etc/etcd/pki/etcdctl.crt",
+    client_key: "/etc/etcd/pki/etcdctl.key",
+    image_dir: "/opt/extensions/etcd",
+    extension_link: "/etc/extensions/etcd.raw",
+};
+
+/// One `NAME=value` line of an env file.
+#[derive(Debug, Serialize)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: String,
+}
+
+fn var(name: &str, value: impl ToString) -> EnvVar {
+    EnvVar {
+        name: name.to_string(),
+        value: value.to_string(),
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct NodeContext {
+    pub cluster: ClusterValues,
+    pub node: NodeValues,
+    pub layout: &'static Layout,
+    pub etcd: EtcdValues,
+    pub sysext: SysextValues,
+    pub tls: TlsValues,
+    pub ssh_authorized_keys: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClusterValues {
+    pub name: String,
+    pub domain: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NodeValues {
+    pub name: String,
+    pub ip: String,
+    pub fqdn: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EtcdValues {
+    pub version: String,
+    /// Every line of `/etc/etcd/etcd.env`, in order.
+    pub env: Vec<EnvVar>,
+    /// The `ETCDCTL_*` settings for `/etc/profile.d/etcdctl.sh`.
+    pub etcdctl_env: Vec<EnvVar>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SysextValues {
+    pub name: &'static str,
+    pub image_file: String,
+    pub image_path: String,
+    pub image_url: String,
+    /// `sha256-<hex>`, or empty when the spec opted out of verification.
+    pub image_hash: String,
+    pub base_url: String,
+    pub match_pattern: String,
+    pub instances_max: u32,
+    pub update_enabled: bool,
+    pub reboot_on_change: bool,
+    pub restart_on_change: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TlsValues {
+    pub key_mode: String,
+    pub ca_cert: String,
+    pub server_cert: String,
+    pub server_key: Secret,
+    pub peer_cert: String,
+    pub peer_key: Secret,
+    pub client_cert: String,
+    pub client_key: Secret,
+}
+
+/// The template context of every node, in the spec's node order.
+pub fn node_contexts(cluster: &Cluster, material: &Material) -> Vec<NodeContext> {
+    let initial_cluster = initial_cluster(cluster);
+    cluster
+        .nodes
+        .iter()
+        .zip(&material.nodes)
+        .map(|(node, node_tls)| NodeContext {
+            cluster: ClusterValues {
+                name: cluster.name.clone(),
+                domain: cluster.domain.clone(),
+            },
+            node: NodeValues {
+                name: node.name.clone(),
+                ip: node.ip.to_string(),
+                fqdn: node.fqdn.clone(),
+            },
+            layout: &LAYOUT,
+            etcd: EtcdValues {
+                version: cluster.etcd.version.clone(),
+                env: member_env(cluster, node, &initial_cluster),
+                etcdctl_env: etcdctl_env(cluster, node),
+            },
+            sysext: sysext_values(cluster, material),
+            tls: tls_values(cluster, material, &node_tls.server, &node_tls.peer),
+            ssh_authorized_keys: cluster.ssh_authorized_keys.clone(),
+        })
+        .collect()
+}
+
+fn initial_cluster(cluster: &Cluster) -> String {
+    cluster
+        .nodes
+        .iter()
+        .map(|n| {
+            format!(
+                "{}=https://{}:{}",
+                n.name,
+                n.advertise_host(),
+                cluster.etcd.peer_port
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `https://a:1,https://b:1` for the sockets of one purpose.
+fn listen_urls(cluster: &Cluster, node: &Node, purpose: &str, scheme: &str) -> String {
+    listen_sockets(&cluster.etcd, node)
+        .into_iter()
+        .filter(|(_, _, p)| *p == purpose)
+        .map(|(ip, port, _)| format!("{scheme}://{}:{port}", url_host(ip)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn member_env(cluster: &Cluster, node: &Node, initial_cluster: &str) -> Vec<EnvVar> {
+    let etcd = &cluster.etcd;
+    let host = node.advertise_host();
+    let mut env = vec![
+        var("ETCD_NAME", &node.name),
+        var("ETCD_DATA_DIR", LAYOUT.data_dir),
+        var(
+            "ETCD_LISTEN_PEER_URLS",
+            listen_urls(cluster, node, "peer", "https"),
+        ),
+        var(
+            "ETCD_LISTEN_CLIENT_URLS",
+            listen_urls(cluster, node, "client", "https"),
+        ),
+        var(
+            "ETCD_LISTEN_METRICS_URLS",
+            listen_urls(cluster, node, "metrics", "http"),
+        ),
+        var(
+            "ETCD_INITIAL_ADVERTISE_PEER_URLS",
+            format!("https://{host}:{}", etcd.peer_port),
+        ),
+        var(
+            "ETCD_ADVERTISE_CLIENT_URLS",
+            format!("https://{host}:{}", etcd.client_port),
+        ),
+        var("ETCD_INITIAL_CLUSTER", initial_cluster),
+        var("ETCD_INITIAL_CLUSTER_STATE", &etcd.state),
+        var("ETCD_INITIAL_CLUSTER_TOKEN", &etcd.token),
+        var("ETCD_STRICT_RECONFIG_CHECK", "true"),
+        var("ETCD_CLIENT_CERT_AUTH", "true"),
+        var("ETCD_TRUSTED_CA_FILE", LAYOUT.ca_cert),
+        var("ETCD_CERT_FILE", LAYOUT.server_cert),
+        var("ETCD_KEY_FILE", LAYOUT.server_key),
+        var("ETCD_PEER_CLIENT_CERT_AUTH", "true"),
+        var("ETCD_PEER_TRUSTED_CA_FILE", LAYOUT.ca_cert),
+        var("ETCD_PEER_CERT_FILE", LAYOUT.peer_cert),
+        var("ETCD_PEER_KEY_FILE", LAYOUT.peer_key),
+        var("ETCD_HEARTBEAT_INTERVAL", etcd.heartbeat_ms),
+        var("ETCD_ELECTION_TIMEOUT", etcd.election_timeout_ms),
+        var("ETCD_SNAPSHOT_COUNT", etcd.snapshot_count),
+        var("ETCD_QUOTA_BACKEND_BYTES", etcd.quota_backend_bytes),
+        var("ETCD_LOG_LEVEL", &etcd.log_level),
+    ];
+    if let Some((mode, retention)) = &etcd.auto_compaction {
+        env.push(var("ETCD_AUTO_COMPACTION_MODE", mode));
+        env.push(var("ETCD_AUTO_COMPACTION_RETENTION", retention));
+    }
+    env.extend(etcd.extra_env.iter().map(|(name, value)| var(name, value)));
+    if let Some(procs) = etcd.gomaxprocs {
+        env.push(var("GOMAXPROCS", procs));
+    }
+    env
+}
+
+/// etcdctl on the node talks to its own member over the loopback listener (or the node's
+/// own address when the node IP is a loopback address itself).
+fn etcdctl_env(cluster: &Cluster, node: &Node) -> Vec<EnvVar> {
+    let local = if node.ip.is_loopback() {
+        node.ip
+    } else {
+        LOCALHOST
+    };
+    vec![
+        var(
+            "ETCDCTL_ENDPOINTS",
+            format!("https://{}:{}", url_host(local), cluster.etcd.client_port),
+        ),
+        var("ETCDCTL_CACERT", LAYOUT.ca_cert),
+        var("ETCDCTL_CERT", LAYOUT.client_cert),
+        var("ETCDCTL_KEY", LAYOUT.client_key),
+    ]
+}
+
+fn sysext_values(cluster: &Cluster, material: &Material) -> SysextValues {
+    let sysext = &cluster.sysext;
+    SysextValues {
+        name: "etcd",
+        image_file: sysext.image_file.clone(),
+        image_path: format!("{}/{}", LAYOUT.image_dir, sysext.image_file),
+        image_url: format!("{}/{}", sysext.base_url, sysext.image_file),
+        image_hash: material.image_hash.clone().unwrap_or_default(),
+        base_url: sysext.base_url.clone(),
+        match_pattern: sysext.update.match_pattern.clone(),
+        instances_max: sysext.update.instances_max,
+        update_enabled: sysext.update.enabled,
+        reboot_on_change: sysext.update.on_change == "reboot",
+        restart_on_change: sysext.update.on_change == "restart",
+    }
+}
+
+fn tls_values(
+    cluster: &Cluster,
+    material: &Material,
+    server: &KeyedCert,
+    peer: &KeyedCert,
+) -> TlsValues {
+    TlsValues {
+        key_mode: format!("0{:o}", cluster.tls.key_mode),
+        ca_cert: material.ca_cert.clone(),
+        server_cert: server.cert.clone(),
+        server_key: server.key.clone(),
+        peer_cert: peer.cert.clone(),
+        peer_key: peer.key.clone(),
+        client_cert: material.client.cert.clone(),
+        client_key: material.client.key.clone(),
+    }
+}

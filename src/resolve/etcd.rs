@@ -1,0 +1,251 @@
+//! What kindling knows about etcd's configuration: which settings each release line accepts
+//! (so a typo in `etcd.env` is caught before boot), and the member env it derives itself.
+
+/// Flags every supported release line (3.4–3.6) accepts. Env names are `ETCD_` + the flag
+/// upper-cased with `-` → `_`.
+const COMMON_FLAGS: &[&str] = &[
+    "name",
+    "data-dir",
+    "wal-dir",
+    "snapshot-count",
+    "heartbeat-interval",
+    "election-timeout",
+    "initial-election-tick-advance",
+    "listen-peer-urls",
+    "listen-client-urls",
+    "max-snapshots",
+    "max-wals",
+    "cors",
+    "quota-backend-bytes",
+    "backend-batch-limit",
+    "backend-batch-interval",
+    "max-txn-ops",
+    "max-request-bytes",
+    "grpc-keepalive-min-time",
+    "grpc-keepalive-interval",
+    "grpc-keepalive-timeout",
+    "initial-advertise-peer-urls",
+    "initial-cluster",
+    "initial-cluster-state",
+    "initial-cluster-token",
+    "advertise-client-urls",
+    "discovery",
+    "discovery-srv",
+    "discovery-srv-name",
+    "discovery-fallback",
+    "discovery-proxy",
+    "strict-reconfig-check",
+    "auto-compaction-retention",
+    "auto-compaction-mode",
+    "pre-vote",
+    "cert-file",
+    "key-file",
+    "client-cert-auth",
+    "client-crl-file",
+    "client-cert-allowed-hostname",
+    "trusted-ca-file",
+    "auto-tls",
+    "peer-cert-file",
+    "peer-key-file",
+    "peer-client-cert-auth",
+    "peer-crl-file",
+    "peer-trusted-ca-file",
+    "peer-auto-tls",
+    "peer-cert-allowed-cn",
+    "peer-cert-allowed-hostname",
+    "cipher-suites",
+    "auth-token",
+    "bcrypt-cost",
+    "enable-pprof",
+    "metrics",
+    "listen-metrics-urls",
+    "logger",
+    "log-outputs",
+    "log-level",
+    "enable-grpc-gateway",
+    "self-signed-cert-validity",
+    "force-new-cluster",
+    "unsafe-no-fsync",
+];
+
+/// Flags of 3.4 and 3.5 that 3.6 removed or renamed.
+const BEFORE_3_6_FLAGS: &[&str] = &[
+    "enable-v2",
+    "experimental-enable-v2v3",
+    "proxy",
+    "proxy-failure-wait",
+    "proxy-refresh-interval",
+    "proxy-dial-timeout",
+    "proxy-write-timeout",
+    "proxy-read-timeout",
+    "experimental-initial-corrupt-check",
+    "experimental-corrupt-check-time",
+    "experimental-enable-lease-checkpoint",
+    "experimental-compaction-batch-limit",
+    "experimental-peer-skip-client-san-verification",
+    "experimental-watch-progress-notify-interval",
+    "experimental-warning-apply-duration",
+    "experimental-backend-bbolt-freelist-type",
+    "experimental-txn-mode-write-with-shared-buffer",
+    "experimental-downgrade-check-time",
+    "experimental-enable-distributed-tracing",
+    "experimental-distributed-tracing-address",
+    "experimental-distributed-tracing-service-name",
+    "experimental-distributed-tracing-instance-id",
+];
+
+/// Flags that arrived in 3.5 and stayed in 3.6.
+const SINCE_3_5_FLAGS: &[&str] = &[
+    "socket-reuse-port",
+    "socket-reuse-address",
+    "auth-token-ttl",
+    "enable-log-rotation",
+    "log-rotation-config-json",
+    "client-cert-file",
+    "client-key-file",
+    "peer-client-cert-file",
+    "peer-client-key-file",
+    "tls-min-version",
+    "tls-max-version",
+    "listen-client-http-urls",
+    "max-concurrent-streams",
+    "experimental-memory-mlock",
+];
+
+/// Flags of 3.5 only (experimental names that 3.6 renamed).
+const ONLY_3_5_FLAGS: &[&str] = &[
+    "experimental-compact-hash-check-enabled",
+    "experimental-compact-hash-check-time",
+    "experimental-wait-cluster-ready-timeout",
+    "experimental-stop-grpc-service-on-defrag",
+    "experimental-max-learners",
+    "experimental-snapshot-catchup-entries",
+    "experimental-compaction-sleep-interval",
+    "experimental-bootstrap-defrag-threshold-megabytes",
+    "experimental-enable-lease-checkpoint-persist",
+];
+
+/// Flags new in 3.6 (including the renamed, formerly experimental, ones).
+const SINCE_3_6_FLAGS: &[&str] = &[
+    "feature-gates",
+    "log-format",
+    "max-learners",
+    "discovery-token",
+    "discovery-endpoints",
+    "discovery-dial-timeout",
+    "discovery-request-timeout",
+    "discovery-keepalive-time",
+    "discovery-keepalive-timeout",
+    "discovery-insecure-transport",
+    "discovery-insecure-skip-tls-verify",
+    "discovery-cert",
+    "discovery-key",
+    "discovery-cacert",
+    "discovery-user",
+    "discovery-password",
+    "corrupt-check-time",
+    "compact-hash-check-time",
+    "watch-progress-notify-interval",
+    "warning-apply-duration",
+    "downgrade-check-time",
+    "compaction-batch-limit",
+    "compaction-sleep-interval",
+    "snapshot-catchup-entries",
+    "bootstrap-defrag-threshold-megabytes",
+    "memory-mlock",
+    "peer-skip-client-san-verification",
+    "warning-unary-request-duration",
+    "distributed-tracing-address",
+    "distributed-tracing-service-name",
+    "distributed-tracing-instance-id",
+    "distributed-tracing-sampling-rate",
+    "enable-distributed-tracing",
+];
+
+/// The flag names a release line (`minor` of 3.x) accepts.
+fn flags_for(minor: u32) -> impl Iterator<Item = &'static str> {
+    let groups: &[&[&str]] = match minor {
+        4 => &[COMMON_FLAGS, BEFORE_3_6_FLAGS],
+        5 => &[
+            COMMON_FLAGS,
+            BEFORE_3_6_FLAGS,
+            SINCE_3_5_FLAGS,
+            ONLY_3_5_FLAGS,
+        ],
+        _ => &[COMMON_FLAGS, SINCE_3_5_FLAGS, SINCE_3_6_FLAGS],
+    };
+    groups.iter().flat_map(|group| group.iter().copied())
+}
+
+/// `ETCD_LOG_LEVEL` for `log-level`.
+pub fn env_name(flag: &str) -> String {
+    format!("ETCD_{}", flag.to_ascii_uppercase().replace('-', "_"))
+}
+
+/// Whether etcd 3.`minor` knows the env name.
+pub fn is_known_env(minor: u32, name: &str) -> bool {
+    flags_for(minor).any(|flag| env_name(flag) == name)
+}
+
+/// The known name closest to `name` (for a "did you mean" hint).
+pub fn closest_env(minor: u32, name: &str) -> Option<String> {
+    flags_for(minor)
+        .map(env_name)
+        .map(|candidate| (edit_distance(name, &candidate), candidate))
+        .filter(|(distance, _)| *distance <= 3)
+        .min()
+        .map(|(_, candidate)| candidate)
+}
+
+/// Which release lines know the name, for a hint when the spec's line does not.
+pub fn lines_knowing(name: &str) -> Vec<String> {
+    (4..=6)
+        .filter(|minor| is_known_env(*minor, name))
+        .map(|minor| format!("v3.{minor}"))
+        .collect()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// Log levels etcd accepts.
+pub const LOG_LEVELS: &[&str] = &["debug", "info", "warn", "error", "panic", "fatal"];
+
+/// Auto-compaction modes etcd accepts.
+pub const COMPACTION_MODES: &[&str] = &["periodic", "revision"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_release_line() {
+        assert!(is_known_env(5, "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK"));
+        assert!(!is_known_env(6, "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK"));
+        assert!(is_known_env(6, "ETCD_FEATURE_GATES"));
+        assert!(!is_known_env(5, "ETCD_FEATURE_GATES"));
+        assert!(is_known_env(4, "ETCD_LISTEN_METRICS_URLS"));
+        assert!(!is_known_env(4, "ETCD_TLS_MIN_VERSION"));
+    }
+
+    #[test]
+    fn typos_get_a_suggestion() {
+        assert_eq!(
+            closest_env(5, "ETCD_LOG_LEVLE").as_deref(),
+            Some("ETCD_LOG_LEVEL")
+        );
+        assert_eq!(closest_env(5, "ETCD_COMPLETELY_DIFFERENT_THING"), None);
+        assert_eq!(lines_knowing("ETCD_FEATURE_GATES"), vec!["v3.6"]);
+    }
+}

@@ -1,0 +1,288 @@
+//! Reads the files a resolved spec points at: the TLS material and the sysext image hash.
+//!
+//! This is still the resolve stage (values are derived and checked here), kept apart
+//! because it touches the filesystem and `pki init` must run without it.
+
+use std::io::Read;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use super::Cluster;
+use crate::diag::{Diagnostic, Location, Report, SourceFile, Span};
+use crate::secret::Secret;
+use crate::tls::CertPair;
+
+/// Everything a node's config needs that is not in the spec text.
+#[derive(Debug)]
+pub struct Material {
+    /// `sha256-<hex>` of the sysext image, or None when the spec opted out.
+    pub image_hash: Option<String>,
+    pub ca_cert: String,
+    pub client: KeyedCert,
+    /// In the order of `Cluster::nodes`.
+    pub nodes: Vec<NodeTls>,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeyedCert {
+    pub cert: String,
+    pub key: Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeTls {
+    pub server: KeyedCert,
+    pub peer: KeyedCert,
+}
+
+/// Loads and checks the material for every node, reporting every missing or bad file.
+pub fn load(cluster: &Cluster) -> Result<Material, Report> {
+    let mut report = Report::default();
+    let image_hash = image_hash(cluster, &mut report);
+    let paths = &cluster.tls.paths;
+    let span = &cluster.tls.dir_span;
+    let ca_cert = read_cert(&paths.ca().cert, span, &mut report);
+    let client = read_pair(&paths.client(), span, &mut report);
+    let nodes = cluster
+        .nodes
+        .iter()
+        .map(|node| NodeTls {
+            server: read_pair(&paths.server(&node.name), span, &mut report),
+            peer: read_pair(&paths.peer(&node.name), span, &mut report),
+        })
+        .collect();
+    report.into_result(Material {
+        image_hash,
+        ca_cert,
+        client,
+        nodes,
+    })
+}
+
+fn read_pair(pair: &CertPair, span: &Span, report: &mut Report) -> KeyedCert {
+    KeyedCert {
+        cert: read_cert(&pair.cert, span, report),
+        key: read_key(&pair.key, span, report),
+    }
+}
+
+fn read_text(path: &Path, span: &Span, report: &mut Report) -> Option<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Some(text),
+        Err(error) => {
+            report.push(
+                Diagnostic::at(
+                    "tls.missing",
+                    format!("cannot read {}: {error}", path.display()),
+                    span,
+                )
+                .with_help("run `kindling pki init SPEC` to create the missing certificates"),
+            );
+            None
+        }
+    }
+}
+
+fn read_cert(path: &Path, span: &Span, report: &mut Report) -> String {
+    let Some(text) = read_text(path, span, report) else {
+        return String::new();
+    };
+    if !is_single_pem(&text, "CERTIFICATE") {
+        report.push(not_pem(
+            path,
+            "a PEM certificate (-----BEGIN CERTIFICATE-----)",
+        ));
+    }
+    text
+}
+
+fn read_key(path: &Path, span: &Span, report: &mut Report) -> Secret {
+    let Some(text) = read_text(path, span, report) else {
+        return Secret::new(String::new());
+    };
+    if text.contains("ENCRYPTED") {
+        report.push(
+            Diagnostic::error(
+                "tls.encrypted-key",
+                "the private key is encrypted",
+                Location::File(path.to_path_buf()),
+            )
+            .with_help(
+                "etcd reads unencrypted PEM keys only: decrypt it (openssl pkey -in KEY -out KEY)",
+            ),
+        );
+    } else if !(is_single_pem(&text, "PRIVATE KEY")
+        || is_single_pem(&text, "EC PRIVATE KEY")
+        || is_single_pem(&text, "RSA PRIVATE KEY"))
+    {
+        report.push(not_pem(path, "a PEM private key"));
+    }
+    Secret::new(text)
+}
+
+/// The file is one PEM block of `label` (plus any trailing newline), printable ASCII only.
+fn is_single_pem(text: &str, label: &str) -> bool {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let trimmed = text.trim_end();
+    trimmed.starts_with(&begin)
+        && trimmed.ends_with(&end)
+        && trimmed.matches("-----BEGIN").count() == 1
+        && text
+            .bytes()
+            .all(|b| b == b'\n' || b == b'\r' || (0x20..0x7f).contains(&b))
+}
+
+fn not_pem(path: &Path, expected: &str) -> Diagnostic {
+    Diagnostic::error(
+        "tls.not-pem",
+        format!("{} is not {expected}", path.display()),
+        Location::File(path.to_path_buf()),
+    )
+    .with_help("the file must hold exactly one PEM block; `kindling pki init` writes them this way")
+}
+
+/// The image hash from SHA256SUMS and/or a local image; both given must agree.
+fn image_hash(cluster: &Cluster, report: &mut Report) -> Option<String> {
+    let sysext = &cluster.sysext;
+    let published = sysext
+        .sha256sums
+        .as_ref()
+        .and_then(|(path, span)| hash_from_sums(path, span, &sysext.image_file, report));
+    let local = sysext
+        .local_image
+        .as_ref()
+        .and_then(|(path, span)| hash_file(path, span, report).map(|hex| (hex, span)));
+    match (published, local) {
+        (Some(published), Some((local, span))) if published != local => {
+            report.push(
+                Diagnostic::at(
+                    "sysext.hash-mismatch",
+                    format!("the local image hashes to {local}, but SHA256SUMS says {published}"),
+                    span,
+                )
+                .with_help(
+                    "the image and SHA256SUMS come from different builds: re-download one of them",
+                ),
+            );
+            None
+        }
+        (Some(hex), _) | (None, Some((hex, _))) => Some(format!("sha256-{hex}")),
+        (None, None) => None,
+    }
+}
+
+fn hash_from_sums(
+    path: &Path,
+    span: &Span,
+    image_file: &str,
+    report: &mut Report,
+) -> Option<String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) => {
+            report.push(Diagnostic::at(
+                "sysext.sha256sums-unreadable",
+                format!("cannot read {}: {error}", path.display()),
+                span,
+            ));
+            return None;
+        }
+    };
+    let source = SourceFile::new(path, text);
+    for (index, line) in source.text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Some((hex, name)) = parse_sums_line(line) else {
+            let line_span = Span::new(&source, index as u64 + 1, 1);
+            report.push(
+                Diagnostic::at(
+                    "sysext.sha256sums-format",
+                    "this line is not in sha256sum format",
+                    &line_span,
+                )
+                .with_help(
+                    "each line is 64 hex digits, two spaces (or space and '*'), and a file name",
+                ),
+            );
+            return None;
+        };
+        if name == image_file {
+            return Some(hex.to_ascii_lowercase());
+        }
+    }
+    report.push(
+        Diagnostic::at(
+            "sysext.sha256sums-entry",
+            format!("{} has no line for {image_file}", path.display()),
+            span,
+        )
+        .with_help("publish the image beside SHA256SUMS, or check etcd.version and sysext.arch"),
+    );
+    None
+}
+
+fn parse_sums_line(line: &str) -> Option<(&str, &str)> {
+    let (hex, rest) = line.split_once(' ')?;
+    let name = rest.strip_prefix(' ').or_else(|| rest.strip_prefix('*'))?;
+    let hex_ok = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    (hex_ok && !name.is_empty()).then_some((hex, name))
+}
+
+fn hash_file(path: &Path, span: &Span, report: &mut Report) -> Option<String> {
+    let result = std::fs::File::open(path).and_then(|mut file| {
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0u8; 1 << 16];
+        loop {
+            let read = file.read(&mut buffer)?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&buffer[..read]);
+        }
+        Ok(hex::encode(hasher.finalize()))
+    });
+    result
+        .map_err(|error| {
+            report.push(Diagnostic::at(
+                "sysext.image-unreadable",
+                format!("cannot read {}: {error}", path.display()),
+                span,
+            ));
+        })
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_lines() {
+        let hex = "a".repeat(64);
+        assert_eq!(
+            parse_sums_line(&format!("{hex}  etcd.raw")),
+            Some((hex.as_str(), "etcd.raw"))
+        );
+        assert_eq!(
+            parse_sums_line(&format!("{hex} *etcd.raw")),
+            Some((hex.as_str(), "etcd.raw"))
+        );
+        assert_eq!(parse_sums_line(&format!("{hex} etcd.raw")), None);
+        assert_eq!(parse_sums_line("abc  etcd.raw"), None);
+    }
+
+    #[test]
+    fn pem_shape() {
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        assert!(is_single_pem(pem, "CERTIFICATE"));
+        assert!(!is_single_pem(&format!("{pem}{pem}"), "CERTIFICATE"));
+        assert!(!is_single_pem("hello", "CERTIFICATE"));
+        assert!(!is_single_pem(
+            &pem.replace("MIIB", "MI\u{1b}IB"),
+            "CERTIFICATE"
+        ));
+    }
+}

@@ -1,0 +1,891 @@
+//! Spec → Cluster: every default and every derived value, computed once, in typed Rust,
+//! and checked. Nothing after this stage decides anything; templates only print.
+//!
+//! `resolve` needs only the spec text; `material::load` then reads the files the spec
+//! points at (certificates, SHA256SUMS, a local image), so `pki init` can run before they
+//! exist.
+
+pub mod context;
+pub mod etcd;
+pub mod material;
+pub mod values;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+
+use serde_saphyr::Spanned;
+
+use crate::diag::{Diagnostic, Report, Span};
+use crate::ignition::SpecVersion;
+use crate::spec::{NodeSpec, SpecDocument};
+use crate::tls::PkiPaths;
+use values::Invalid;
+
+/// The built-in profile used when the spec names none.
+pub const DEFAULT_PROFILE: &str = "flatcar-sysext";
+
+/// The resolved cluster: what every node's config is computed from.
+#[derive(Debug)]
+pub struct Cluster {
+    pub name: String,
+    pub domain: Option<String>,
+    pub ignition: SpecVersion,
+    pub profile: ProfileChoice,
+    pub etcd: EtcdSettings,
+    pub sysext: SysextSettings,
+    pub tls: TlsSettings,
+    pub ssh_authorized_keys: Vec<String>,
+    pub nodes: Vec<Node>,
+}
+
+/// Which profile renders the cluster: a name (looked up in `--profiles DIR`, then the
+/// built-in ones) or a directory given as a path in the spec.
+#[derive(Debug, Clone)]
+pub struct ProfileChoice {
+    pub name_or_dir: ProfileRef,
+    pub span: Option<Span>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProfileRef {
+    Named(String),
+    Dir(PathBuf),
+}
+
+#[derive(Debug)]
+pub struct EtcdSettings {
+    pub version: String,
+    pub minor: u32,
+    pub client_port: u16,
+    pub peer_port: u16,
+    pub metrics_port: u16,
+    pub metrics_listen: MetricsListen,
+    pub heartbeat_ms: u64,
+    pub election_timeout_ms: u64,
+    pub snapshot_count: u64,
+    pub quota_backend_bytes: u64,
+    pub log_level: String,
+    pub auto_compaction: Option<(String, String)>,
+    pub gomaxprocs: Option<u32>,
+    pub state: String,
+    pub token: String,
+    pub extra_env: Vec<(String, String)>,
+}
+
+/// Where the plain-HTTP metrics/health endpoint listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsListen {
+    Localhost,
+    NodeIp,
+    Fixed(IpAddr),
+}
+
+#[derive(Debug)]
+pub struct SysextSettings {
+    pub base_url: String,
+    pub arch: String,
+    /// `etcd-v3.5.21-x86-64.raw`
+    pub image_file: String,
+    pub allow_unverified: bool,
+    pub sha256sums: Option<(PathBuf, Span)>,
+    pub local_image: Option<(PathBuf, Span)>,
+    pub base_span: Span,
+    pub update: UpdateSettings,
+}
+
+#[derive(Debug)]
+pub struct UpdateSettings {
+    pub enabled: bool,
+    /// `reboot` (touch /run/reboot-required) or `restart` (refresh sysexts, restart etcd).
+    pub on_change: String,
+    /// The sysupdate MatchPattern, with exactly one `@v`.
+    pub match_pattern: String,
+    pub instances_max: u32,
+}
+
+#[derive(Debug)]
+pub struct TlsSettings {
+    pub paths: PkiPaths,
+    pub dir_span: Span,
+    pub key_mode: u32,
+    pub ca_days: u32,
+    pub leaf_days: u32,
+}
+
+/// One etcd member.
+#[derive(Debug)]
+pub struct Node {
+    pub name: String,
+    pub ip: IpAddr,
+    pub mac: Option<String>,
+    pub fqdn: Option<String>,
+    pub span: Span,
+    pub ip_span: Span,
+}
+
+impl Node {
+    /// The name peers and clients reach this member at: the FQDN when a domain is set.
+    pub fn advertise_host(&self) -> String {
+        self.fqdn.clone().unwrap_or_else(|| url_host(self.ip))
+    }
+}
+
+/// An IP formatted for the host part of a URL.
+pub fn url_host(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}
+
+/// The loopback address local clients (etcdctl on the node) use.
+pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// Collects diagnostics while resolving, so one run reports every problem it can find.
+struct Resolver<'a> {
+    doc: &'a SpecDocument,
+    report: Report,
+}
+
+impl<'a> Resolver<'a> {
+    fn span<T>(&self, value: &Spanned<T>) -> Span {
+        self.doc.span(value)
+    }
+
+    fn fail(&mut self, code: &'static str, span: Span, invalid: Invalid) {
+        self.report
+            .push(Diagnostic::at(code, invalid.message, &span).with_help(invalid.help));
+    }
+
+    fn error(&mut self, code: &'static str, span: &Span, message: String, help: &str) {
+        self.report
+            .push(Diagnostic::at(code, message, span).with_help(help));
+    }
+
+    /// Runs a value check; on failure records it and yields `fallback` so resolving goes on.
+    fn check<T>(
+        &mut self,
+        code: &'static str,
+        span: Span,
+        result: Result<T, Invalid>,
+        fallback: T,
+    ) -> T {
+        result.unwrap_or_else(|invalid| {
+            self.fail(code, span, invalid);
+            fallback
+        })
+    }
+
+    /// One of a fixed set of words, or `default` when the spec leaves it out.
+    fn choice(
+        &mut self,
+        code: &'static str,
+        value: &Option<Spanned<String>>,
+        allowed: &[&str],
+        default: &str,
+    ) -> String {
+        let Some(value) = value else {
+            return default.to_string();
+        };
+        if allowed.contains(&value.value.as_str()) {
+            return value.value.clone();
+        }
+        let span = self.span(value);
+        self.error(
+            code,
+            &span,
+            format!("{:?} is not one of the allowed values", value.value),
+            &format!("use one of: {}", allowed.join(", ")),
+        );
+        default.to_string()
+    }
+}
+
+fn value_or<T: Clone>(value: &Option<Spanned<T>>, default: T) -> T {
+    value.as_ref().map_or(default, |v| v.value.clone())
+}
+
+/// Resolves a parsed spec into a cluster, reporting every problem found.
+pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
+    let mut r = Resolver {
+        doc,
+        report: Report::default(),
+    };
+    let spec = &doc.spec;
+    let name_span = r.span(&spec.cluster.name);
+    r.check(
+        "spec.cluster-name",
+        name_span,
+        values::dns_label("cluster name", &spec.cluster.name.value),
+        (),
+    );
+    let domain = spec.cluster.domain.as_ref().map(|d| {
+        let span = r.span(d);
+        r.check("spec.domain", span, values::domain(&d.value), ());
+        d.value.clone()
+    });
+    let ignition = resolve_ignition_version(&mut r);
+    let profile = resolve_profile(&r);
+    let nodes = resolve_nodes(&mut r, domain.as_deref());
+    let etcd = resolve_etcd(&mut r);
+    check_ports_and_sockets(&mut r, &etcd, &nodes);
+    let sysext = resolve_sysext(&mut r, &etcd);
+    let tls = resolve_tls(&mut r);
+    let ssh_authorized_keys = resolve_ssh_keys(&mut r);
+    let cluster = Cluster {
+        name: spec.cluster.name.value.clone(),
+        domain,
+        ignition,
+        profile,
+        etcd,
+        sysext,
+        tls,
+        ssh_authorized_keys,
+        nodes,
+    };
+    r.report.into_result(cluster)
+}
+
+fn resolve_ignition_version(r: &mut Resolver) -> SpecVersion {
+    let Some(version) = &r.doc.spec.cluster.ignition else {
+        return SpecVersion::V3_4;
+    };
+    match SpecVersion::parse(&version.value) {
+        Some(v @ (SpecVersion::V3_3 | SpecVersion::V3_4)) => v,
+        _ => {
+            let span = r.span(version);
+            r.error(
+                "spec.ignition-version",
+                &span,
+                format!(
+                    "kindling renders Ignition 3.4.0 or 3.3.0, not {:?}",
+                    version.value
+                ),
+                "use 3.4.0 (current Flatcar) or 3.3.0 (Flatcar releases before 3.4.0 support)",
+            );
+            SpecVersion::V3_4
+        }
+    }
+}
+
+fn resolve_profile(r: &Resolver) -> ProfileChoice {
+    let Some(profile) = &r.doc.spec.profile else {
+        return ProfileChoice {
+            name_or_dir: ProfileRef::Named(DEFAULT_PROFILE.to_string()),
+            span: None,
+        };
+    };
+    let text = &profile.value;
+    let looks_like_path = text.contains('/') || text.starts_with('.');
+    let name_or_dir = if looks_like_path {
+        ProfileRef::Dir(r.doc.dir.join(text))
+    } else {
+        ProfileRef::Named(text.clone())
+    };
+    ProfileChoice {
+        name_or_dir,
+        span: Some(r.span(profile)),
+    }
+}
+
+fn resolve_nodes(r: &mut Resolver, domain: Option<&str>) -> Vec<Node> {
+    let spec = &r.doc.spec;
+    if spec.nodes.value.is_empty() {
+        let span = r.span(&spec.nodes);
+        r.error(
+            "spec.no-nodes",
+            &span,
+            "the cluster has no nodes".into(),
+            "list at least one node under `nodes:`",
+        );
+    }
+    let subnet = spec.network.as_ref().and_then(|network| {
+        let span = r.span(&network.subnet);
+        let parsed = network
+            .subnet
+            .value
+            .parse::<ipnet::IpNet>()
+            .map_err(|_| Invalid {
+                message: format!("{:?} is not a subnet", network.subnet.value),
+                help: "write it in CIDR form, e.g. 10.0.0.0/24".into(),
+            });
+        r.check("spec.subnet", span, parsed.map(Some), None)
+    });
+    let nodes: Vec<Node> = spec
+        .nodes
+        .value
+        .iter()
+        .map(|node| resolve_node(r, node, domain, subnet))
+        .collect();
+    check_unique(
+        r,
+        "spec.duplicate-node-name",
+        &nodes,
+        |n| (n.name.clone(), n.span.clone()),
+        "node name",
+    );
+    check_unique(
+        r,
+        "spec.duplicate-ip",
+        &nodes,
+        |n| (n.ip.to_string(), n.ip_span.clone()),
+        "IP address",
+    );
+    let with_macs: Vec<&Node> = nodes.iter().filter(|n| n.mac.is_some()).collect();
+    check_unique(
+        r,
+        "spec.duplicate-mac",
+        &with_macs,
+        |n| (n.mac.clone().unwrap_or_default(), n.span.clone()),
+        "MAC address",
+    );
+    nodes
+}
+
+fn resolve_node(
+    r: &mut Resolver,
+    node: &NodeSpec,
+    domain: Option<&str>,
+    subnet: Option<ipnet::IpNet>,
+) -> Node {
+    let span = r.span(&node.name);
+    let ip_span = r.span(&node.ip);
+    r.check(
+        "spec.node-name",
+        span.clone(),
+        values::dns_label("node name", &node.name.value),
+        (),
+    );
+    let ip = r.check(
+        "spec.ip",
+        ip_span.clone(),
+        values::ip(&node.ip.value),
+        LOCALHOST,
+    );
+    if let Some(subnet) = subnet
+        && !subnet.contains(&ip)
+    {
+        r.error(
+            "spec.ip-outside-subnet",
+            &ip_span,
+            format!(
+                "node {} has IP {ip}, outside network.subnet {subnet}",
+                node.name.value
+            ),
+            "fix the IP, or widen network.subnet",
+        );
+    }
+    let mac = node.mac.as_ref().map(|mac| {
+        let mac_span = r.span(mac);
+        r.check("spec.mac", mac_span, values::mac(&mac.value), String::new())
+    });
+    Node {
+        name: node.name.value.clone(),
+        ip,
+        mac,
+        fqdn: domain.map(|d| format!("{}.{d}", node.name.value)),
+        span,
+        ip_span,
+    }
+}
+
+/// Reports the second and later occurrence of each key, pointing back at the first.
+fn check_unique<T>(
+    r: &mut Resolver,
+    code: &'static str,
+    items: &[T],
+    key: impl Fn(&T) -> (String, Span),
+    what: &str,
+) {
+    let mut seen: HashMap<String, Span> = HashMap::new();
+    for item in items {
+        let (value, span) = key(item);
+        if let Some(first) = seen.get(&value) {
+            let help = format!(
+                "{what} {value} is already used at line {}; every node needs its own",
+                first.line
+            );
+            r.error(code, &span, format!("duplicate {what} {value}"), &help);
+        } else {
+            seen.insert(value, span);
+        }
+    }
+}
+
+fn resolve_etcd(r: &mut Resolver) -> EtcdSettings {
+    let etcd = &r.doc.spec.etcd;
+    let version_span = r.span(&etcd.version);
+    let (_, minor) = r.check(
+        "etcd.version",
+        version_span,
+        values::etcd_version(&etcd.version.value),
+        (3, 5),
+    );
+    let ports = etcd.ports.as_ref();
+    let port = |p: Option<&Option<Spanned<u16>>>, default| {
+        p.and_then(|p| p.as_ref()).map_or(default, |p| p.value)
+    };
+    let heartbeat_ms = value_or(&etcd.heartbeat_ms, 100);
+    let election_timeout_ms = value_or(&etcd.election_timeout_ms, 1000);
+    check_timing(r, heartbeat_ms, election_timeout_ms);
+    let state = r.choice(
+        "spec.cluster-state",
+        &r.doc.spec.cluster.state,
+        &["new", "existing"],
+        "new",
+    );
+    let token = resolve_token(r);
+    let log_level = r.choice("etcd.log-level", &etcd.log_level, etcd::LOG_LEVELS, "info");
+    let auto_compaction = resolve_compaction(r);
+    let metrics_listen = resolve_metrics_listen(r);
+    let extra_env = resolve_extra_env(r, minor);
+    EtcdSettings {
+        version: etcd.version.value.clone(),
+        minor,
+        client_port: port(ports.map(|p| &p.client), 2379),
+        peer_port: port(ports.map(|p| &p.peer), 2380),
+        metrics_port: port(ports.map(|p| &p.metrics), 2381),
+        metrics_listen,
+        heartbeat_ms,
+        election_timeout_ms,
+        snapshot_count: value_or(&etcd.snapshot_count, 10_000),
+        quota_backend_bytes: value_or(&etcd.quota_backend_bytes, 2 * 1024 * 1024 * 1024),
+        log_level,
+        auto_compaction,
+        gomaxprocs: etcd.gomaxprocs.as_ref().map(|g| g.value),
+        state,
+        token,
+        extra_env,
+    }
+}
+
+/// etcd refuses to start unless heartbeat > 0, election ≥ 5 × heartbeat and ≤ 50000 ms.
+fn check_timing(r: &mut Resolver, heartbeat_ms: u64, election_timeout_ms: u64) {
+    let etcd = &r.doc.spec.etcd;
+    let heartbeat_span = etcd.heartbeat_ms.as_ref().map(|h| r.span(h));
+    let election_span = etcd.election_timeout_ms.as_ref().map(|e| r.span(e));
+    let fallback = r.span(&etcd.version);
+    if heartbeat_ms == 0 {
+        let span = heartbeat_span.unwrap_or_else(|| fallback.clone());
+        r.error(
+            "etcd.heartbeat",
+            &span,
+            "heartbeat_ms must be greater than 0".into(),
+            "the usual value is 100",
+        );
+        return;
+    }
+    let span = election_span.or(heartbeat_span).unwrap_or(fallback);
+    if election_timeout_ms < 5 * heartbeat_ms {
+        r.error(
+            "etcd.election-timeout",
+            &span,
+            format!("election_timeout_ms {election_timeout_ms} is less than 5 × heartbeat_ms ({})", 5 * heartbeat_ms),
+            "etcd refuses to start: make the election timeout at least five heartbeats (10× is usual)",
+        );
+    } else if election_timeout_ms > 50_000 {
+        r.error(
+            "etcd.election-timeout",
+            &span,
+            format!("election_timeout_ms {election_timeout_ms} is above etcd's limit of 50000"),
+            "etcd refuses to start with an election timeout above 50 s",
+        );
+    }
+}
+
+fn resolve_token(r: &mut Resolver) -> String {
+    let cluster = &r.doc.spec.cluster;
+    match &cluster.token {
+        Some(token) => {
+            let span = r.span(token);
+            r.check("spec.token", span, values::token(&token.value), ());
+            token.value.clone()
+        }
+        None => cluster.name.value.clone(),
+    }
+}
+
+fn resolve_compaction(r: &mut Resolver) -> Option<(String, String)> {
+    let etcd = &r.doc.spec.etcd;
+    let retention = etcd.auto_compaction_retention.as_ref()?;
+    let mode = r.choice(
+        "etcd.compaction-mode",
+        &etcd.auto_compaction_mode,
+        etcd::COMPACTION_MODES,
+        "periodic",
+    );
+    let span = r.span(retention);
+    r.check(
+        "etcd.env-value",
+        span,
+        values::env_value(&retention.value),
+        (),
+    );
+    Some((mode, retention.value.clone()))
+}
+
+fn resolve_metrics_listen(r: &mut Resolver) -> MetricsListen {
+    let Some(listen) = &r.doc.spec.etcd.metrics_listen else {
+        return MetricsListen::Localhost;
+    };
+    match listen.value.as_str() {
+        "localhost" => MetricsListen::Localhost,
+        "node" => MetricsListen::NodeIp,
+        other => {
+            let span = r.span(listen);
+            let parsed = values::ip(other).map_err(|invalid| Invalid {
+                help: "write localhost (the default), node (the node's IP), or an IP address"
+                    .into(),
+                ..invalid
+            });
+            MetricsListen::Fixed(r.check("etcd.metrics-listen", span, parsed, LOCALHOST))
+        }
+    }
+}
+
+/// Settings kindling derives itself: the spec may not set them through `etcd.env`.
+const GENERATED_ENV: &[(&str, &str)] = &[
+    ("ETCD_NAME", "nodes[].name"),
+    ("ETCD_DATA_DIR", "the profile layout"),
+    ("ETCD_LISTEN_PEER_URLS", "nodes[].ip and etcd.ports.peer"),
+    (
+        "ETCD_LISTEN_CLIENT_URLS",
+        "nodes[].ip and etcd.ports.client",
+    ),
+    (
+        "ETCD_LISTEN_METRICS_URLS",
+        "etcd.metrics_listen and etcd.ports.metrics",
+    ),
+    (
+        "ETCD_INITIAL_ADVERTISE_PEER_URLS",
+        "nodes[] and cluster.domain",
+    ),
+    ("ETCD_ADVERTISE_CLIENT_URLS", "nodes[] and cluster.domain"),
+    ("ETCD_INITIAL_CLUSTER", "the node list"),
+    ("ETCD_INITIAL_CLUSTER_STATE", "cluster.state"),
+    ("ETCD_INITIAL_CLUSTER_TOKEN", "cluster.token"),
+    ("ETCD_STRICT_RECONFIG_CHECK", "kindling (always true)"),
+    ("ETCD_CLIENT_CERT_AUTH", "kindling (always true)"),
+    ("ETCD_TRUSTED_CA_FILE", "the profile layout"),
+    ("ETCD_CERT_FILE", "the profile layout"),
+    ("ETCD_KEY_FILE", "the profile layout"),
+    ("ETCD_PEER_CLIENT_CERT_AUTH", "kindling (always true)"),
+    ("ETCD_PEER_TRUSTED_CA_FILE", "the profile layout"),
+    ("ETCD_PEER_CERT_FILE", "the profile layout"),
+    ("ETCD_PEER_KEY_FILE", "the profile layout"),
+    ("ETCD_HEARTBEAT_INTERVAL", "etcd.heartbeat_ms"),
+    ("ETCD_ELECTION_TIMEOUT", "etcd.election_timeout_ms"),
+    ("ETCD_SNAPSHOT_COUNT", "etcd.snapshot_count"),
+    ("ETCD_QUOTA_BACKEND_BYTES", "etcd.quota_backend_bytes"),
+    ("ETCD_LOG_LEVEL", "etcd.log_level"),
+    ("ETCD_AUTO_COMPACTION_MODE", "etcd.auto_compaction_mode"),
+    (
+        "ETCD_AUTO_COMPACTION_RETENTION",
+        "etcd.auto_compaction_retention",
+    ),
+    (
+        "ETCD_CONFIG_FILE",
+        "nothing: it makes etcd ignore every other setting",
+    ),
+];
+
+fn resolve_extra_env(r: &mut Resolver, minor: u32) -> Vec<(String, String)> {
+    let mut resolved = Vec::new();
+    for (name, value) in &r.doc.spec.etcd.env.0 {
+        let name_span = r.span(name);
+        let value_span = r.span(value);
+        if let Some((_, from)) = GENERATED_ENV
+            .iter()
+            .find(|(generated, _)| *generated == name.value)
+        {
+            r.error(
+                "etcd.env-reserved",
+                &name_span,
+                format!("{} is set by kindling", name.value),
+                &format!("it comes from {from}; set that instead"),
+            );
+            continue;
+        }
+        if !is_env_name(&name.value) {
+            r.error(
+                "etcd.env-name",
+                &name_span,
+                format!("{:?} is not an ETCD_* setting name", name.value),
+                "names are ETCD_ followed by A-Z, 0-9 and '_'",
+            );
+            continue;
+        }
+        if !etcd::is_known_env(minor, &name.value) {
+            let help = unknown_env_help(minor, &name.value);
+            r.error(
+                "etcd.env-unknown",
+                &name_span,
+                format!("etcd v3.{minor} has no setting {}", name.value),
+                &help,
+            );
+            continue;
+        }
+        r.check(
+            "etcd.env-value",
+            value_span,
+            values::env_value(&value.value),
+            (),
+        );
+        resolved.push((name.value.clone(), value.value.clone()));
+    }
+    resolved
+}
+
+fn is_env_name(name: &str) -> bool {
+    name.strip_prefix("ETCD_").is_some_and(|rest| {
+        !rest.is_empty()
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    })
+}
+
+fn unknown_env_help(minor: u32, name: &str) -> String {
+    let lines = etcd::lines_knowing(name);
+    if !lines.is_empty() {
+        return format!(
+            "{name} exists in etcd {}; it was renamed or removed in v3.{minor}",
+            lines.join(", ")
+        );
+    }
+    match etcd::closest_env(minor, name) {
+        Some(close) => format!("did you mean {close}?"),
+        None => "see `etcd --help` for the settings of this release".to_string(),
+    }
+}
+
+/// Client, peer and metrics ports must differ; and no two members may listen on the same
+/// address and port (a cluster on one host's loopback addresses, for example).
+fn check_ports_and_sockets(r: &mut Resolver, etcd: &EtcdSettings, nodes: &[Node]) {
+    let spec_ports = r.doc.spec.etcd.ports.as_ref();
+    let named = [
+        (
+            "client",
+            etcd.client_port,
+            spec_ports.and_then(|p| p.client.as_ref()),
+        ),
+        (
+            "peer",
+            etcd.peer_port,
+            spec_ports.and_then(|p| p.peer.as_ref()),
+        ),
+        (
+            "metrics",
+            etcd.metrics_port,
+            spec_ports.and_then(|p| p.metrics.as_ref()),
+        ),
+    ];
+    let fallback = r.span(&r.doc.spec.etcd.version);
+    for (i, (name, port, spanned)) in named.iter().enumerate() {
+        let span = spanned.map_or_else(|| fallback.clone(), |s| r.span(s));
+        if *port == 0 {
+            r.error(
+                "etcd.port",
+                &span,
+                format!("the {name} port is 0"),
+                "use a port from 1 to 65535",
+            );
+        }
+        if let Some((other, _, _)) = named[..i].iter().find(|(_, p, _)| p == port) {
+            r.error(
+                "etcd.port-clash",
+                &span,
+                format!("the {name} port {port} is also the {other} port"),
+                "client, peer and metrics need three different ports",
+            );
+        }
+    }
+    let mut sockets: HashMap<(Option<IpAddr>, IpAddr, u16), String> = HashMap::new();
+    for node in nodes {
+        for (ip, port, purpose) in listen_sockets(etcd, node) {
+            let this = format!("{}'s {purpose} listener", node.name);
+            let key = (machine_of(node, ip), ip, port);
+            if let Some(first) = sockets.get(&key) {
+                let help = if purpose == "metrics" {
+                    "these members share one host: set `etcd.metrics_listen: node` so each listens on its own IP"
+                } else {
+                    "give each member its own IP address"
+                };
+                r.error(
+                    "etcd.socket-clash",
+                    &node.ip_span,
+                    format!("{this} on {}:{port} clashes with {first}", url_host(ip)),
+                    help,
+                );
+            } else {
+                sockets.insert(key, this);
+            }
+        }
+    }
+}
+
+/// Which machine a listener address belongs to: loopback and wildcard addresses are private
+/// to the member's machine; members whose own IP is a loopback address share one machine.
+/// Other addresses are unique network-wide (None).
+fn machine_of(node: &Node, listen_ip: IpAddr) -> Option<IpAddr> {
+    let machine_local = listen_ip.is_loopback() || listen_ip.is_unspecified();
+    match (machine_local, node.ip.is_loopback()) {
+        (false, _) => None,
+        (true, true) => Some(LOCALHOST),
+        (true, false) => Some(node.ip),
+    }
+}
+
+/// The (address, port, purpose) sockets a member listens on; `context` turns the same
+/// list into URLs, so the check and the config can never disagree.
+pub fn listen_sockets(etcd: &EtcdSettings, node: &Node) -> Vec<(IpAddr, u16, &'static str)> {
+    let mut sockets = vec![
+        (node.ip, etcd.peer_port, "peer"),
+        (node.ip, etcd.client_port, "client"),
+    ];
+    if !node.ip.is_loopback() {
+        sockets.push((LOCALHOST, etcd.client_port, "client"));
+    }
+    let metrics_ip = match etcd.metrics_listen {
+        MetricsListen::Localhost => LOCALHOST,
+        MetricsListen::NodeIp => node.ip,
+        MetricsListen::Fixed(ip) => ip,
+    };
+    sockets.push((metrics_ip, etcd.metrics_port, "metrics"));
+    sockets
+}
+
+fn resolve_sysext(r: &mut Resolver, etcd: &EtcdSettings) -> SysextSettings {
+    let sysext = &r.doc.spec.sysext;
+    let base_span = r.span(&sysext.base_url);
+    let base_url = r.check(
+        "sysext.base-url",
+        base_span.clone(),
+        values::http_base_url(&sysext.base_url.value),
+        String::new(),
+    );
+    let arch = r.choice("sysext.arch", &sysext.arch, &["x86-64", "arm64"], "x86-64");
+    let image_file = format!("etcd-{}-{arch}.raw", etcd.version);
+    let path_of = |r: &Resolver, p: &Spanned<String>| (r.doc.dir.join(&p.value), r.span(p));
+    let sha256sums = sysext.sha256sums.as_ref().map(|p| path_of(r, p));
+    let local_image = sysext.image.as_ref().map(|p| path_of(r, p));
+    let allow_unverified = value_or(&sysext.allow_unverified, false);
+    if sha256sums.is_none() && local_image.is_none() && !allow_unverified {
+        r.error(
+            "sysext.hash-missing",
+            &base_span,
+            "no way to verify the sysext image: neither sha256sums nor image is set".into(),
+            "set sysext.sha256sums to the published SHA256SUMS file (or sysext.image to a local copy); `allow_unverified: true` opts out",
+        );
+    }
+    let update = resolve_update(r, etcd, &arch);
+    SysextSettings {
+        base_url,
+        arch,
+        image_file,
+        allow_unverified,
+        sha256sums,
+        local_image,
+        base_span,
+        update,
+    }
+}
+
+fn resolve_update(r: &mut Resolver, etcd: &EtcdSettings, arch: &str) -> UpdateSettings {
+    let update = r.doc.spec.sysext.update.as_ref();
+    let on_change = r.choice(
+        "sysext.on-change",
+        &update.and_then(|u| u.on_change.clone()),
+        &["reboot", "restart"],
+        "reboot",
+    );
+    let track = r.choice(
+        "sysext.track",
+        &update.and_then(|u| u.track.clone()),
+        &["minor", "any"],
+        "minor",
+    );
+    let match_pattern = if track == "minor" {
+        format!("etcd-v3.{}.@v-{arch}.raw", etcd.minor)
+    } else {
+        format!("etcd-@v-{arch}.raw")
+    };
+    let instances = update.and_then(|u| u.instances_max.as_ref());
+    let instances_max = instances.map_or(3, |i| i.value);
+    if let Some(spanned) = instances
+        && instances_max < 2
+    {
+        let span = r.span(spanned);
+        r.error("sysext.instances-max", &span, format!("instances_max {instances_max} leaves no room for an update"), "systemd-sysupdate needs InstancesMax of at least 2 (the current image and the new one)");
+    }
+    UpdateSettings {
+        enabled: update
+            .and_then(|u| u.enabled.as_ref())
+            .is_none_or(|e| e.value),
+        on_change,
+        match_pattern,
+        instances_max,
+    }
+}
+
+fn resolve_tls(r: &mut Resolver) -> TlsSettings {
+    let tls = &r.doc.spec.tls;
+    let dir = tls
+        .dir
+        .as_ref()
+        .map_or_else(|| "pki".to_string(), |d| d.value.clone());
+    let dir_span = tls
+        .dir
+        .as_ref()
+        .map_or_else(|| r.span(&r.doc.spec.cluster.name), |d| r.span(d));
+    let key_mode = match &tls.key_mode {
+        None => 0o600,
+        Some(mode) => {
+            let span = r.span(mode);
+            let parsed = values::octal_mode(&mode.value).and_then(|m| {
+                if m == 0o600 || m == 0o400 {
+                    Ok(m)
+                } else {
+                    Err(Invalid {
+                        message: format!("key mode {:o} lets others read private keys", m),
+                        help: "use \"0600\" or \"0400\"".into(),
+                    })
+                }
+            });
+            r.check("tls.key-mode", span, parsed, 0o600)
+        }
+    };
+    let days = |r: &mut Resolver, value: &Option<Spanned<u32>>, default: u32| match value {
+        Some(days) if days.value == 0 => {
+            let span = r.span(days);
+            r.error(
+                "tls.days",
+                &span,
+                "a validity of 0 days".into(),
+                "give the number of days certificates stay valid",
+            );
+            default
+        }
+        Some(days) => days.value,
+        None => default,
+    };
+    let ca_days = days(r, &tls.ca_days, 3650);
+    let leaf_days = days(r, &tls.leaf_days, 365);
+    TlsSettings {
+        paths: PkiPaths::new(r.doc.dir.join(dir)),
+        dir_span,
+        key_mode,
+        ca_days,
+        leaf_days,
+    }
+}
+
+fn resolve_ssh_keys(r: &mut Resolver) -> Vec<String> {
+    let keys = &r.doc.spec.ssh_authorized_keys;
+    for key in keys {
+        let span = r.span(key);
+        r.check("spec.ssh-key", span, values::ssh_public_key(&key.value), ());
+    }
+    keys.iter().map(|k| k.value.trim().to_string()).collect()
+}

@@ -1,0 +1,322 @@
+//! Checks on single values from the spec, before any of them can reach a template.
+//!
+//! Each function accepts exactly the strings that are safe to print into an env, unit or
+//! sysupdate file; anything with a newline, control character or shell-significant
+//! surprise is refused with a message that says what would be accepted.
+
+use std::net::IpAddr;
+
+/// A problem with one value: what is wrong, and how to write it instead.
+#[derive(Debug)]
+pub struct Invalid {
+    pub message: String,
+    pub help: String,
+}
+
+fn invalid(message: impl Into<String>, help: impl Into<String>) -> Invalid {
+    Invalid {
+        message: message.into(),
+        help: help.into(),
+    }
+}
+
+/// A DNS label: node names, the cluster name. etcd member names and hostnames both accept it.
+pub fn dns_label(what: &str, value: &str) -> Result<(), Invalid> {
+    let ok_chars = value
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let ok_ends = !value.starts_with('-') && !value.ends_with('-');
+    if !value.is_empty() && value.len() <= 63 && ok_chars && ok_ends {
+        return Ok(());
+    }
+    Err(invalid(
+        format!("{what} {value:?} is not a valid DNS label"),
+        "use 1 to 63 characters from a-z, 0-9 and '-', not starting or ending with '-'",
+    ))
+}
+
+/// A DNS domain: dot-separated labels.
+pub fn domain(value: &str) -> Result<(), Invalid> {
+    let labels_ok = !value.is_empty()
+        && value.len() <= 253
+        && value
+            .split('.')
+            .all(|label| dns_label("label", label).is_ok());
+    if labels_ok {
+        return Ok(());
+    }
+    Err(invalid(
+        format!("domain {value:?} is not a valid DNS domain"),
+        "write labels of a-z, 0-9 and '-' separated by dots, e.g. kloud.lan",
+    ))
+}
+
+/// An initial-cluster token: printed unquoted into the env file.
+pub fn token(value: &str) -> Result<(), Invalid> {
+    let ok = !value.is_empty()
+        && value.len() <= 128
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        return Ok(());
+    }
+    Err(invalid(
+        format!("token {value:?} has characters that are not allowed"),
+        "use 1 to 128 characters from A-Z, a-z, 0-9, '-', '_' and '.'",
+    ))
+}
+
+/// An IP address as written in the spec.
+pub fn ip(value: &str) -> Result<IpAddr, Invalid> {
+    value.parse::<IpAddr>().map_err(|_| {
+        invalid(
+            format!("{value:?} is not an IP address"),
+            "write an IPv4 address such as 10.0.0.11 or an IPv6 address such as fd00::11",
+        )
+    })
+}
+
+/// A MAC address, normalised to lower-case colon form (`52:54:00:00:00:11`).
+/// Accepts `:` or `-` separators, any case.
+pub fn mac(value: &str) -> Result<String, Invalid> {
+    let groups: Vec<&str> = value.split([':', '-']).collect();
+    let well_formed = groups.len() == 6
+        && groups
+            .iter()
+            .all(|g| g.len() == 2 && g.bytes().all(|b| b.is_ascii_hexdigit()));
+    if well_formed {
+        return Ok(groups.join(":").to_ascii_lowercase());
+    }
+    Err(invalid(
+        format!("{value:?} is not a MAC address"),
+        "write six two-digit hex groups, e.g. 52:54:00:00:00:11",
+    ))
+}
+
+/// An http(s) base URL without query or fragment, normalised to end without a slash.
+/// It is printed into a sysupdate transfer file and combined with image names.
+pub fn http_base_url(value: &str) -> Result<String, Invalid> {
+    let help = "write an http:// or https:// URL of the directory holding the images, without ?query or #fragment";
+    let parsed = url::Url::parse(value)
+        .map_err(|e| invalid(format!("{value:?} is not a URL: {e}"), help))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(invalid(
+            format!("URL scheme {:?} is not http or https", parsed.scheme()),
+            help,
+        ));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() || parsed.host_str().is_none() {
+        return Err(invalid(
+            format!("{value:?} is not a plain directory URL"),
+            help,
+        ));
+    }
+    if parsed
+        .as_str()
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '%')
+    {
+        return Err(invalid(
+            format!("{value:?} has characters that cannot go into a sysupdate file"),
+            help,
+        ));
+    }
+    Ok(parsed.as_str().trim_end_matches('/').to_string())
+}
+
+/// An etcd version as upstream spells it (`v3.5.21`): returns (minor, full text).
+pub fn etcd_version(value: &str) -> Result<(u32, u32), Invalid> {
+    let help =
+        "write the etcd release as upstream tags it, e.g. v3.5.21 (supported: v3.4, v3.5, v3.6)";
+    let numbers = value
+        .strip_prefix('v')
+        .ok_or_else(|| invalid(format!("etcd version {value:?} must start with 'v'"), help))?;
+    let parts: Vec<&str> = numbers.split('.').collect();
+    let parsed: Vec<u32> = parts.iter().filter_map(|p| p.parse().ok()).collect();
+    let plain_digits = parts
+        .iter()
+        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if parts.len() != 3 || parsed.len() != 3 || !plain_digits {
+        return Err(invalid(
+            format!("etcd version {value:?} is not vMAJOR.MINOR.PATCH"),
+            help,
+        ));
+    }
+    if parsed[0] != 3 || !(4..=6).contains(&parsed[1]) {
+        return Err(invalid(
+            format!("etcd {value} is not a supported release line"),
+            help,
+        ));
+    }
+    Ok((parsed[0], parsed[1]))
+}
+
+/// A value printed after `NAME=` in an env file: one line, no control characters, and no
+/// quote or backslash (systemd would interpret them).
+pub fn env_value(value: &str) -> Result<(), Invalid> {
+    let bad = value
+        .chars()
+        .find(|c| c.is_control() || matches!(c, '"' | '\'' | '\\' | '$' | '`'));
+    match bad {
+        None => Ok(()),
+        Some(c) => Err(invalid(
+            format!("value {value:?} contains {c:?}, which cannot go into an env file"),
+            "env values are printed unquoted, one per line: use printable characters without quotes, backslashes or '$'",
+        )),
+    }
+}
+
+/// An SSH public key line for `authorized_keys`.
+pub fn ssh_public_key(value: &str) -> Result<(), Invalid> {
+    const TYPES: [&str; 8] = [
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+        "sk-ecdsa-sha2-nistp256@openssh.com",
+        "ssh-dss",
+    ];
+    let help = "paste one public key line, e.g. \"ssh-ed25519 AAAAC3... admin@host\"";
+    if value.chars().any(char::is_control) {
+        return Err(invalid(
+            "SSH key contains a newline or control character",
+            help,
+        ));
+    }
+    let mut fields = value.split_whitespace();
+    let key_type = fields.next().unwrap_or_default();
+    let body = fields.next().unwrap_or_default();
+    if !TYPES.contains(&key_type) || body.len() < 16 {
+        return Err(invalid(
+            format!("{:?} does not look like an SSH public key", shorten(value)),
+            help,
+        ));
+    }
+    Ok(())
+}
+
+/// A file mode written in octal: `0o644`, `"0644"`. A bare `644` is refused: YAML 1.2
+/// reads it as decimal, YAML 1.1 as octal, and a mode must never silently change meaning.
+pub fn octal_mode(value: &str) -> Result<u32, Invalid> {
+    let help = "write modes in octal with a leading zero, e.g. \"0644\" or 0o644";
+    let digits = match value.strip_prefix("0o") {
+        Some(rest) => rest,
+        None if value.len() > 1 && value.starts_with('0') => &value[1..],
+        None => {
+            return Err(invalid(
+                format!("mode {value} is ambiguous (decimal or octal?)"),
+                help,
+            ));
+        }
+    };
+    let mode = u32::from_str_radix(digits, 8)
+        .map_err(|_| invalid(format!("mode {value:?} is not an octal number"), help))?;
+    if mode > 0o7777 {
+        return Err(invalid(format!("mode {value} is larger than 07777"), help));
+    }
+    Ok(mode)
+}
+
+fn shorten(value: &str) -> String {
+    value.chars().take(24).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_labels() {
+        assert!(dns_label("node", "etcd-1").is_ok());
+        for bad in [
+            "",
+            "Etcd1",
+            "-a",
+            "a-",
+            "a_b",
+            "a.b",
+            "a\nb",
+            &"a".repeat(64),
+        ] {
+            assert!(dns_label("node", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn macs_are_normalised() {
+        assert_eq!(mac("52-54-00-AA-bb-11").unwrap(), "52:54:00:aa:bb:11");
+        for bad in [
+            "52:54:00:aa:bb",
+            "52:54:00:aa:bb:1g",
+            "525400aabb11",
+            "52:54:00:aa:bb:11:22",
+        ] {
+            assert!(mac(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn base_urls() {
+        assert_eq!(
+            http_base_url("http://m:8080/assets/ext/").unwrap(),
+            "http://m:8080/assets/ext"
+        );
+        for bad in [
+            "ftp://m/x",
+            "http://m/x?y=1",
+            "m/x",
+            "http://m/x#f",
+            "http://m/a b",
+        ] {
+            assert!(http_base_url(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn etcd_versions() {
+        assert_eq!(etcd_version("v3.5.21").unwrap(), (3, 5));
+        for bad in [
+            "3.5.21",
+            "v3.5",
+            "v2.3.8",
+            "v3.7.0",
+            "v3.5.x",
+            "v3.5.21-rc.1",
+        ] {
+            assert!(etcd_version(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn env_values_cannot_inject_lines() {
+        assert!(env_value("info").is_ok());
+        for bad in ["a\nETCD_X=1", "a\r", "\"q\"", "a\\b", "$HOME", "a\u{7f}"] {
+            assert!(env_value(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn modes_are_octal_and_never_ambiguous() {
+        assert_eq!(octal_mode("0644").unwrap(), 0o644);
+        assert_eq!(octal_mode("0o600").unwrap(), 0o600);
+        assert_eq!(octal_mode("00").unwrap(), 0);
+        for bad in ["644", "420", "0o8", "0999", "017777", "0x1a4", ""] {
+            assert!(octal_mode(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ssh_keys() {
+        assert!(ssh_public_key("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGm admin").is_ok());
+        for bad in [
+            "ssh-ed25519",
+            "hello world AAAAAAAAAAAAAAAAAAAA",
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGm\nx",
+        ] {
+            assert!(ssh_public_key(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! The cluster spec as the user wrote it: typed, spanned, no defaults and no logic.
+//!
+//! Parsing only turns YAML text into these structs. Unknown keys, duplicate keys and wrong
+//! types are errors with file:line:col. Every value that needs checking (IPs, URLs, modes,
+//! names) stays a spanned string here so `resolve` can check it and point at the exact line.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_saphyr::{Location as YamlLocation, Spanned};
+
+use crate::diag::{Diagnostic, Report, SourceFile, Span};
+
+/// A spec file that parsed, with the text it came from (for diagnostics) and its directory
+/// (relative paths in the spec are relative to it).
+#[derive(Debug)]
+pub struct SpecDocument {
+    pub source: Arc<SourceFile>,
+    pub dir: PathBuf,
+    pub spec: Spec,
+}
+
+impl SpecDocument {
+    /// The diagnostic span of a parsed value.
+    pub fn span<T>(&self, value: &Spanned<T>) -> Span {
+        span_of(&self.source, &value.referenced)
+    }
+}
+
+/// Converts a YAML location into a diagnostic span (the file start when it is unknown).
+pub fn span_of(source: &Arc<SourceFile>, location: &YamlLocation) -> Span {
+    if location.line() == 0 {
+        Span::file_start(source)
+    } else {
+        Span::new(source, location.line(), location.column())
+    }
+}
+
+/// Spec format version 1. Keys are documented, with their defaults, in docs/spec.md.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub version: Spanned<u32>,
+    pub cluster: ClusterSection,
+    pub profile: Option<Spanned<String>>,
+    pub etcd: EtcdSection,
+    pub sysext: SysextSection,
+    #[serde(default)]
+    pub tls: TlsSection,
+    #[serde(default)]
+    pub ssh_authorized_keys: Vec<Spanned<String>>,
+    pub network: Option<NetworkSection>,
+    pub nodes: Spanned<Vec<NodeSpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    pub name: Spanned<String>,
+    pub domain: Option<Spanned<String>>,
+    pub state: Option<Spanned<String>>,
+    pub token: Option<Spanned<String>>,
+    pub ignition: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EtcdSection {
+    pub version: Spanned<String>,
+    pub ports: Option<PortsSection>,
+    pub metrics_listen: Option<Spanned<String>>,
+    pub heartbeat_ms: Option<Spanned<u64>>,
+    pub election_timeout_ms: Option<Spanned<u64>>,
+    pub snapshot_count: Option<Spanned<u64>>,
+    pub quota_backend_bytes: Option<Spanned<u64>>,
+    pub auto_compaction_mode: Option<Spanned<String>>,
+    pub auto_compaction_retention: Option<Spanned<String>>,
+    pub log_level: Option<Spanned<String>>,
+    pub gomaxprocs: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub env: EnvMap,
+}
+
+/// Extra `ETCD_*` settings, in the order written (a YAML mapping of name to value).
+#[derive(Debug, Default)]
+pub struct EnvMap(pub Vec<(Spanned<String>, Spanned<String>)>);
+
+impl<'de> Deserialize<'de> for EnvMap {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EnvVisitor;
+        impl<'de> serde::de::Visitor<'de> for EnvVisitor {
+            type Value = EnvMap;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a mapping of ETCD_* names to values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<EnvMap, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(EnvMap(entries))
+            }
+        }
+        deserializer.deserialize_map(EnvVisitor)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortsSection {
+    pub client: Option<Spanned<u16>>,
+    pub peer: Option<Spanned<u16>>,
+    pub metrics: Option<Spanned<u16>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SysextSection {
+    pub base_url: Spanned<String>,
+    pub arch: Option<Spanned<String>>,
+    pub sha256sums: Option<Spanned<String>>,
+    pub image: Option<Spanned<String>>,
+    pub allow_unverified: Option<Spanned<bool>>,
+    pub update: Option<UpdateSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSection {
+    pub enabled: Option<Spanned<bool>>,
+    pub on_change: Option<Spanned<String>>,
+    pub track: Option<Spanned<String>>,
+    pub instances_max: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    pub dir: Option<Spanned<String>>,
+    pub key_mode: Option<Spanned<String>>,
+    pub ca_days: Option<Spanned<u32>>,
+    pub leaf_days: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    pub subnet: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    pub name: Spanned<String>,
+    pub ip: Spanned<String>,
+    pub mac: Option<Spanned<String>>,
+}
+
+/// Reads and parses a spec file.
+pub fn load(path: &Path) -> Result<SpecDocument, Report> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        Diagnostic::error(
+            "spec.unreadable",
+            format!("cannot read the spec: {error}"),
+            crate::diag::Location::File(path.to_path_buf()),
+        )
+    })?;
+    parse(path, text)
+}
+
+/// Parses spec text that claims to come from `path`.
+pub fn parse(path: &Path, text: String) -> Result<SpecDocument, Report> {
+    let source = SourceFile::new(path, text);
+    let spec = parse_yaml::<Spec>(&source, "spec")?;
+    let document = SpecDocument {
+        dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        source,
+        spec,
+    };
+    check_version(&document)?;
+    Ok(document)
+}
+
+fn check_version(document: &SpecDocument) -> Result<(), Report> {
+    let version = &document.spec.version;
+    if version.value == 1 {
+        return Ok(());
+    }
+    Err(Diagnostic::at(
+        "spec.version",
+        format!("spec version {} is not supported", version.value),
+        &document.span(version),
+    )
+    .with_help("this kindling reads spec `version: 1`")
+    .into())
+}
+
+/// Strict YAML options shared by every YAML input kindling reads: duplicate keys are
+/// errors (the default) and only `true`/`false` are booleans.
+fn options() -> serde_saphyr::Options {
+    serde_saphyr::options! { strict_booleans: true }
+}
+
+/// Parses YAML into `T`; a parse error becomes one diagnostic with the error's location.
+/// `what` names the kind of file in the error code (`spec.syntax`, `profile.syntax`).
+pub fn parse_yaml<T: for<'de> Deserialize<'de>>(
+    source: &Arc<SourceFile>,
+    what: &'static str,
+) -> Result<T, Report> {
+    serde_saphyr::from_str_with_options::<T>(&source.text, options()).map_err(|error| {
+        let location = error.location().unwrap_or(YamlLocation::UNKNOWN);
+        let message = strip_location_prefix(&error.without_snippet().to_string());
+        let (code, help) = classify_yaml_error(what, &message);
+        let mut diagnostic = Diagnostic::at(code, message, &span_of(source, &location));
+        if let Some(help) = help {
+            diagnostic = diagnostic.with_help(help);
+        }
+        Report::from(diagnostic)
+    })
+}
+
+/// The YAML library prefixes messages with "line N column M: "; the span says that already.
+fn strip_location_prefix(message: &str) -> String {
+    let first_line = message.lines().next().unwrap_or(message);
+    match first_line.split_once(": ") {
+        Some((prefix, rest)) if prefix.starts_with("line ") && prefix.contains(" column ") => {
+            rest.to_string()
+        }
+        _ => first_line.to_string(),
+    }
+}
+
+fn classify_yaml_error(what: &'static str, message: &str) -> (&'static str, Option<String>) {
+    let codes: [(&str, &str, &str, &str); 4] = [
+        (
+            "unknown field",
+            "spec.unknown-key",
+            "profile.unknown-key",
+            "check the spelling; docs/spec.md lists every key",
+        ),
+        (
+            "duplicate mapping key",
+            "spec.duplicate-key",
+            "profile.duplicate-key",
+            "each key may appear once in a mapping",
+        ),
+        (
+            "missing field",
+            "spec.missing-key",
+            "profile.missing-key",
+            "add the key; docs/spec.md says what it holds",
+        ),
+        (
+            "invalid",
+            "spec.type",
+            "profile.type",
+            "the value has the wrong type or is out of range; docs/spec.md gives each key's type",
+        ),
+    ];
+    for (needle, spec_code, profile_code, help) in codes {
+        if message.contains(needle) {
+            let code = if what == "spec" {
+                spec_code
+            } else {
+                profile_code
+            };
+            return (code, Some(help.to_string()));
+        }
+    }
+    let code = if what == "spec" {
+        "spec.syntax"
+    } else {
+        "profile.syntax"
+    };
+    (code, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_text(text: &str) -> Result<SpecDocument, Report> {
+        parse(Path::new("cluster.yaml"), text.to_string())
+    }
+
+    const MINIMAL: &str = "version: 1
+cluster: { name: c }
+etcd: { version: v3.5.21 }
+sysext: { base_url: 'http://x/' }
+nodes:
+  - { name: a, ip: 10.0.0.1 }
+";
+
+    #[test]
+    fn minimal_spec_parses_with_spans() {
+        let document = parse_text(MINIMAL).expect("minimal spec parses");
+        let node = &document.spec.nodes.value[0];
+        assert_eq!(node.ip.value, "10.0.0.1");
+        assert_eq!(document.span(&node.ip).line, 6);
+    }
+
+    fn first_error(text: &str) -> Diagnostic {
+        let report = parse_text(text).expect_err("spec must be rejected");
+        report.diagnostics[0].clone()
+    }
+
+    fn line_col(diagnostic: &Diagnostic) -> (u64, u64) {
+        match &diagnostic.location {
+            crate::diag::Location::Source(span) => (span.line, span.column),
+            other => panic!("expected a source location, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_key_is_located() {
+        let d =
+            first_error(&MINIMAL.replace("cluster: { name: c }", "cluster: { name: c, nmae: d }"));
+        assert_eq!(d.code, "spec.unknown-key");
+        assert_eq!(line_col(&d), (2, 21));
+    }
+
+    #[test]
+    fn duplicate_key_is_located() {
+        let d = first_error(&format!("{MINIMAL}version: 1\n"));
+        assert_eq!(d.code, "spec.duplicate-key");
+        assert_eq!(line_col(&d).0, 7);
+    }
+
+    #[test]
+    fn wrong_type_is_located() {
+        let d = first_error(&MINIMAL.replace(
+            "etcd: { version: v3.5.21 }",
+            "etcd: { version: v3.5.21, heartbeat_ms: fast }",
+        ));
+        assert_eq!(d.code, "spec.type");
+        assert_eq!(line_col(&d).0, 3);
+    }
+
+    #[test]
+    fn yaml_1_1_booleans_are_not_booleans() {
+        let d = first_error(&MINIMAL.replace(
+            "sysext: { base_url: 'http://x/' }",
+            "sysext: { base_url: 'http://x/', allow_unverified: yes }",
+        ));
+        assert_eq!(d.code, "spec.type");
+    }
+
+    #[test]
+    fn unsupported_version_is_located() {
+        let d = first_error(&MINIMAL.replace("version: 1", "version: 2"));
+        assert_eq!(d.code, "spec.version");
+        assert_eq!(line_col(&d), (1, 10));
+    }
+
+    #[test]
+    fn missing_key_is_reported() {
+        let d = first_error(&MINIMAL.replace("etcd: { version: v3.5.21 }\n", ""));
+        assert_eq!(d.code, "spec.missing-key");
+    }
+}

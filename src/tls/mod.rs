@@ -1,0 +1,57 @@
+//! The cluster's TLS material: where it lives in the spec's TLS directory, and how
+//! `kindling pki init` creates it.
+
+pub mod pki;
+
+use std::path::{Path, PathBuf};
+
+/// File names inside the spec's TLS directory. `pki init` writes them, `resolve` reads them.
+#[derive(Clone, Debug)]
+pub struct PkiPaths {
+    dir: PathBuf,
+}
+
+/// A certificate and its private key.
+#[derive(Clone, Debug)]
+pub struct CertPair {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl PkiPaths {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        PkiPaths { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn ca(&self) -> CertPair {
+        self.pair(self.dir.clone(), "ca")
+    }
+
+    /// The etcdctl client certificate (clientAuth), installed root-only on every node.
+    pub fn client(&self) -> CertPair {
+        self.pair(self.dir.clone(), "etcdctl")
+    }
+
+    pub fn server(&self, node: &str) -> CertPair {
+        self.pair(self.node_dir(node), "server")
+    }
+
+    pub fn peer(&self, node: &str) -> CertPair {
+        self.pair(self.node_dir(node), "peer")
+    }
+
+    pub fn node_dir(&self, node: &str) -> PathBuf {
+        self.dir.join("nodes").join(node)
+    }
+
+    fn pair(&self, dir: PathBuf, stem: &str) -> CertPair {
+        CertPair {
+            cert: dir.join(format!("{stem}.crt")),
+            key: dir.join(format!("{stem}.key")),
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Validate: checks an Ignition config against kindling's strict embedded JSON schema for
+//! its spec version, then against the semantic rules Ignition enforces at boot (see
+//! `rules`). A config kindling rendered itself must pass both before anything is written.
+//!
+//! Findings carry JSON paths (`$.storage.files.3.mode`); the caller maps them back to the
+//! profile entry or spec line that produced them.
+
+pub mod rules;
+pub mod schema;
+pub mod unit;
+
+use serde_json::Value;
+
+use crate::diag::{Diagnostic, Location, Report};
+use crate::ignition::SpecVersion;
+
+/// Validates a config that claims `version`.
+pub fn validate(config: &Value, version: SpecVersion) -> Report {
+    let mut report = schema::check(config, version);
+    report.extend(rules::check(config, version));
+    report
+}
+
+/// `$.a.0.b` from the JSON pointer `/a/0/b`.
+pub fn json_path(pointer: &str) -> String {
+    let mut path = String::from("$");
+    for part in pointer.split('/').skip(1) {
+        path.push('.');
+        path.push_str(&part.replace("~1", "/").replace("~0", "~"));
+    }
+    path
+}
+
+pub(crate) fn finding(code: &'static str, path: String, message: impl Into<String>) -> Diagnostic {
+    Diagnostic::error(code, message, Location::Json { path, origin: None })
+}
+
+pub(crate) fn warning(code: &'static str, path: String, message: impl Into<String>) -> Diagnostic {
+    Diagnostic::warning(code, message, Location::Json { path, origin: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointers_become_dotted_paths() {
+        assert_eq!(json_path(""), "$");
+        assert_eq!(json_path("/storage/files/3/mode"), "$.storage.files.3.mode");
+    }
+}
