@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::diag::{Diagnostic, Location, Report};
+use crate::diag::{Diagnostic, Format, Location, Report};
 use crate::emit::{self, Output};
 use crate::tls::pki::{self, Validity};
 use crate::{Options, compile, resolve, spec};
@@ -20,8 +20,28 @@ use crate::{Options, compile, resolve, spec};
     about = "Compile a cluster spec into validated Ignition configs, one per node"
 )]
 struct Cli {
+    /// How to print errors and warnings
+    #[arg(long, global = true, value_enum, default_value_t = FormatArg::Human)]
+    format: FormatArg,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    Human,
+    Json,
+    Github,
+}
+
+impl From<FormatArg> for Format {
+    fn from(format: FormatArg) -> Self {
+        match format {
+            FormatArg::Human => Format::Human,
+            FormatArg::Json => Format::Json,
+            FormatArg::Github => Format::Github,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,20 +98,21 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             return if error.use_stderr() { 2 } else { 0 };
         }
     };
+    let format = Format::from(cli.format);
     let result = match cli.command {
-        Command::Render(args) => render(&args),
+        Command::Render(args) => render(&args, format),
         Command::Pki(PkiCommand::Init(args)) => pki_init(&args),
     };
     match result {
         Ok(code) => code,
         Err(report) => {
-            eprint!("{}", report.render_human());
+            eprint!("{}", report.render(format));
             1
         }
     }
 }
 
-fn render(args: &RenderArgs) -> Result<i32, Report> {
+fn render(args: &RenderArgs, format: Format) -> Result<i32, Report> {
     let to_stdout = args.output == Path::new("-");
     if to_stdout && args.node.is_none() {
         eprintln!("error: `-o -` prints one config, so it needs --node NAME");
@@ -104,7 +125,7 @@ fn render(args: &RenderArgs) -> Result<i32, Report> {
     };
     let compiled = compile(&args.spec, &options)?;
     if !compiled.warnings.is_empty() {
-        eprint!("{}", compiled.warnings.render_human());
+        eprint!("{}", compiled.warnings.render(format));
     }
     if to_stdout {
         let mut stdout = std::io::stdout().lock();

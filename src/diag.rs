@@ -21,6 +21,13 @@ impl Severity {
             Severity::Warning => "warning",
         }
     }
+
+    fn as_github(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
 }
 
 /// A text file kindling read (a spec, a profile manifest, a template), kept so a
@@ -190,11 +197,104 @@ impl Report {
         out
     }
 
+    /// One JSON array of findings: code, severity, file/line/column or JSON path, message,
+    /// help. Stable for tools; tests assert on it.
+    pub fn render_json(&self) -> String {
+        let findings: Vec<serde_json::Value> = self.diagnostics.iter().map(Diagnostic::to_json).collect();
+        let mut text = serde_json::Value::Array(findings).to_string();
+        text.push('\n');
+        text
+    }
+
+    /// GitHub Actions workflow commands, one line per finding.
+    pub fn render_github(&self) -> String {
+        let mut out = String::new();
+        for d in &self.diagnostics {
+            let mut properties = vec![format!("title={}", escape_github_property(d.code))];
+            match &d.location {
+                Location::Source(span) => {
+                    properties.push(format!("file={}", escape_github_property(&span.path().display().to_string())));
+                    properties.push(format!("line={}", span.line));
+                    properties.push(format!("col={}", span.column));
+                }
+                Location::File(path) => properties.push(format!("file={}", escape_github_property(&path.display().to_string()))),
+                Location::Json { .. } | Location::Nowhere => {}
+            }
+            let mut message = d.message.clone();
+            if let Location::Json { path, .. } = &d.location {
+                message = format!("{path}: {message}");
+            }
+            if let Some(help) = &d.help {
+                message = format!("{message} (help: {help})");
+            }
+            let _ = writeln!(out, "::{} {}::{}", d.severity.as_github(), properties.join(","), escape_github_data(&message));
+        }
+        out
+    }
+
+    /// Renders in the named format.
+    pub fn render(&self, format: Format) -> String {
+        match format {
+            Format::Human => self.render_human(),
+            Format::Json => self.render_json(),
+            Format::Github => self.render_github(),
+        }
+    }
+
     fn count(&self, severity: Severity) -> usize {
         self.diagnostics
             .iter()
             .filter(|d| d.severity == severity)
             .count()
+    }
+}
+
+/// The output formats of a report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Human,
+    Json,
+    Github,
+}
+
+fn escape_github_data(text: &str) -> String {
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+fn escape_github_property(text: &str) -> String {
+    escape_github_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+impl Diagnostic {
+    fn to_json(&self) -> serde_json::Value {
+        let mut finding = serde_json::json!({
+            "code": self.code,
+            "severity": self.severity.as_str(),
+            "message": self.message,
+        });
+        let fields = finding.as_object_mut().expect("a JSON object literal");
+        match &self.location {
+            Location::Source(span) => {
+                fields.insert("file".into(), span.path().display().to_string().into());
+                fields.insert("line".into(), span.line.into());
+                fields.insert("column".into(), span.column.into());
+            }
+            Location::Json { path, origin } => {
+                fields.insert("path".into(), path.clone().into());
+                if let Some(origin) = origin {
+                    fields.insert("origin".into(), origin.clone().into());
+                }
+            }
+            Location::File(path) => {
+                fields.insert("file".into(), path.display().to_string().into());
+            }
+            Location::Nowhere => {}
+        }
+        if let Some(help) = &self.help {
+            fields.insert("help".into(), help.clone().into());
+        }
+        finding
     }
 }
 
@@ -267,5 +367,16 @@ mod tests {
         assert!(text.contains("--> cluster.yaml:2:8"), "{text}");
         assert!(text.contains("2 | nodes: x\n  |        ^"), "{text}");
         assert!(text.contains("= help: write nodes as a list"), "{text}");
+    }
+
+    #[test]
+    fn json_and_github_formats_carry_code_and_place() {
+        let source = SourceFile::new("c.yaml", "a: 1\n".to_string());
+        let report = Report::from(Diagnostic::at("spec.x", "bad, really: 100%", &Span::new(&source, 1, 4)));
+        let json: serde_json::Value = serde_json::from_str(&report.render_json()).unwrap();
+        assert_eq!(json[0]["code"], "spec.x");
+        assert_eq!(json[0]["line"], 1);
+        assert_eq!(json[0]["column"], 4);
+        assert_eq!(report.render_github(), "::error title=spec.x,file=c.yaml,line=1,col=4::bad, really: 100%25\n");
     }
 }

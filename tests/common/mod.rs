@@ -1,0 +1,64 @@
+//! Helpers shared by the integration tests: the real binary, and scratch copies of golden
+//! cases that a test may damage.
+
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::path::{Path, PathBuf};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn golden(case: &str) -> PathBuf {
+    repo().join("golden").join(case)
+}
+
+/// The kindling binary built by cargo for this test run.
+pub fn kindling() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("kindling").expect("the kindling binary is built")
+}
+
+/// Copies a golden case's inputs (spec, PKI, sums, images; not `expected/`) into a
+/// temporary directory.
+pub fn scratch_copy(case: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_tree(&golden(case), dir.path(), &|p| p.file_name().is_some_and(|n| n == "expected"));
+    dir
+}
+
+pub fn copy_tree(from: &Path, to: &Path, skip: &dyn Fn(&Path) -> bool) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let path = entry.expect("entry").path();
+        if skip(&path) {
+            continue;
+        }
+        let target = to.join(path.file_name().expect("name"));
+        if path.is_dir() {
+            copy_tree(&path, &target, skip);
+        } else {
+            std::fs::copy(&path, &target).expect("copy");
+        }
+    }
+}
+
+/// Every file under `dir` with its bytes, sorted by relative path.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    collect(dir, dir, &mut files);
+    files.sort();
+    files
+}
+
+fn collect(root: &Path, dir: &Path, files: &mut Vec<(PathBuf, Vec<u8>)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            collect(root, &path, files);
+        } else {
+            let relative = path.strip_prefix(root).expect("under root").to_path_buf();
+            files.push((relative, std::fs::read(&path).expect("read")));
+        }
+    }
+}
