@@ -200,7 +200,8 @@ impl Report {
     /// One JSON array of findings: code, severity, file/line/column or JSON path, message,
     /// help. Stable for tools; tests assert on it.
     pub fn render_json(&self) -> String {
-        let findings: Vec<serde_json::Value> = self.diagnostics.iter().map(Diagnostic::to_json).collect();
+        let findings: Vec<serde_json::Value> =
+            self.diagnostics.iter().map(Diagnostic::to_json).collect();
         let mut text = serde_json::Value::Array(findings).to_string();
         text.push('\n');
         text
@@ -213,11 +214,17 @@ impl Report {
             let mut properties = vec![format!("title={}", escape_github_property(d.code))];
             match &d.location {
                 Location::Source(span) => {
-                    properties.push(format!("file={}", escape_github_property(&span.path().display().to_string())));
+                    properties.push(format!(
+                        "file={}",
+                        escape_github_property(&span.path().display().to_string())
+                    ));
                     properties.push(format!("line={}", span.line));
                     properties.push(format!("col={}", span.column));
                 }
-                Location::File(path) => properties.push(format!("file={}", escape_github_property(&path.display().to_string()))),
+                Location::File(path) => properties.push(format!(
+                    "file={}",
+                    escape_github_property(&path.display().to_string())
+                )),
                 Location::Json { .. } | Location::Nowhere => {}
             }
             let mut message = d.message.clone();
@@ -227,7 +234,13 @@ impl Report {
             if let Some(help) = &d.help {
                 message = format!("{message} (help: {help})");
             }
-            let _ = writeln!(out, "::{} {}::{}", d.severity.as_github(), properties.join(","), escape_github_data(&message));
+            let _ = writeln!(
+                out,
+                "::{} {}::{}",
+                d.severity.as_github(),
+                properties.join(","),
+                escape_github_data(&message)
+            );
         }
         out
     }
@@ -259,11 +272,15 @@ pub enum Format {
 }
 
 fn escape_github_data(text: &str) -> String {
-    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn escape_github_property(text: &str) -> String {
-    escape_github_data(text).replace(':', "%3A").replace(',', "%2C")
+    escape_github_data(text)
+        .replace(':', "%3A")
+        .replace(',', "%2C")
 }
 
 impl Diagnostic {
@@ -372,11 +389,18 @@ mod tests {
     #[test]
     fn json_and_github_formats_carry_code_and_place() {
         let source = SourceFile::new("c.yaml", "a: 1\n".to_string());
-        let report = Report::from(Diagnostic::at("spec.x", "bad, really: 100%", &Span::new(&source, 1, 4)));
+        let report = Report::from(Diagnostic::at(
+            "spec.x",
+            "bad, really: 100%",
+            &Span::new(&source, 1, 4),
+        ));
         let json: serde_json::Value = serde_json::from_str(&report.render_json()).unwrap();
         assert_eq!(json[0]["code"], "spec.x");
         assert_eq!(json[0]["line"], 1);
         assert_eq!(json[0]["column"], 4);
-        assert_eq!(report.render_github(), "::error title=spec.x,file=c.yaml,line=1,col=4::bad, really: 100%25\n");
+        assert_eq!(
+            report.render_github(),
+            "::error title=spec.x,file=c.yaml,line=1,col=4::bad, really: 100%25\n"
+        );
     }
 }

@@ -8,11 +8,22 @@ use std::path::Path;
 
 use common::{golden, kindling, repo, snapshot};
 
-const CASES: [&str; 4] = ["single-node", "three-node", "five-node-fqdn", "loopback-tls"];
+const CASES: [&str; 4] = [
+    "single-node",
+    "three-node",
+    "five-node-fqdn",
+    "loopback-tls",
+];
 
 fn render_case(case: &str, out: &Path) {
     let spec = golden(case).join("cluster.yaml");
-    kindling().arg("render").arg(&spec).arg("-o").arg(out).assert().success();
+    kindling()
+        .arg("render")
+        .arg(&spec)
+        .arg("-o")
+        .arg(out)
+        .assert()
+        .success();
 }
 
 #[test]
@@ -32,10 +43,20 @@ fn every_case_matches_its_expected_files() {
             continue;
         }
         let expected = snapshot(&expected_dir);
-        let names = |files: &[(std::path::PathBuf, Vec<u8>)]| files.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-        assert_eq!(names(&rendered), names(&expected), "{case}: the set of rendered files differs (KINDLING_UPDATE_GOLDEN=1 regenerates)");
+        let names = |files: &[(std::path::PathBuf, Vec<u8>)]| {
+            files.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(&rendered),
+            names(&expected),
+            "{case}: the set of rendered files differs (KINDLING_UPDATE_GOLDEN=1 regenerates)"
+        );
         for ((name, got), (_, want)) in rendered.iter().zip(&expected) {
-            assert!(got == want, "{case}/{}: rendered bytes differ from golden (KINDLING_UPDATE_GOLDEN=1 regenerates)", name.display());
+            assert!(
+                got == want,
+                "{case}/{}: rendered bytes differ from golden (KINDLING_UPDATE_GOLDEN=1 regenerates)",
+                name.display()
+            );
         }
     }
 }
@@ -60,7 +81,11 @@ fn two_runs_are_byte_identical_compact_and_pretty() {
                 .map(|_| {
                     let spec = golden(case).join("cluster.yaml");
                     let mut cmd = kindling();
-                    cmd.arg("render").arg(&spec).arg("-o").arg("-").arg("--node");
+                    cmd.arg("render")
+                        .arg(&spec)
+                        .arg("-o")
+                        .arg("-")
+                        .arg("--node");
                     cmd.arg(first_node(case));
                     if pretty {
                         cmd.arg("--pretty");
@@ -93,9 +118,17 @@ fn expected_files_validate() {
     for case in CASES {
         for (name, bytes) in snapshot(&golden(case).join("expected")) {
             let config: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-            let version = kindling::ignition::SpecVersion::parse(config["ignition"]["version"].as_str().unwrap()).unwrap();
+            let version = kindling::ignition::SpecVersion::parse(
+                config["ignition"]["version"].as_str().unwrap(),
+            )
+            .unwrap();
             let report = kindling::validate::validate(&config, version);
-            assert!(report.diagnostics.is_empty(), "{case}/{}: {}", name.display(), report.render_human());
+            assert!(
+                report.diagnostics.is_empty(),
+                "{case}/{}: {}",
+                name.display(),
+                report.render_human()
+            );
         }
     }
 }

@@ -683,8 +683,9 @@ fn check_ports_and_sockets(r: &mut Resolver, etcd: &EtcdSettings, nodes: &[Node]
     ];
     let fallback = r.span(&r.doc.spec.etcd.version);
     for (i, (name, port, spanned)) in named.iter().enumerate() {
-        let span = spanned.map_or_else(|| fallback.clone(), |s| r.span(s));
+        let own_span = spanned.map(|s| r.span(s));
         if *port == 0 {
+            let span = own_span.clone().unwrap_or_else(|| fallback.clone());
             r.error(
                 "etcd.port",
                 &span,
@@ -692,7 +693,11 @@ fn check_ports_and_sockets(r: &mut Resolver, etcd: &EtcdSettings, nodes: &[Node]
                 "use a port from 1 to 65535",
             );
         }
-        if let Some((other, _, _)) = named[..i].iter().find(|(_, p, _)| p == port) {
+        if let Some((other, _, other_spanned)) = named[..i].iter().find(|(_, p, _)| p == port) {
+            // Point at whichever of the two ports the spec wrote (a default has no line).
+            let span = own_span
+                .or_else(|| other_spanned.map(|s| r.span(s)))
+                .unwrap_or_else(|| fallback.clone());
             r.error(
                 "etcd.port-clash",
                 &span,

@@ -22,7 +22,9 @@ pub fn kindling() -> assert_cmd::Command {
 /// temporary directory.
 pub fn scratch_copy(case: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
-    copy_tree(&golden(case), dir.path(), &|p| p.file_name().is_some_and(|n| n == "expected"));
+    copy_tree(&golden(case), dir.path(), &|p| {
+        p.file_name().is_some_and(|n| n == "expected")
+    });
     dir
 }
 
@@ -51,7 +53,9 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 }
 
 fn collect(root: &Path, dir: &Path, files: &mut Vec<(PathBuf, Vec<u8>)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries {
         let path = entry.expect("entry").path();
         if path.is_dir() {

@@ -1,0 +1,634 @@
+//! Bad input through the real binary: every spec rule has a failing case here asserting its
+//! code and spec line, exit code 1, and that the output directory is left exactly as it was.
+
+mod common;
+
+use std::path::Path;
+
+use common::{kindling, scratch_copy, snapshot};
+
+/// A damaged copy of golden/three-node: `(old, new)` replacements in cluster.yaml.
+struct Case {
+    name: &'static str,
+    edits: &'static [(&'static str, &'static str)],
+    code: &'static str,
+    /// The spec line the error must point at (None: the error is not in the spec text).
+    line: Option<u64>,
+}
+
+const NODE1: &str = "  - { name: etcd1, ip: 10.0.0.11, mac: \"52:54:00:00:00:11\" }";
+const NODE2: &str = "  - { name: etcd2, ip: 10.0.0.12, mac: \"52:54:00:00:00:12\" }";
+const ETCD: &str = "  version: v3.5.21\n";
+
+const CASES: &[Case] = &[
+    Case {
+        name: "unknown key",
+        edits: &[("  name: k8s0\n", "  name: k8s0\n  nmae: x\n")],
+        code: "spec.unknown-key",
+        line: Some(5),
+    },
+    Case {
+        name: "duplicate key",
+        edits: &[("  gomaxprocs: 2\n", "  gomaxprocs: 2\n  gomaxprocs: 3\n")],
+        code: "spec.duplicate-key",
+        line: Some(9),
+    },
+    Case {
+        name: "wrong type",
+        edits: &[("  gomaxprocs: 2\n", "  gomaxprocs: lots\n")],
+        code: "spec.type",
+        line: Some(8),
+    },
+    Case {
+        name: "missing key",
+        edits: &[(
+            "  base_url: http://matchbox.example.com:8080/assets/extensions\n",
+            "",
+        )],
+        code: "spec.missing-key",
+        line: None,
+    },
+    Case {
+        name: "spec version",
+        edits: &[("version: 1\n", "version: 7\n")],
+        code: "spec.version",
+        line: Some(2),
+    },
+    Case {
+        name: "bad cluster name",
+        edits: &[("  name: k8s0\n", "  name: K8S_0\n")],
+        code: "spec.cluster-name",
+        line: Some(4),
+    },
+    Case {
+        name: "bad domain",
+        edits: &[(
+            "  name: k8s0\n",
+            "  name: k8s0\n  domain: bad_domain..lan\n",
+        )],
+        code: "spec.domain",
+        line: Some(5),
+    },
+    Case {
+        name: "bad token",
+        edits: &[("  name: k8s0\n", "  name: k8s0\n  token: \"a b\"\n")],
+        code: "spec.token",
+        line: Some(5),
+    },
+    Case {
+        name: "bad state",
+        edits: &[("  name: k8s0\n", "  name: k8s0\n  state: joining\n")],
+        code: "spec.cluster-state",
+        line: Some(5),
+    },
+    Case {
+        name: "ignition version",
+        edits: &[("  name: k8s0\n", "  name: k8s0\n  ignition: 3.2.0\n")],
+        code: "spec.ignition-version",
+        line: Some(5),
+    },
+    Case {
+        name: "bad node name",
+        edits: &[("name: etcd2,", "name: Etcd_2,")],
+        code: "spec.node-name",
+        line: Some(20),
+    },
+    Case {
+        name: "bad ip",
+        edits: &[("ip: 10.0.0.12,", "ip: 10.0.0.312,")],
+        code: "spec.ip",
+        line: Some(20),
+    },
+    Case {
+        name: "bad mac",
+        edits: &[("52:54:00:00:00:12", "52:54:00:00:12")],
+        code: "spec.mac",
+        line: Some(20),
+    },
+    Case {
+        name: "bad subnet",
+        edits: &[("10.0.0.0/24", "10.0.0.0/33")],
+        code: "spec.subnet",
+        line: Some(17),
+    },
+    Case {
+        name: "ip outside subnet",
+        edits: &[("ip: 10.0.0.12,", "ip: 10.0.1.12,")],
+        code: "spec.ip-outside-subnet",
+        line: Some(20),
+    },
+    Case {
+        name: "duplicate node name",
+        edits: &[("name: etcd2,", "name: etcd1,")],
+        code: "spec.duplicate-node-name",
+        line: Some(20),
+    },
+    Case {
+        name: "duplicate ip",
+        edits: &[("ip: 10.0.0.12,", "ip: 10.0.0.11,")],
+        code: "spec.duplicate-ip",
+        line: Some(20),
+    },
+    Case {
+        name: "duplicate mac",
+        edits: &[("52:54:00:00:00:12", "52-54-00-00-00-11")],
+        code: "spec.duplicate-mac",
+        line: Some(20),
+    },
+    Case {
+        name: "no nodes",
+        edits: &[
+            (NODE1, ""),
+            (NODE2, ""),
+            (
+                "  - { name: etcd3, ip: 10.0.0.13, mac: \"52:54:00:00:00:13\" }",
+                "",
+            ),
+            ("nodes:\n", "nodes: []\n"),
+        ],
+        code: "spec.no-nodes",
+        line: Some(18),
+    },
+    Case {
+        name: "bad ssh key",
+        edits: &[("  - ssh-ed25519 AAAA", "  - ssh-foo AAAA")],
+        code: "spec.ssh-key",
+        line: Some(16),
+    },
+    Case {
+        name: "etcd version",
+        edits: &[(ETCD, "  version: 3.5.21\n")],
+        code: "etcd.version",
+        line: Some(7),
+    },
+    Case {
+        name: "port clash",
+        edits: &[(ETCD, "  version: v3.5.21\n  ports: { client: 2380 }\n")],
+        code: "etcd.port-clash",
+        line: Some(8),
+    },
+    Case {
+        name: "port zero",
+        edits: &[(ETCD, "  version: v3.5.21\n  ports: { metrics: 0 }\n")],
+        code: "etcd.port",
+        line: Some(8),
+    },
+    Case {
+        name: "port out of range",
+        edits: &[(ETCD, "  version: v3.5.21\n  ports: { peer: 70000 }\n")],
+        code: "spec.type",
+        line: Some(8),
+    },
+    Case {
+        name: "heartbeat zero",
+        edits: &[(ETCD, "  version: v3.5.21\n  heartbeat_ms: 0\n")],
+        code: "etcd.heartbeat",
+        line: Some(8),
+    },
+    Case {
+        name: "election below 5x heartbeat",
+        edits: &[(
+            ETCD,
+            "  version: v3.5.21\n  heartbeat_ms: 300\n  election_timeout_ms: 1000\n",
+        )],
+        code: "etcd.election-timeout",
+        line: Some(9),
+    },
+    Case {
+        name: "election above 50000",
+        edits: &[(ETCD, "  version: v3.5.21\n  election_timeout_ms: 60000\n")],
+        code: "etcd.election-timeout",
+        line: Some(8),
+    },
+    Case {
+        name: "log level",
+        edits: &[(ETCD, "  version: v3.5.21\n  log_level: verbose\n")],
+        code: "etcd.log-level",
+        line: Some(8),
+    },
+    Case {
+        name: "compaction mode",
+        edits: &[(
+            ETCD,
+            "  version: v3.5.21\n  auto_compaction_retention: 1h\n  auto_compaction_mode: hourly\n",
+        )],
+        code: "etcd.compaction-mode",
+        line: Some(9),
+    },
+    Case {
+        name: "metrics listen",
+        edits: &[(ETCD, "  version: v3.5.21\n  metrics_listen: everywhere\n")],
+        code: "etcd.metrics-listen",
+        line: Some(8),
+    },
+    Case {
+        name: "env unknown",
+        edits: &[(
+            "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK",
+            "ETCD_EXPERIMENTAL_INITIAL_CORUPT_CHECK",
+        )],
+        code: "etcd.env-unknown",
+        line: Some(9),
+    },
+    Case {
+        name: "env of another release",
+        edits: &[(
+            "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK",
+            "ETCD_FEATURE_GATES",
+        )],
+        code: "etcd.env-unknown",
+        line: Some(9),
+    },
+    Case {
+        name: "env reserved",
+        edits: &[(
+            "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK: \"true\"",
+            "ETCD_INITIAL_CLUSTER: x",
+        )],
+        code: "etcd.env-reserved",
+        line: Some(9),
+    },
+    Case {
+        name: "env name",
+        edits: &[("ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK", "etcd_log_level")],
+        code: "etcd.env-name",
+        line: Some(9),
+    },
+    Case {
+        name: "env value injects a line",
+        edits: &[(
+            "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK: \"true\"",
+            "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK: \"true\\nETCD_FORCE_NEW_CLUSTER=true\"",
+        )],
+        code: "etcd.env-value",
+        line: Some(9),
+    },
+    Case {
+        name: "socket clash on a shared host",
+        edits: &[
+            ("ip: 10.0.0.11,", "ip: 127.0.0.1,"),
+            ("ip: 10.0.0.12,", "ip: 127.0.0.2,"),
+            ("ip: 10.0.0.13,", "ip: 127.0.0.3,"),
+            ("10.0.0.0/24", "127.0.0.0/8"),
+        ],
+        code: "etcd.socket-clash",
+        line: Some(20),
+    },
+    Case {
+        name: "base url scheme",
+        edits: &[("http://matchbox", "ftp://matchbox")],
+        code: "sysext.base-url",
+        line: Some(11),
+    },
+    Case {
+        name: "base url injects a line",
+        edits: &[("/assets/extensions\n", "/assets/extensions?x=1\n")],
+        code: "sysext.base-url",
+        line: Some(11),
+    },
+    Case {
+        name: "arch",
+        edits: &[(
+            "  sha256sums: SHA256SUMS\n",
+            "  sha256sums: SHA256SUMS\n  arch: amd64\n",
+        )],
+        code: "sysext.arch",
+        line: Some(13),
+    },
+    Case {
+        name: "no hash",
+        edits: &[("  sha256sums: SHA256SUMS\n", "")],
+        code: "sysext.hash-missing",
+        line: Some(11),
+    },
+    Case {
+        name: "no sums entry",
+        edits: &[(ETCD, "  version: v3.5.99\n")],
+        code: "sysext.sha256sums-entry",
+        line: Some(12),
+    },
+    Case {
+        name: "sums unreadable",
+        edits: &[("sha256sums: SHA256SUMS", "sha256sums: MISSING-SUMS")],
+        code: "sysext.sha256sums-unreadable",
+        line: Some(12),
+    },
+    Case {
+        name: "image hash mismatch",
+        edits: &[(
+            "  sha256sums: SHA256SUMS\n",
+            "  sha256sums: SHA256SUMS\n  image: cluster.yaml\n",
+        )],
+        code: "sysext.hash-mismatch",
+        line: Some(13),
+    },
+    Case {
+        name: "image unreadable",
+        edits: &[("  sha256sums: SHA256SUMS\n", "  image: nothing-here.raw\n")],
+        code: "sysext.image-unreadable",
+        line: Some(12),
+    },
+    Case {
+        name: "on change",
+        edits: &[(
+            "  sha256sums: SHA256SUMS\n",
+            "  sha256sums: SHA256SUMS\n  update: { on_change: explode }\n",
+        )],
+        code: "sysext.on-change",
+        line: Some(13),
+    },
+    Case {
+        name: "track",
+        edits: &[(
+            "  sha256sums: SHA256SUMS\n",
+            "  sha256sums: SHA256SUMS\n  update: { track: latest }\n",
+        )],
+        code: "sysext.track",
+        line: Some(13),
+    },
+    Case {
+        name: "instances max",
+        edits: &[(
+            "  sha256sums: SHA256SUMS\n",
+            "  sha256sums: SHA256SUMS\n  update: { instances_max: 1 }\n",
+        )],
+        code: "sysext.instances-max",
+        line: Some(13),
+    },
+    Case {
+        name: "yaml 1.1 boolean",
+        edits: &[(
+            "  sha256sums: SHA256SUMS\n",
+            "  sha256sums: SHA256SUMS\n  update: { enabled: no }\n",
+        )],
+        code: "spec.type",
+        line: Some(13),
+    },
+    Case {
+        name: "ambiguous key mode",
+        edits: &[("  dir: pki\n", "  dir: pki\n  key_mode: 600\n")],
+        code: "tls.key-mode",
+        line: Some(15),
+    },
+    Case {
+        name: "readable key mode",
+        edits: &[("  dir: pki\n", "  dir: pki\n  key_mode: \"0644\"\n")],
+        code: "tls.key-mode",
+        line: Some(15),
+    },
+    Case {
+        name: "zero validity",
+        edits: &[("  dir: pki\n", "  dir: pki\n  leaf_days: 0\n")],
+        code: "tls.days",
+        line: Some(15),
+    },
+    Case {
+        name: "tls files missing",
+        edits: &[("  dir: pki\n", "  dir: no-such-pki\n")],
+        code: "tls.missing",
+        line: Some(14),
+    },
+    Case {
+        name: "unknown profile",
+        edits: &[("profile: flatcar-sysext", "profile: flatcar-sysextt")],
+        code: "profile.unknown",
+        line: Some(5),
+    },
+    Case {
+        name: "yaml syntax",
+        edits: &[("nodes:\n", "nodes: [\n")],
+        code: "spec.syntax",
+        line: None,
+    },
+];
+
+fn first_finding(stderr: &[u8]) -> serde_json::Value {
+    let findings: serde_json::Value = serde_json::from_slice(stderr).unwrap_or_else(|e| {
+        panic!(
+            "stderr is not JSON ({e}): {}",
+            String::from_utf8_lossy(stderr)
+        )
+    });
+    findings[0].clone()
+}
+
+fn prefilled_output(dir: &Path) -> std::path::PathBuf {
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("etcd1.ign"), b"previous run\n").unwrap();
+    std::fs::write(out.join("unrelated.txt"), b"keep me\n").unwrap();
+    out
+}
+
+#[test]
+fn every_bad_spec_is_refused_with_its_code_and_line_and_nothing_written() {
+    let mut failures = Vec::new();
+    for case in CASES {
+        let dir = scratch_copy("three-node");
+        let spec_path = dir.path().join("cluster.yaml");
+        let mut text = std::fs::read_to_string(&spec_path).unwrap();
+        for (old, new) in case.edits {
+            assert!(
+                text.contains(old),
+                "{}: edit target {old:?} not in the spec",
+                case.name
+            );
+            text = text.replacen(old, new, 1);
+        }
+        std::fs::write(&spec_path, text).unwrap();
+        let out = prefilled_output(dir.path());
+        let before = snapshot(&out);
+        let output = kindling()
+            .args(["--format", "json", "render"])
+            .arg(&spec_path)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let finding = first_finding(&output.stderr);
+        let got = (
+            output.status.code(),
+            finding["code"].as_str().map(str::to_string),
+            finding["line"].as_u64(),
+        );
+        let want = (Some(1), Some(case.code.to_string()), case.line);
+        let line_ok = case.line.is_none() || got.2 == want.2;
+        if got.0 != want.0 || got.1 != want.1 || !line_ok {
+            failures.push(format!(
+                "{}: want {want:?}, got {got:?}: {finding}",
+                case.name
+            ));
+        }
+        if case.line.is_some()
+            && !finding["file"]
+                .as_str()
+                .is_some_and(|f| f.ends_with(".yaml") || f.ends_with("SUMS"))
+        {
+            failures.push(format!(
+                "{}: finding names no spec file: {finding}",
+                case.name
+            ));
+        }
+        if snapshot(&out) != before {
+            failures.push(format!("{}: the output directory changed", case.name));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn human_errors_quote_the_line_and_give_a_hint() {
+    let dir = scratch_copy("three-node");
+    let spec_path = dir.path().join("cluster.yaml");
+    let text = std::fs::read_to_string(&spec_path)
+        .unwrap()
+        .replace("ip: 10.0.0.12,", "ip: 10.0.0.11,");
+    std::fs::write(&spec_path, text).unwrap();
+    let output = kindling()
+        .arg("render")
+        .arg(&spec_path)
+        .arg("-o")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.contains("error[spec.duplicate-ip]: duplicate IP address 10.0.0.11"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("cluster.yaml:20:24"), "{stderr}");
+    assert!(
+        stderr.contains("20 |   - { name: etcd2, ip: 10.0.0.11,"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("= help: IP address 10.0.0.11 is already used at line 19"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("out").exists(),
+        "nothing is created on error"
+    );
+}
+
+#[test]
+fn a_bad_sha256sums_line_is_located_in_that_file() {
+    let dir = scratch_copy("three-node");
+    std::fs::write(
+        dir.path().join("SHA256SUMS"),
+        "deadbeef  etcd-v3.5.21-x86-64.raw\n",
+    )
+    .unwrap();
+    let output = kindling()
+        .args(["--format", "json", "render"])
+        .arg(dir.path().join("cluster.yaml"))
+        .args(["-o", "-", "--node", "etcd1"])
+        .output()
+        .unwrap();
+    let finding = first_finding(&output.stderr);
+    assert_eq!(finding["code"], "sysext.sha256sums-format");
+    assert!(finding["file"].as_str().unwrap().ends_with("SHA256SUMS"));
+    assert_eq!(finding["line"], 1);
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn an_encrypted_or_foreign_key_is_refused_without_printing_it() {
+    let dir = scratch_copy("three-node");
+    let key_path = dir.path().join("pki/nodes/etcd2/peer.key");
+    let secret_line = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgSECRET";
+    std::fs::write(&key_path, format!("-----BEGIN ENCRYPTED PRIVATE KEY-----\n{secret_line}\n-----END ENCRYPTED PRIVATE KEY-----\n")).unwrap();
+    let output = kindling()
+        .args(["--format", "json", "render"])
+        .arg(dir.path().join("cluster.yaml"))
+        .arg("-o")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(first_finding(&output.stderr)["code"], "tls.encrypted-key");
+    assert!(!stderr.contains("SECRET"), "key material leaked: {stderr}");
+    std::fs::write(&key_path, "not a key at all SECRET\n").unwrap();
+    let output = kindling()
+        .args(["--format", "json", "render"])
+        .arg(dir.path().join("cluster.yaml"))
+        .arg("-o")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(first_finding(&output.stderr)["code"], "tls.not-pem");
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("SECRET"));
+}
+
+#[test]
+fn unknown_node_and_stdout_without_node_are_usage_errors() {
+    let spec = common::golden("three-node").join("cluster.yaml");
+    let output = kindling()
+        .args(["--format", "json", "render"])
+        .arg(&spec)
+        .args(["-o", "-", "--node", "etcd9"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(first_finding(&output.stderr)["code"], "cli.unknown-node");
+    let output = kindling()
+        .arg("render")
+        .arg(&spec)
+        .args(["-o", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let output = kindling()
+        .args(["render", "--bogus-flag"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn an_unreadable_spec_is_reported() {
+    let output = kindling()
+        .args([
+            "--format",
+            "json",
+            "render",
+            "/nonexistent/cluster.yaml",
+            "-o",
+            "-",
+            "--node",
+            "a",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(first_finding(&output.stderr)["code"], "spec.unreadable");
+}
+
+#[test]
+fn github_format_annotates_the_spec_line() {
+    let dir = scratch_copy("three-node");
+    let spec_path = dir.path().join("cluster.yaml");
+    let text = std::fs::read_to_string(&spec_path)
+        .unwrap()
+        .replace("heartbeat", "x")
+        .replace("  gomaxprocs: 2\n", "  gomaxprocs: 2\n  heartbeat_ms: 0\n");
+    std::fs::write(&spec_path, text).unwrap();
+    let output = kindling()
+        .args(["--format", "github", "render"])
+        .arg(&spec_path)
+        .args(["-o", "-", "--node", "etcd1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.starts_with("::error title=etcd.heartbeat,file="),
+        "{stderr}"
+    );
+    assert!(stderr.contains(",line=9,col=17::"), "{stderr}");
+}
