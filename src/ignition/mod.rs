@@ -66,6 +66,22 @@ pub struct Entry {
 
 #[derive(Clone, Debug)]
 pub enum EntryKind {
+    /// A file, directory or link: they share one namespace keyed by path.
+    Node(NodeEntry),
+    Unit {
+        name: String,
+        enabled: Option<bool>,
+        contents: Option<String>,
+        dropins: Vec<(String, String)>,
+    },
+    User {
+        name: String,
+        ssh_authorized_keys: Vec<String>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub enum NodeEntry {
     Directory {
         path: String,
         mode: u32,
@@ -84,16 +100,6 @@ pub enum EntryKind {
         owner: Owner,
         overwrite: bool,
         hard: bool,
-    },
-    Unit {
-        name: String,
-        enabled: Option<bool>,
-        contents: Option<String>,
-        dropins: Vec<(String, String)>,
-    },
-    User {
-        name: String,
-        ssh_authorized_keys: Vec<String>,
     },
 }
 
@@ -160,8 +166,8 @@ pub fn assemble(version: SpecVersion, entries: Vec<Entry>) -> Result<Assembled, 
                 };
                 insert_unique(&mut users, name, origin, user, "user", &mut report);
             }
-            other => {
-                let (path, item) = node_item(other);
+            EntryKind::Node(node) => {
+                let (path, item) = node_item(node);
                 insert_unique(&mut nodes, path, origin, item, "path", &mut report);
             }
         }
@@ -178,9 +184,9 @@ enum NodeItem {
     Link(Link),
 }
 
-fn node_item(kind: EntryKind) -> (String, NodeItem) {
-    match kind {
-        EntryKind::Directory { path, mode, owner } => {
+fn node_item(node: NodeEntry) -> (String, NodeItem) {
+    match node {
+        NodeEntry::Directory { path, mode, owner } => {
             let (user, group) = owners(owner);
             (
                 path.clone(),
@@ -193,7 +199,7 @@ fn node_item(kind: EntryKind) -> (String, NodeItem) {
                 }),
             )
         }
-        EntryKind::File {
+        NodeEntry::File {
             path,
             mode,
             owner,
@@ -214,7 +220,7 @@ fn node_item(kind: EntryKind) -> (String, NodeItem) {
                 }),
             )
         }
-        EntryKind::Link {
+        NodeEntry::Link {
             path,
             target,
             owner,
@@ -233,9 +239,6 @@ fn node_item(kind: EntryKind) -> (String, NodeItem) {
                     hard: hard.then_some(true),
                 }),
             )
-        }
-        EntryKind::Unit { .. } | EntryKind::User { .. } => {
-            unreachable!("units and users are not storage nodes")
         }
     }
 }
@@ -345,13 +348,13 @@ mod tests {
     fn file(path: &str, origin: &str) -> Entry {
         Entry {
             origin: origin.to_string(),
-            kind: EntryKind::File {
+            kind: EntryKind::Node(NodeEntry::File {
                 path: path.into(),
                 mode: 0o644,
                 owner: Owner::default(),
                 overwrite: true,
                 contents: Contents::Inline("x\n".into()),
-            },
+            }),
         }
     }
 
@@ -372,11 +375,11 @@ mod tests {
     fn a_path_used_twice_is_refused() {
         let dir = Entry {
             origin: "dir entry".into(),
-            kind: EntryKind::Directory {
+            kind: EntryKind::Node(NodeEntry::Directory {
                 path: "/a".into(),
                 mode: 0o755,
                 owner: Owner::default(),
-            },
+            }),
         };
         let report = assemble(SpecVersion::V3_4, vec![file("/a", "file entry"), dir])
             .expect_err("duplicate");

@@ -197,6 +197,7 @@ pub fn load(choice: &ProfileChoice, extra_dir: Option<&Path>) -> Result<Profile,
         )
         .into());
     }
+    check_file_contents(&manifest, &source)?;
     let registry = compile_templates(&manifest, &source, &files)?;
     Ok(Profile {
         name,
@@ -204,6 +205,34 @@ pub fn load(choice: &ProfileChoice, extra_dir: Option<&Path>) -> Result<Profile,
         source,
         registry,
     })
+}
+
+/// Each file takes its contents from exactly one of `template`, `inline` or `source`, and
+/// only a fetched file (`source`) can carry a `hash`.
+fn check_file_contents(manifest: &Manifest, source: &Arc<SourceFile>) -> Result<(), Report> {
+    let mut report = Report::default();
+    for file in &manifest.files {
+        let given = [
+            file.template.is_some(),
+            file.inline.is_some(),
+            file.source.is_some(),
+        ];
+        let span = span_of(source, &file.path.referenced);
+        if given.iter().filter(|g| **g).count() != 1 {
+            report.push(
+                Diagnostic::at("profile.contents", format!("file {} needs exactly one of template, inline or source", file.path.value), &span)
+                    .with_help("template: a file beside profile.yaml; inline: a short template; source: a URL fetched at boot"),
+            );
+        }
+        if file.hash.is_some() && file.source.is_none() {
+            report.push(Diagnostic::at(
+                "profile.contents",
+                format!("file {} has a hash but no source", file.path.value),
+                &span,
+            ));
+        }
+    }
+    report.into_result(())
 }
 
 /// Names of the profiles built into this binary.

@@ -10,7 +10,7 @@ use serde_saphyr::Spanned;
 
 use super::{Profile, file_name, inline_name};
 use crate::diag::{Diagnostic, Report, Span};
-use crate::ignition::{Contents, Entry, EntryKind, Owner};
+use crate::ignition::{Contents, Entry, EntryKind, NodeEntry, Owner};
 use crate::resolve::values::octal_mode;
 
 /// Renders every manifest entry for one node. `context` is the node's `NodeContext` as JSON.
@@ -142,14 +142,14 @@ impl Renderer<'_> {
             if !self.enabled(&spec.when) {
                 continue;
             }
-            let kind = EntryKind::Directory {
+            let kind = EntryKind::Node(NodeEntry::Directory {
                 path: self.inline(&spec.path),
                 mode: self.mode(&spec.mode),
                 owner: Owner {
                     uid: spec.user,
                     gid: spec.group,
                 },
-            };
+            });
             let origin = self.origin("directories", index, &spec.path, None);
             self.push(origin, kind);
         }
@@ -174,7 +174,7 @@ impl Renderer<'_> {
                 }
                 (None, None, None) => Contents::Inline(String::new()),
             };
-            let kind = EntryKind::File {
+            let kind = EntryKind::Node(NodeEntry::File {
                 path: self.inline(&spec.path),
                 mode: self.mode(&spec.mode),
                 owner: Owner {
@@ -183,7 +183,7 @@ impl Renderer<'_> {
                 },
                 overwrite: spec.overwrite.unwrap_or(true),
                 contents,
-            };
+            });
             let origin = self.origin("files", index, &spec.path, spec.template.as_ref());
             self.push(origin, kind);
         }
@@ -194,13 +194,13 @@ impl Renderer<'_> {
             if !self.enabled(&spec.when) {
                 continue;
             }
-            let kind = EntryKind::Link {
+            let kind = EntryKind::Node(NodeEntry::Link {
                 path: self.inline(&spec.path),
                 target: self.inline(&spec.target),
                 owner: Owner::default(),
                 overwrite: spec.overwrite.unwrap_or(true),
                 hard: spec.hard.unwrap_or(false),
-            };
+            });
             let origin = self.origin("links", index, &spec.path, None);
             self.push(origin, kind);
         }
@@ -248,9 +248,8 @@ impl Renderer<'_> {
     fn string_list(&mut self, path: &Spanned<String>) -> Vec<String> {
         let pointer = format!("/{}", path.value.replace('.', "/"));
         let list = self.json.pointer(&pointer).and_then(Value::as_array);
-        let strings: Option<Vec<String>> = list
-            .map(|l| l.iter().map(|v| v.as_str().map(str::to_string)).collect())
-            .flatten();
+        let strings: Option<Vec<String>> =
+            list.and_then(|l| l.iter().map(|v| v.as_str().map(str::to_string)).collect());
         strings.unwrap_or_else(|| {
             let span = self.span(path);
             self.report.push(Diagnostic::at(

@@ -1,0 +1,243 @@
+//! User profiles: loaded with --profiles or a path in the spec, and held to the same rules as
+//! the built-in one. Mistakes point at the profile line (or template line) that made them.
+
+mod common;
+
+use std::path::Path;
+
+use common::{copy_tree, kindling, repo, scratch_copy};
+
+/// A scratch three-node spec plus a copy of the built-in profile under `my-profiles/custom`.
+fn setup() -> tempfile::TempDir {
+    let dir = scratch_copy("three-node");
+    copy_tree(
+        &repo().join("profiles/flatcar-sysext"),
+        &dir.path().join("my-profiles/custom"),
+        &|_| false,
+    );
+    let spec = dir.path().join("cluster.yaml");
+    let text = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("profile: flatcar-sysext", "profile: custom");
+    std::fs::write(&spec, text).unwrap();
+    dir
+}
+
+fn edit(path: &Path, old: &str, new: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(old), "{old:?} not in {}", path.display());
+    std::fs::write(path, text.replacen(old, new, 1)).unwrap();
+}
+
+fn render(dir: &Path) -> std::process::Output {
+    kindling()
+        .args(["--format", "json", "render"])
+        .arg(dir.join("cluster.yaml"))
+        .args(["-o", "-", "--node", "etcd1", "--profiles"])
+        .arg(dir.join("my-profiles"))
+        .output()
+        .unwrap()
+}
+
+fn findings(output: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stderr)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&output.stderr)))
+}
+
+#[test]
+fn a_copy_of_the_builtin_profile_renders_the_same_bytes() {
+    let dir = setup();
+    let custom = render(dir.path());
+    assert!(
+        custom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&custom.stderr)
+    );
+    let builtin = kindling()
+        .arg("render")
+        .arg(common::golden("three-node").join("cluster.yaml"))
+        .args(["-o", "-", "--node", "etcd1"])
+        .output()
+        .unwrap();
+    assert_eq!(custom.stdout, builtin.stdout);
+}
+
+#[test]
+fn a_profile_given_as_a_path_in_the_spec_is_used() {
+    let dir = setup();
+    edit(
+        &dir.path().join("cluster.yaml"),
+        "profile: custom",
+        "profile: ./my-profiles/custom",
+    );
+    edit(
+        &dir.path().join("my-profiles/custom/hostname.hbs"),
+        "{{node.name}}",
+        "host-{{node.name}}",
+    );
+    let output = kindling()
+        .arg("render")
+        .arg(dir.path().join("cluster.yaml"))
+        .args(["-o", "-", "--node", "etcd1"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("data:,host-etcd1%0A"));
+}
+
+#[test]
+fn a_template_syntax_error_points_at_the_template_line() {
+    let dir = setup();
+    edit(
+        &dir.path().join("my-profiles/custom/etcd.service.hbs"),
+        "ExecStart=/usr/bin/etcd",
+        "ExecStart=/usr/bin/etcd {{/if}}",
+    );
+    let output = render(dir.path());
+    assert_eq!(output.status.code(), Some(1));
+    let finding = &findings(&output)[0];
+    assert_eq!(finding["code"], "profile.template");
+    assert!(
+        finding["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("etcd.service.hbs")
+    );
+    assert_eq!(
+        (finding["line"].as_u64(), finding["column"].as_u64()),
+        (Some(13), Some(27))
+    );
+}
+
+#[test]
+fn a_template_printing_an_unknown_value_is_refused() {
+    let dir = setup();
+    edit(
+        &dir.path().join("my-profiles/custom/hostname.hbs"),
+        "{{node.name}}",
+        "{{node.nmae}}",
+    );
+    let finding = &findings(&render(dir.path()))[0];
+    assert_eq!(finding["code"], "profile.render");
+    assert!(finding["file"].as_str().unwrap().ends_with("profile.yaml"));
+}
+
+#[test]
+fn an_invalid_config_from_a_profile_is_traced_to_its_entry() {
+    let dir = setup();
+    edit(
+        &dir.path().join("my-profiles/custom/profile.yaml"),
+        "path: /etc/hostname",
+        "path: etc/hostname",
+    );
+    let output = render(dir.path());
+    assert_eq!(output.status.code(), Some(1));
+    let all = findings(&output);
+    let finding = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "ign.path-relative")
+        .expect("ign.path-relative");
+    assert!(
+        finding["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("$.storage.files.")
+    );
+    assert!(
+        finding["origin"]
+            .as_str()
+            .unwrap()
+            .contains("profile.yaml:41 (files[12], hostname.hbs)"),
+        "{finding}"
+    );
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn a_unit_with_broken_syntax_is_refused() {
+    let dir = setup();
+    edit(
+        &dir.path().join("my-profiles/custom/etcd.service.hbs"),
+        "[Service]",
+        "[Service",
+    );
+    let all = findings(&render(dir.path()));
+    let finding = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "ign.unit-syntax")
+        .expect("ign.unit-syntax");
+    assert!(
+        finding["origin"]
+            .as_str()
+            .unwrap()
+            .contains("etcd.service.hbs")
+    );
+}
+
+#[test]
+fn two_entries_for_one_path_are_refused() {
+    let dir = setup();
+    edit(
+        &dir.path().join("my-profiles/custom/profile.yaml"),
+        "path: /etc/hostname",
+        "path: /etc/profile.d/etcdctl.sh",
+    );
+    assert_eq!(
+        findings(&render(dir.path()))[0]["code"],
+        "assemble.duplicate"
+    );
+}
+
+#[test]
+fn manifest_mistakes_are_located() {
+    let cases: [(&str, &str, &str); 5] = [
+        (
+            "template: hostname.hbs }",
+            "template: hostname.hbs, inline: x }",
+            "profile.contents",
+        ),
+        (
+            "template: hostname.hbs }",
+            "template: missing.hbs }",
+            "profile.template-missing",
+        ),
+        (
+            "when: sysext.update_enabled\n",
+            "when: sysext.base_url\n",
+            "profile.when",
+        ),
+        (
+            "mode: \"0644\", template: hostname.hbs",
+            "mode: \"644\", template: hostname.hbs",
+            "profile.mode",
+        ),
+        (
+            "version: 1\n",
+            "version: 1\nextra: 1\n",
+            "profile.unknown-key",
+        ),
+    ];
+    for (old, new, code) in cases {
+        let dir = setup();
+        edit(
+            &dir.path().join("my-profiles/custom/profile.yaml"),
+            old,
+            new,
+        );
+        let finding = &findings(&render(dir.path()))[0];
+        assert_eq!(finding["code"], code, "{new}: {finding}");
+        assert!(
+            finding["file"].as_str().unwrap().ends_with("profile.yaml"),
+            "{finding}"
+        );
+        assert!(finding["line"].as_u64().is_some(), "{finding}");
+    }
+}
