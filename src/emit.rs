@@ -65,7 +65,7 @@ fn stage(dir: &Path, output: &Output, mode: u32) -> Result<NamedTempFile, Report
         .set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(|e| io_error(&path, "set the mode of", &e))?;
     temp.as_file()
-        .sync_all()
+        .sync_data()
         .map_err(|e| io_error(&path, "flush", &e))?;
     Ok(temp)
 }
