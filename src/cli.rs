@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::diag::{Diagnostic, Format, Location, Report};
 use crate::emit::{self, Output};
 use crate::tls::pki::{self, Validity};
-use crate::{Options, compile, resolve, spec};
+use crate::{Options, compile, materialize, resolve, spec};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,6 +51,20 @@ enum Command {
     /// Manage the cluster's TLS material
     #[command(subcommand)]
     Pki(PkiCommand),
+    /// Apply an Ignition config's files and units to a directory, as Ignition would at first boot
+    Materialize(MaterializeArgs),
+}
+
+#[derive(Debug, Args)]
+struct MaterializeArgs {
+    /// The Ignition config (a rendered <node>.ign, or any spec 3.0-3.4 config)
+    config: PathBuf,
+    /// The directory standing for the node's root filesystem
+    #[arg(long)]
+    root: PathBuf,
+    /// A directory holding the files that remote sources name (matched by file name)
+    #[arg(long)]
+    assets: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -102,6 +116,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     let result = match cli.command {
         Command::Render(args) => render(&args, format),
         Command::Pki(PkiCommand::Init(args)) => pki_init(&args),
+        Command::Materialize(args) => materialize_config(&args),
     };
     match result {
         Ok(code) => code,
@@ -176,6 +191,19 @@ fn pki_init(args: &PkiInitArgs) -> Result<i32, Report> {
         outcome.kept.len(),
         cluster.tls.paths.dir().display()
     );
+    Ok(0)
+}
+
+fn materialize_config(args: &MaterializeArgs) -> Result<i32, Report> {
+    let options = materialize::Options {
+        root: args.root.clone(),
+        assets: args.assets.clone(),
+    };
+    let outcome = materialize::materialize(&args.config, &options)?;
+    let mut stdout = std::io::stdout().lock();
+    for line in &outcome.lines {
+        writeln!(stdout, "{line}").map_err(|e| stdout_error(&e))?;
+    }
     Ok(0)
 }
 

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod diag;
 pub mod emit;
 pub mod ignition;
+pub mod materialize;
 pub mod profile;
 pub mod resolve;
 pub mod secret;

@@ -219,6 +219,11 @@ fn member_env(cluster: &Cluster, node: &Node, initial_cluster: &str) -> Vec<EnvV
         var("ETCD_QUOTA_BACKEND_BYTES", etcd.quota_backend_bytes),
         var("ETCD_LOG_LEVEL", &etcd.log_level),
     ];
+    if etcd.minor == 4 {
+        // 3.4 still defaults to the deprecated capnslog logger and warns at every start;
+        // zap is what 3.5 and later use anyway.
+        env.push(var("ETCD_LOGGER", "zap"));
+    }
     if let Some((mode, retention)) = &etcd.auto_compaction {
         env.push(var("ETCD_AUTO_COMPACTION_MODE", mode));
         env.push(var("ETCD_AUTO_COMPACTION_RETENTION", retention));

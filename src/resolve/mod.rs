@@ -579,6 +579,7 @@ const GENERATED_ENV: &[(&str, &str)] = &[
     ("ETCD_SNAPSHOT_COUNT", "etcd.snapshot_count"),
     ("ETCD_QUOTA_BACKEND_BYTES", "etcd.quota_backend_bytes"),
     ("ETCD_LOG_LEVEL", "etcd.log_level"),
+    ("ETCD_LOGGER", "kindling (zap)"),
     ("ETCD_AUTO_COMPACTION_MODE", "etcd.auto_compaction_mode"),
     (
         "ETCD_AUTO_COMPACTION_RETENTION",

@@ -1,0 +1,564 @@
+//! `kindling materialize`: applies the files stage of an Ignition config to a directory, as
+//! Ignition would on first boot, so an operator can inspect and diff what a node will hold
+//! before it boots (and the end-to-end test can run real programs from it).
+//!
+//! The config is validated first. Then every action is planned in memory (data URLs
+//! decoded, gzip undone, hashes checked, assets read) and only when the whole plan holds is
+//! anything written. No path may leave the root: components that already exist inside it
+//! must be real directories, never symlinks.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256, Sha512};
+
+use crate::diag::{Diagnostic, Location, Report, SourceFile, Span};
+use crate::ignition::{SpecVersion, dataurl};
+use crate::validate;
+
+/// Where to apply a config, and where fetched files come from.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub root: PathBuf,
+    /// Stands in for the network: a remote source is read from here, by its file name.
+    pub assets: Option<PathBuf>,
+}
+
+/// What was done, one line per action, for the command to print.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub lines: Vec<String>,
+}
+
+/// Numeric owner of a node, or a name that only the node's own passwd can resolve.
+#[derive(Debug, Clone, Default)]
+struct Ownership {
+    uid: Option<u32>,
+    gid: Option<u32>,
+    names: Vec<String>,
+}
+
+#[derive(Debug)]
+enum Action {
+    Directory {
+        path: String,
+        mode: u32,
+        owner: Ownership,
+    },
+    File {
+        path: String,
+        mode: u32,
+        owner: Ownership,
+        bytes: Vec<u8>,
+    },
+    Skipped {
+        path: String,
+        source: String,
+    },
+    Link {
+        path: String,
+        target: String,
+        hard: bool,
+    },
+    UnitFile {
+        path: String,
+        bytes: Vec<u8>,
+        what: String,
+    },
+    Symlink {
+        path: String,
+        target: String,
+        what: String,
+    },
+}
+
+/// Validates the config at `config_path` and applies it under `options.root`.
+pub fn materialize(config_path: &Path, options: &Options) -> Result<Outcome, Report> {
+    let (config, version) = read_config(config_path)?;
+    let findings = validate::validate(&config, version);
+    if findings.has_errors() {
+        return Err(findings);
+    }
+    let actions = plan(&config, options)?;
+    apply(&actions, &options.root)
+}
+
+/// Reads an Ignition config and its spec version; a JSON syntax error names line and column.
+pub fn read_config(path: &Path) -> Result<(Value, SpecVersion), Report> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Report::from(Diagnostic::error(
+            "ign.unreadable",
+            format!("cannot read the config: {e}"),
+            Location::File(path.to_path_buf()),
+        ))
+    })?;
+    let source = SourceFile::new(path, text);
+    let config: Value = serde_json::from_str(&source.text).map_err(|e| {
+        let span = Span::new(&source, e.line() as u64, e.column() as u64);
+        Report::from(Diagnostic::at(
+            "ign.json-syntax",
+            format!("not valid JSON: {e}"),
+            &span,
+        ))
+    })?;
+    let declared = config
+        .pointer("/ignition/version")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let version = SpecVersion::parse(declared).ok_or_else(|| {
+        Report::from(
+            Diagnostic::error(
+                "ign.version",
+                format!("unsupported Ignition version {declared:?}"),
+                json_at("$.ignition.version"),
+            )
+            .with_help("kindling reads Ignition configs of spec 3.0.0 to 3.4.0"),
+        )
+    })?;
+    Ok((config, version))
+}
+
+fn json_at(path: &str) -> Location {
+    Location::Json {
+        path: path.to_string(),
+        origin: None,
+    }
+}
+
+fn list<'a>(config: &'a Value, pointer: &str) -> &'a [Value] {
+    config
+        .pointer(pointer)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+fn text<'a>(value: &'a Value, key: &str) -> &'a str {
+    value.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn plan(config: &Value, options: &Options) -> Result<Vec<Action>, Report> {
+    let mut report = Report::default();
+    let mut actions = Vec::new();
+    let mut directories: Vec<&Value> = list(config, "/storage/directories").iter().collect();
+    directories.sort_by_key(|d| text(d, "path"));
+    for directory in directories {
+        let mode = mode_of(directory, 0o755);
+        actions.push(Action::Directory {
+            path: text(directory, "path").to_string(),
+            mode,
+            owner: ownership(directory),
+        });
+    }
+    for (index, file) in list(config, "/storage/files").iter().enumerate() {
+        match file_action(file, &format!("$.storage.files.{index}"), options) {
+            Ok(action) => actions.push(action),
+            Err(diagnostic) => report.push(diagnostic),
+        }
+    }
+    for link in list(config, "/storage/links") {
+        let hard = link.get("hard").and_then(Value::as_bool) == Some(true);
+        actions.push(Action::Link {
+            path: text(link, "path").to_string(),
+            target: text(link, "target").to_string(),
+            hard,
+        });
+    }
+    actions.extend(unit_actions(config));
+    report.into_result(actions)
+}
+
+fn mode_of(node: &Value, default: u32) -> u32 {
+    node.get("mode")
+        .and_then(Value::as_u64)
+        .and_then(|m| u32::try_from(m).ok())
+        .unwrap_or(default)
+}
+
+fn ownership(node: &Value) -> Ownership {
+    let id = |key: &str| {
+        node.pointer(&format!("/{key}/id"))
+            .and_then(Value::as_u64)
+            .and_then(|v| u32::try_from(v).ok())
+    };
+    let names = ["user", "group"]
+        .iter()
+        .filter_map(|key| {
+            node.pointer(&format!("/{key}/name"))
+                .and_then(Value::as_str)
+                .map(|n| format!("{key} {n}"))
+        })
+        .collect();
+    Ownership {
+        uid: id("user"),
+        gid: id("group"),
+        names,
+    }
+}
+
+fn file_action(file: &Value, at: &str, options: &Options) -> Result<Action, Diagnostic> {
+    let path = text(file, "path").to_string();
+    let mode = mode_of(file, 0o644);
+    let owner = ownership(file);
+    let Some(contents) = file
+        .get("contents")
+        .filter(|c| c.get("source").is_some_and(|s| !s.is_null()))
+    else {
+        return Ok(Action::File {
+            path,
+            mode,
+            owner,
+            bytes: Vec::new(),
+        });
+    };
+    let source = text(contents, "source");
+    let raw = if source.starts_with("data:") {
+        dataurl::decode(source).map_err(|e| {
+            Diagnostic::error(
+                "ign.data-url",
+                format!("data URL does not decode: {e:?}"),
+                json_at(&format!("{at}.contents.source")),
+            )
+        })?
+    } else {
+        match fetch_asset(source, options, at)? {
+            Some(bytes) => bytes,
+            None => {
+                return Ok(Action::Skipped {
+                    path,
+                    source: source.to_string(),
+                });
+            }
+        }
+    };
+    let bytes = if text(contents, "compression") == "gzip" {
+        gunzip(&raw, at)?
+    } else {
+        raw
+    };
+    if let Some(hash) = contents
+        .pointer("/verification/hash")
+        .and_then(Value::as_str)
+    {
+        check_hash(hash, &bytes, at)?;
+    }
+    Ok(Action::File {
+        path,
+        mode,
+        owner,
+        bytes,
+    })
+}
+
+/// A remote source read from the assets directory by its file name: Some(bytes), or None
+/// when no assets directory was given (the file is then listed as skipped).
+fn fetch_asset(source: &str, options: &Options, at: &str) -> Result<Option<Vec<u8>>, Diagnostic> {
+    let Some(assets) = &options.assets else {
+        return Ok(None);
+    };
+    let name = source.rsplit('/').next().unwrap_or_default();
+    let plain = !name.is_empty() && name != "." && name != ".." && !name.contains('\\');
+    let path = assets.join(name);
+    let bytes = plain.then(|| std::fs::read(&path).ok()).flatten();
+    bytes.map(Some).ok_or_else(|| {
+        Diagnostic::error("materialize.asset-missing", format!("{} is not in the assets directory ({})", name, path.display()), json_at(&format!("{at}.contents.source")))
+            .with_help("put the file named by the source URL into --assets DIR, or leave --assets out to skip remote files")
+    })
+}
+
+fn gunzip(bytes: &[u8], at: &str) -> Result<Vec<u8>, Diagnostic> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            Diagnostic::error(
+                "materialize.gzip",
+                format!("contents claim gzip but do not decompress: {e}"),
+                json_at(&format!("{at}.contents.compression")),
+            )
+        })?;
+    Ok(out)
+}
+
+fn check_hash(hash: &str, bytes: &[u8], at: &str) -> Result<(), Diagnostic> {
+    let actual = match hash.split_once('-') {
+        Some(("sha256", _)) => format!("sha256-{}", hex::encode(Sha256::digest(bytes))),
+        Some(("sha512", _)) => format!("sha512-{}", hex::encode(Sha512::digest(bytes))),
+        _ => return Ok(()), // the validator has already refused any other form
+    };
+    if actual.eq_ignore_ascii_case(hash) {
+        return Ok(());
+    }
+    Err(Diagnostic::error(
+        "materialize.hash-mismatch",
+        format!("contents hash to {actual}, the config expects {hash}"),
+        json_at(&format!("{at}.contents.verification.hash")),
+    )
+    .with_help("the asset is not the file the config was made for"))
+}
+
+const UNIT_DIR: &str = "/etc/systemd/system";
+/// Ignition records enablement here; systemd applies it on first boot.
+const PRESET_FILE: &str = "/etc/systemd/system-preset/20-ignition.preset";
+
+fn unit_actions(config: &Value) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let mut preset = String::new();
+    for unit in list(config, "/systemd/units") {
+        let name = text(unit, "name");
+        let contents = unit.get("contents").and_then(Value::as_str);
+        if unit.get("mask").and_then(Value::as_bool) == Some(true) {
+            actions.push(Action::Symlink {
+                path: format!("{UNIT_DIR}/{name}"),
+                target: "/dev/null".into(),
+                what: format!("unit {name} masked"),
+            });
+        } else if let Some(contents) = contents {
+            actions.push(Action::UnitFile {
+                path: format!("{UNIT_DIR}/{name}"),
+                bytes: contents.as_bytes().to_vec(),
+                what: format!("unit {name}"),
+            });
+        }
+        for dropin in list(unit, "/dropins") {
+            if let Some(dropin_contents) = dropin.get("contents").and_then(Value::as_str) {
+                let dropin_name = text(dropin, "name");
+                let path = format!("{UNIT_DIR}/{name}.d/{dropin_name}");
+                actions.push(Action::UnitFile {
+                    path,
+                    bytes: dropin_contents.as_bytes().to_vec(),
+                    what: format!("drop-in {name}.d/{dropin_name}"),
+                });
+            }
+        }
+        match unit.get("enabled").and_then(Value::as_bool) {
+            Some(true) => {
+                preset.push_str(&format!("enable {name}\n"));
+                for target in install_targets(contents.unwrap_or("")) {
+                    let path = format!("{UNIT_DIR}/{target}.wants/{name}");
+                    actions.push(Action::Symlink {
+                        path,
+                        target: format!("{UNIT_DIR}/{name}"),
+                        what: format!("unit {name} enabled in {target}"),
+                    });
+                }
+            }
+            Some(false) => preset.push_str(&format!("disable {name}\n")),
+            None => {}
+        }
+    }
+    if !preset.is_empty() {
+        actions.push(Action::UnitFile {
+            path: PRESET_FILE.into(),
+            bytes: preset.into_bytes(),
+            what: "enablement presets".into(),
+        });
+    }
+    actions
+}
+
+/// The targets a unit's [Install] section hooks it into (WantedBy=, RequiredBy=).
+fn install_targets(contents: &str) -> BTreeSet<String> {
+    let mut in_install = false;
+    let mut targets = BTreeSet::new();
+    for line in contents.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_install = line == "[Install]";
+        } else if in_install && let Some((key, value)) = line.split_once('=') {
+            if matches!(key.trim(), "WantedBy" | "RequiredBy") {
+                targets.extend(value.split_whitespace().map(str::to_string));
+            }
+        }
+    }
+    targets
+}
+
+fn apply(actions: &[Action], root: &Path) -> Result<Outcome, Report> {
+    std::fs::create_dir_all(root).map_err(|e| io_report(root, &e))?;
+    let as_root = std::fs::metadata(root)
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false);
+    let mut outcome = Outcome::default();
+    for action in actions {
+        apply_one(action, root, as_root, &mut outcome)?;
+    }
+    Ok(outcome)
+}
+
+fn apply_one(
+    action: &Action,
+    root: &Path,
+    as_root: bool,
+    outcome: &mut Outcome,
+) -> Result<(), Report> {
+    match action {
+        Action::Directory { path, mode, owner } => {
+            let target = prepare(root, path)?;
+            if !target.is_dir() {
+                std::fs::create_dir(&target).map_err(|e| io_report(&target, &e))?;
+            }
+            set_mode(&target, *mode)?;
+            let owned = apply_owner(&target, owner, as_root)?;
+            outcome
+                .lines
+                .push(format!("dir     {path} {mode:04o}{owned}"));
+        }
+        Action::File {
+            path,
+            mode,
+            owner,
+            bytes,
+        } => {
+            let target = prepare(root, path)?;
+            std::fs::write(&target, bytes).map_err(|e| io_report(&target, &e))?;
+            set_mode(&target, *mode)?;
+            let owned = apply_owner(&target, owner, as_root)?;
+            outcome.lines.push(format!(
+                "file    {path} {mode:04o} ({} bytes){owned}",
+                bytes.len()
+            ));
+        }
+        Action::Skipped { path, source } => {
+            outcome
+                .lines
+                .push(format!("skipped {path}: remote {source} (no --assets)"));
+        }
+        Action::Link { path, target, hard } => {
+            let link = prepare(root, path)?;
+            if *hard {
+                let existing = prepare(root, target)?;
+                std::fs::hard_link(&existing, &link).map_err(|e| io_report(&link, &e))?;
+            } else {
+                std::os::unix::fs::symlink(target, &link).map_err(|e| io_report(&link, &e))?;
+            }
+            outcome.lines.push(format!(
+                "link    {path} -> {target}{}",
+                if *hard { " (hard)" } else { "" }
+            ));
+        }
+        Action::UnitFile { path, bytes, what } => {
+            let target = prepare(root, path)?;
+            std::fs::write(&target, bytes).map_err(|e| io_report(&target, &e))?;
+            set_mode(&target, 0o644)?;
+            outcome.lines.push(format!("systemd {what}: {path}"));
+        }
+        Action::Symlink { path, target, what } => {
+            let link = prepare(root, path)?;
+            std::os::unix::fs::symlink(target, &link).map_err(|e| io_report(&link, &e))?;
+            outcome
+                .lines
+                .push(format!("systemd {what}: {path} -> {target}"));
+        }
+    }
+    Ok(())
+}
+
+/// The host path for a node path, with its parent directories made. Refuses a path that is
+/// not absolute and clean, and any existing component inside the root that is not a real
+/// directory (a symlink there could lead out of the root). An existing node at the path
+/// itself is removed first, as Ignition's overwrite does.
+fn prepare(root: &Path, node_path: &str) -> Result<PathBuf, Report> {
+    let relative = Path::new(node_path)
+        .strip_prefix("/")
+        .map_err(|_| escape(node_path))?;
+    if relative
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_)))
+        || relative.as_os_str().is_empty()
+    {
+        return Err(escape(node_path));
+    }
+    let mut current = root.to_path_buf();
+    let parts: Vec<_> = relative.components().collect();
+    for part in &parts[..parts.len() - 1] {
+        current.push(part);
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_dir() => {}
+            Ok(_) => return Err(escape(node_path)),
+            Err(_) => {
+                std::fs::create_dir(&current).map_err(|e| io_report(&current, &e))?;
+                set_mode(&current, 0o755)?;
+            }
+        }
+    }
+    current.push(parts[parts.len() - 1]);
+    if let Ok(meta) = std::fs::symlink_metadata(&current)
+        && !meta.file_type().is_dir()
+    {
+        std::fs::remove_file(&current).map_err(|e| io_report(&current, &e))?;
+    }
+    Ok(current)
+}
+
+fn escape(node_path: &str) -> Report {
+    Diagnostic::error("materialize.escape", format!("{node_path} would be written outside the root"), Location::Nowhere)
+        .with_help("a path inside the root is a symlink, or the path is not absolute and clean; kindling never writes through links")
+        .into()
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<(), Report> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| io_report(path, &e))
+}
+
+/// Applies numeric owners when running as root; otherwise says what the node will have.
+fn apply_owner(path: &Path, owner: &Ownership, as_root: bool) -> Result<String, Report> {
+    if owner.uid.is_none() && owner.gid.is_none() && owner.names.is_empty() {
+        return Ok(String::new());
+    }
+    let ids = format!(
+        "{}:{}",
+        owner.uid.map_or("-".into(), |u| u.to_string()),
+        owner.gid.map_or("-".into(), |g| g.to_string())
+    );
+    let names = if owner.names.is_empty() {
+        String::new()
+    } else {
+        format!(" ({}: resolved on the node)", owner.names.join(", "))
+    };
+    if as_root && (owner.uid.is_some() || owner.gid.is_some()) {
+        std::os::unix::fs::lchown(path, owner.uid, owner.gid).map_err(|e| io_report(path, &e))?;
+        return Ok(format!(" owner {ids}{names}"));
+    }
+    Ok(format!(
+        " owner {ids} (not applied: not running as root){names}"
+    ))
+}
+
+fn io_report(path: &Path, error: &std::io::Error) -> Report {
+    Diagnostic::error(
+        "io.write",
+        format!("{}: {error}", path.display()),
+        Location::File(path.to_path_buf()),
+    )
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn install_targets_are_read_from_the_install_section_only() {
+        let unit = "[Unit]\nWantedBy=not-this.target\n[Install]\nWantedBy=multi-user.target graphical.target\nRequiredBy=x.target\n";
+        let targets: Vec<String> = install_targets(unit).into_iter().collect();
+        assert_eq!(
+            targets,
+            ["graphical.target", "multi-user.target", "x.target"]
+        );
+    }
+
+    #[test]
+    fn paths_that_would_leave_the_root_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        for bad in ["relative", "/", "/a/../b"] {
+            assert!(prepare(root.path(), bad).is_err(), "{bad}");
+        }
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("etc")).unwrap();
+        let report = prepare(root.path(), "/etc/passwd").unwrap_err();
+        assert_eq!(report.diagnostics[0].code, "materialize.escape");
+    }
+}
