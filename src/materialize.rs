@@ -366,10 +366,11 @@ fn install_targets(contents: &str) -> BTreeSet<String> {
     for line in contents.lines().map(str::trim) {
         if line.starts_with('[') {
             in_install = line == "[Install]";
-        } else if in_install && let Some((key, value)) = line.split_once('=') {
-            if matches!(key.trim(), "WantedBy" | "RequiredBy") {
-                targets.extend(value.split_whitespace().map(str::to_string));
-            }
+        } else if in_install
+            && let Some((key, value)) = line.split_once('=')
+            && matches!(key.trim(), "WantedBy" | "RequiredBy")
+        {
+            targets.extend(value.split_whitespace().map(str::to_string));
         }
     }
     targets
@@ -380,11 +381,55 @@ fn apply(actions: &[Action], root: &Path) -> Result<Outcome, Report> {
     let as_root = std::fs::metadata(root)
         .map(|m| m.uid() == 0)
         .unwrap_or(false);
+    for action in actions {
+        check_inside(root, action.path())?;
+    }
     let mut outcome = Outcome::default();
     for action in actions {
         apply_one(action, root, as_root, &mut outcome)?;
     }
     Ok(outcome)
+}
+
+impl Action {
+    fn path(&self) -> &str {
+        match self {
+            Action::Directory { path, .. }
+            | Action::File { path, .. }
+            | Action::Skipped { path, .. }
+            | Action::Link { path, .. }
+            | Action::UnitFile { path, .. }
+            | Action::Symlink { path, .. } => path,
+        }
+    }
+}
+
+/// Refuses, before anything is written, a path that is not absolute and clean or whose
+/// existing parents inside the root include anything but real directories.
+fn check_inside(root: &Path, node_path: &str) -> Result<(), Report> {
+    let parts = node_parts(node_path)?;
+    let mut current = root.to_path_buf();
+    for part in &parts[..parts.len() - 1] {
+        current.push(part);
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if !meta.file_type().is_dir() => return Err(escape(node_path)),
+            Ok(_) => {}
+            Err(_) => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+/// The components of an absolute, clean node path (`/a/b` → [a, b]).
+fn node_parts(node_path: &str) -> Result<Vec<Component<'_>>, Report> {
+    let relative = Path::new(node_path)
+        .strip_prefix("/")
+        .map_err(|_| escape(node_path))?;
+    let parts: Vec<Component> = relative.components().collect();
+    if parts.is_empty() || parts.iter().any(|c| !matches!(c, Component::Normal(_))) {
+        return Err(escape(node_path));
+    }
+    Ok(parts)
 }
 
 fn apply_one(
@@ -460,18 +505,8 @@ fn apply_one(
 /// directory (a symlink there could lead out of the root). An existing node at the path
 /// itself is removed first, as Ignition's overwrite does.
 fn prepare(root: &Path, node_path: &str) -> Result<PathBuf, Report> {
-    let relative = Path::new(node_path)
-        .strip_prefix("/")
-        .map_err(|_| escape(node_path))?;
-    if relative
-        .components()
-        .any(|c| !matches!(c, Component::Normal(_)))
-        || relative.as_os_str().is_empty()
-    {
-        return Err(escape(node_path));
-    }
+    let parts = node_parts(node_path)?;
     let mut current = root.to_path_buf();
-    let parts: Vec<_> = relative.components().collect();
     for part in &parts[..parts.len() - 1] {
         current.push(part);
         match std::fs::symlink_metadata(&current) {
