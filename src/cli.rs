@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::diag::{Diagnostic, Format, Location, Report};
 use crate::emit::{self, Output};
+use crate::ignition::SpecVersion;
 use crate::tls::pki::{self, Validity};
 use crate::{Options, compile, materialize, resolve, spec};
 
@@ -53,6 +54,28 @@ enum Command {
     Pki(PkiCommand),
     /// Apply an Ignition config's files and units to a directory, as Ignition would at first boot
     Materialize(MaterializeArgs),
+    /// Terraform `external` data source: a JSON query on stdin, rendered configs on stdout
+    Terraform,
+    /// Write (or update) a Matchbox data directory for the cluster, swapped in atomically
+    Matchbox(MatchboxArgs),
+}
+
+#[derive(Debug, Args)]
+struct MatchboxArgs {
+    /// The cluster spec (YAML)
+    spec: PathBuf,
+    /// The Matchbox data directory (e.g. /var/lib/matchbox)
+    #[arg(short, long)]
+    output: PathBuf,
+    /// A directory holding the sysext images the spec references, published under assets/extensions
+    #[arg(long)]
+    images: Option<PathBuf>,
+    /// Mode of the node configs, which hold private keys (octal)
+    #[arg(long, default_value = "0600")]
+    mode: String,
+    /// A directory of profiles, searched before the built-in ones
+    #[arg(long)]
+    profiles: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +106,9 @@ struct RenderArgs {
     /// A directory of profiles, searched before the built-in ones
     #[arg(long)]
     profiles: Option<PathBuf>,
+    /// Write this Ignition spec version instead of the spec's cluster.ignition
+    #[arg(long, value_parser = ["3.4.0", "3.3.0"])]
+    ignition: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,6 +143,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Render(args) => render(&args, format),
         Command::Pki(PkiCommand::Init(args)) => pki_init(&args),
         Command::Materialize(args) => materialize_config(&args),
+        Command::Terraform => return terraform(),
+        Command::Matchbox(args) => matchbox(&args, format),
     };
     match result {
         Ok(code) => code,
@@ -137,6 +165,7 @@ fn render(args: &RenderArgs, format: Format) -> Result<i32, Report> {
         profiles_dir: args.profiles.clone(),
         pretty: args.pretty,
         only_node: args.node.clone(),
+        ignition: args.ignition.as_deref().and_then(SpecVersion::parse),
     };
     let compiled = compile(&args.spec, &options)?;
     if !compiled.warnings.is_empty() {
@@ -205,6 +234,63 @@ fn materialize_config(args: &MaterializeArgs) -> Result<i32, Report> {
         writeln!(stdout, "{line}").map_err(|e| stdout_error(&e))?;
     }
     Ok(0)
+}
+
+fn matchbox(args: &MatchboxArgs, format: Format) -> Result<i32, Report> {
+    let key_mode = crate::resolve::values::octal_mode(&args.mode).map_err(|invalid| {
+        Report::from(
+            Diagnostic::error("cli.mode", invalid.message, Location::Nowhere)
+                .with_help(invalid.help),
+        )
+    })?;
+    let options = Options {
+        profiles_dir: args.profiles.clone(),
+        ..Options::default()
+    };
+    let compiled = compile(&args.spec, &options)?;
+    if !compiled.warnings.is_empty() {
+        eprint!("{}", compiled.warnings.render(format));
+    }
+    let tree = emit::matchbox::Options {
+        dir: args.output.clone(),
+        images: args.images.clone(),
+        key_mode,
+    };
+    let written = emit::matchbox::write(&compiled.cluster, &compiled, &tree)?;
+    eprintln!(
+        "wrote {} file(s) for cluster {} into {}",
+        written.len(),
+        compiled.cluster.name,
+        args.output.display()
+    );
+    Ok(0)
+}
+
+/// Terraform reads stdout only on success and shows stderr on failure: one line there.
+fn terraform() -> i32 {
+    let mut query = String::new();
+    let answer = std::io::Read::read_to_string(&mut std::io::stdin(), &mut query)
+        .map_err(|e| {
+            Report::from(Diagnostic::error(
+                "terraform.stdin",
+                format!("cannot read stdin: {e}"),
+                Location::Nowhere,
+            ))
+        })
+        .and_then(|_| emit::terraform::answer(&query));
+    match answer {
+        Ok(json) => match std::io::stdout().lock().write_all(json.as_bytes()) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprint!("{}", stdout_error(&e).render_one_line());
+                1
+            }
+        },
+        Err(report) => {
+            eprint!("{}", report.render_one_line());
+            1
+        }
+    }
 }
 
 fn stdout_error(error: &std::io::Error) -> Report {

@@ -245,6 +245,43 @@ impl Report {
         out
     }
 
+    /// The first error (or finding) on one line, with its place and hint, and how many
+    /// more there are: for callers such as Terraform that show a single line.
+    pub fn render_one_line(&self) -> String {
+        let first = self
+            .diagnostics
+            .iter()
+            .find(|d| d.severity == Severity::Error)
+            .or(self.diagnostics.first());
+        let Some(d) = first else {
+            return String::from("kindling: failed\n");
+        };
+        let place = d.place();
+        let place = if place.is_empty() {
+            String::new()
+        } else {
+            format!(" at {place}")
+        };
+        let help = d
+            .help
+            .as_ref()
+            .map(|h| format!(" (help: {h})"))
+            .unwrap_or_default();
+        let more = self.diagnostics.len() - 1;
+        let more = if more > 0 {
+            format!(" [and {more} more finding(s)]")
+        } else {
+            String::new()
+        };
+        let line = format!(
+            "kindling: {}[{}]{place}: {}{help}{more}",
+            d.severity.as_str(),
+            d.code,
+            d.message
+        );
+        format!("{}\n", line.replace(['\n', '\r'], " "))
+    }
+
     /// Renders in the named format.
     pub fn render(&self, format: Format) -> String {
         match format {

@@ -31,6 +31,8 @@ pub struct Options {
     pub pretty: bool,
     /// Compile only this node.
     pub only_node: Option<String>,
+    /// Write this Ignition spec version instead of the spec's `cluster.ignition`.
+    pub ignition: Option<ignition::SpecVersion>,
 }
 
 /// One node's finished config.
@@ -42,17 +44,23 @@ pub struct RenderedNode {
 }
 
 /// A successful compile: every node's config, and the warnings found on the way (a
-/// report that holds no errors).
+/// report that holds no errors), with the resolved cluster for the delivery stages.
 #[derive(Debug)]
 pub struct Compiled {
     pub nodes: Vec<RenderedNode>,
     pub warnings: Report,
+    pub cluster: resolve::Cluster,
+    /// `sha256-<hex>` of the sysext image the configs verify, if any.
+    pub image_hash: Option<String>,
 }
 
 /// Runs the whole pipeline for the spec at `spec_path`, up to and including validation.
 pub fn compile(spec_path: &Path, options: &Options) -> Result<Compiled, Report> {
     let document = spec::load(spec_path)?;
-    let cluster = resolve::resolve(&document)?;
+    let mut cluster = resolve::resolve(&document)?;
+    if let Some(version) = options.ignition {
+        cluster.ignition = version;
+    }
     select_node(&cluster, options.only_node.as_deref())?;
     let material = resolve::material::load(&cluster)?;
     let profile = profile::load(&cluster.profile, options.profiles_dir.as_deref())?;
@@ -80,6 +88,8 @@ pub fn compile(spec_path: &Path, options: &Options) -> Result<Compiled, Report> 
     Ok(Compiled {
         nodes,
         warnings: report,
+        image_hash: material.image_hash.clone(),
+        cluster,
     })
 }
 

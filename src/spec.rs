@@ -51,7 +51,20 @@ pub struct Spec {
     #[serde(default)]
     pub ssh_authorized_keys: Vec<Spanned<String>>,
     pub network: Option<NetworkSection>,
+    pub matchbox: Option<Spanned<MatchboxSection>>,
     pub nodes: Spanned<Vec<NodeSpec>>,
+}
+
+/// How `kindling matchbox` boots the nodes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchboxSection {
+    pub url: Spanned<String>,
+    pub channel: Option<Spanned<String>>,
+    pub version: Option<Spanned<String>>,
+    pub install_disk: Option<Spanned<String>>,
+    #[serde(default)]
+    pub kernel_args: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -232,19 +232,7 @@ fn parse_sums_line(line: &str) -> Option<(&str, &str)> {
 }
 
 fn hash_file(path: &Path, span: &Span, report: &mut Report) -> Option<String> {
-    let result = std::fs::File::open(path).and_then(|mut file| {
-        let mut hasher = Sha256::new();
-        let mut buffer = vec![0u8; 1 << 16];
-        loop {
-            let read = file.read(&mut buffer)?;
-            if read == 0 {
-                break;
-            }
-            hasher.update(&buffer[..read]);
-        }
-        Ok(hex::encode(hasher.finalize()))
-    });
-    result
+    sha256_file(path)
         .map_err(|error| {
             report.push(Diagnostic::at(
                 "sysext.image-unreadable",
@@ -253,6 +241,21 @@ fn hash_file(path: &Path, span: &Span, report: &mut Report) -> Option<String> {
             ));
         })
         .ok()
+}
+
+/// The lower-case hex SHA-256 of a file, read in chunks (images are large).
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(hex::encode(hasher.finalize()))
 }
 
 #[cfg(test)]

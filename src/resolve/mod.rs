@@ -36,7 +36,21 @@ pub struct Cluster {
     pub sysext: SysextSettings,
     pub tls: TlsSettings,
     pub ssh_authorized_keys: Vec<String>,
+    pub matchbox: Option<MatchboxSettings>,
     pub nodes: Vec<Node>,
+}
+
+/// How `kindling matchbox` boots the nodes (absent when the spec has no `matchbox:`).
+#[derive(Debug)]
+pub struct MatchboxSettings {
+    /// Where machines reach Matchbox, without a trailing slash.
+    pub url: String,
+    pub channel: String,
+    /// A Flatcar release (`4230.2.3`) or `current`.
+    pub version: String,
+    /// Install to this disk with flatcar-install, then boot from it; None boots from PXE.
+    pub install_disk: Option<String>,
+    pub kernel_args: Vec<String>,
 }
 
 /// Which profile renders the cluster: a name (looked up in `--profiles DIR`, then the
@@ -233,6 +247,7 @@ pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
     let sysext = resolve_sysext(&mut r, &etcd);
     let tls = resolve_tls(&mut r);
     let ssh_authorized_keys = resolve_ssh_keys(&mut r);
+    let matchbox = resolve_matchbox(&mut r);
     let cluster = Cluster {
         name: spec.cluster.name.value.clone(),
         domain,
@@ -242,6 +257,7 @@ pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
         sysext,
         tls,
         ssh_authorized_keys,
+        matchbox,
         nodes,
     };
     r.report.into_result(cluster)
@@ -894,4 +910,65 @@ fn resolve_ssh_keys(r: &mut Resolver) -> Vec<String> {
         r.check("spec.ssh-key", span, values::ssh_public_key(&key.value), ());
     }
     keys.iter().map(|k| k.value.trim().to_string()).collect()
+}
+
+fn resolve_matchbox(r: &mut Resolver) -> Option<MatchboxSettings> {
+    let section = &r.doc.spec.matchbox.as_ref()?.value;
+    let url_span = r.span(&section.url);
+    let url = r.check(
+        "matchbox.url",
+        url_span,
+        values::http_base_url(&section.url.value),
+        String::new(),
+    );
+    let channel = r.choice(
+        "matchbox.channel",
+        &section.channel,
+        &["stable", "beta", "alpha", "lts"],
+        "stable",
+    );
+    let version = section.version.as_ref().map_or_else(
+        || "current".to_string(),
+        |v| {
+            let span = r.span(v);
+            r.check(
+                "matchbox.version",
+                span,
+                values::flatcar_version(&v.value),
+                (),
+            );
+            v.value.clone()
+        },
+    );
+    let install_disk = section.install_disk.as_ref().map(|disk| {
+        let span = r.span(disk);
+        r.check(
+            "matchbox.install-disk",
+            span,
+            values::device_path(&disk.value),
+            (),
+        );
+        disk.value.clone()
+    });
+    let kernel_args = section
+        .kernel_args
+        .iter()
+        .map(|arg| {
+            let span = r.span(arg);
+            r.check(
+                "matchbox.kernel-arg",
+                span,
+                values::kernel_arg(&arg.value),
+                (),
+            );
+            arg.value.clone()
+        })
+        .collect();
+    Some(MatchboxSettings {
+        url,
+        channel,
+        version,
+        install_disk,
+        kernel_args,
+    })
 }

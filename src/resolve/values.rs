@@ -220,6 +220,53 @@ pub fn octal_mode(value: &str) -> Result<u32, Invalid> {
     Ok(mode)
 }
 
+/// A Flatcar release number (`4230.2.3`) or `current`.
+pub fn flatcar_version(value: &str) -> Result<(), Invalid> {
+    let numeric = value.split('.').count() == 3
+        && value
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if value == "current" || numeric {
+        return Ok(());
+    }
+    Err(invalid(
+        format!("{value:?} is not a Flatcar release"),
+        "write a release such as 4230.2.3, or current",
+    ))
+}
+
+/// A block device path for flatcar-install (`/dev/sda`, `/dev/disk/by-id/…`).
+pub fn device_path(value: &str) -> Result<(), Invalid> {
+    let ok = value.starts_with("/dev/")
+        && value.len() > 5
+        && !value.contains("/../")
+        && value.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b':' | b'+')
+        });
+    if ok {
+        return Ok(());
+    }
+    Err(invalid(
+        format!("{value:?} is not a device path"),
+        "write a path under /dev, e.g. /dev/sda or /dev/disk/by-id/…",
+    ))
+}
+
+/// One kernel command-line argument: printable, no spaces or quotes.
+pub fn kernel_arg(value: &str) -> Result<(), Invalid> {
+    let ok = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '\\' | '%'));
+    if ok {
+        return Ok(());
+    }
+    Err(invalid(
+        format!("kernel argument {value:?} is not one printable word"),
+        "give each argument as its own list item, without spaces or quotes",
+    ))
+}
+
 fn shorten(value: &str) -> String {
     value.chars().take(24).collect()
 }

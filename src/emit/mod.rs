@@ -1,6 +1,12 @@
-//! Emit: the only stage that writes. Every file is written to a temporary file beside its
-//! final name, flushed to disk, and only when all of them are ready renamed into place, so
-//! a failed run leaves the output directory as it was.
+//! Emit: the only stage that writes, and the ways a compiled cluster leaves kindling
+//! (files here, a Matchbox tree, the Terraform protocol in the submodules).
+//!
+//! Every file is written to a temporary file beside its final name, flushed to disk, and
+//! only when all of them are ready renamed into place, so a failed run leaves the output
+//! directory as it was.
+
+pub mod matchbox;
+pub mod terraform;
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;

@@ -1,0 +1,636 @@
+//! `kindling matchbox`: a Matchbox data directory for the cluster: per node a group
+//! (selected by MAC), a profile (Flatcar PXE boot, or PXE install to disk) and the node's
+//! Ignition config, plus `assets/extensions/` for systemd-sysupdate.
+//!
+//! Matchbox serves whatever is on disk, even a broken config, so the tree is never edited in
+//! place: a copy is built beside it (unchanged files hard-linked, new files fresh), then the
+//! two directories are swapped in one `renameat2(RENAME_EXCHANGE)`. Files of other clusters
+//! are kept; this cluster's files from the previous run (listed in
+//! `.kindling/<cluster>.files`) are replaced, so a removed node leaves nothing stale.
+
+use std::collections::BTreeSet;
+use std::ffi::CString;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::diag::{Diagnostic, Location, Report};
+use crate::ignition::{dataurl, model};
+use crate::resolve::material::sha256_file;
+use crate::resolve::{Cluster, MatchboxSettings, Node};
+use crate::{Compiled, validate};
+
+/// Where the tree goes and what to put in it beyond the configs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub dir: PathBuf,
+    /// A directory holding the sysext images the spec references, copied (hard-linked when
+    /// possible) into `assets/extensions/` with a `SHA256SUMS`.
+    pub images: Option<PathBuf>,
+    /// Mode of files holding private keys (the node configs).
+    pub key_mode: u32,
+}
+
+/// One file of the tree: its path relative to the data directory.
+struct TreeFile {
+    path: String,
+    contents: Contents,
+    mode: u32,
+    /// Owned by this cluster (listed in its manifest, removed when no longer produced).
+    /// Images are shared between clusters and never removed.
+    owned: bool,
+}
+
+enum Contents {
+    Bytes(Vec<u8>),
+    /// An existing file linked (or copied) in, such as a multi-gigabyte image.
+    Link(PathBuf),
+}
+
+#[derive(Serialize)]
+struct Group {
+    id: String,
+    name: String,
+    profile: String,
+    selector: std::collections::BTreeMap<&'static str, String>,
+    metadata: GroupMetadata,
+}
+
+#[derive(Serialize)]
+struct GroupMetadata {
+    cluster: String,
+    node: String,
+}
+
+#[derive(Serialize)]
+struct Profile {
+    id: String,
+    name: String,
+    ignition_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    boot: Option<Boot>,
+}
+
+#[derive(Serialize)]
+struct Boot {
+    kernel: String,
+    initrd: Vec<String>,
+    args: Vec<String>,
+}
+
+/// The transfer file nodes get, republished beside the images.
+const TRANSFER_PATH: &str = "/etc/sysupdate.etcd.d/etcd.conf";
+const EXTENSIONS: &str = "assets/extensions";
+const MANIFESTS: &str = ".kindling";
+
+/// Builds the cluster's part of the tree and swaps it in. Returns the paths written.
+pub fn write(
+    cluster: &Cluster,
+    compiled: &Compiled,
+    options: &Options,
+) -> Result<Vec<String>, Report> {
+    let settings = cluster.matchbox.as_ref().ok_or_else(|| {
+        Report::from(
+            Diagnostic::error("matchbox.missing", "the spec has no `matchbox:` section", Location::Nowhere)
+                .with_help("add matchbox: { url: http://matchbox.example.com:8080, version: … } (docs/spec.md#matchbox)"),
+        )
+    })?;
+    let mut files = node_files(cluster, settings, compiled, options.key_mode)?;
+    files.extend(extension_files(cluster, compiled, options)?);
+    replace_tree(&options.dir, &cluster.name, files, options.images.is_some())
+}
+
+fn node_files(
+    cluster: &Cluster,
+    settings: &MatchboxSettings,
+    compiled: &Compiled,
+    key_mode: u32,
+) -> Result<Vec<TreeFile>, Report> {
+    let mut report = Report::default();
+    let mut files = Vec::new();
+    for rendered in &compiled.nodes {
+        let Some(node) = cluster.nodes.iter().find(|n| n.name == rendered.name) else {
+            continue;
+        };
+        let Some(mac) = &node.mac else {
+            report.push(
+                Diagnostic::at(
+                    "matchbox.no-mac",
+                    format!("node {} has no MAC address", node.name),
+                    &node.span,
+                )
+                .with_help(
+                    "Matchbox selects a machine by MAC: add mac: \"52:54:00:…\" to the node",
+                ),
+            );
+            continue;
+        };
+        let id = format!("{}-{}", cluster.name, node.name);
+        files.push(TreeFile {
+            path: format!("ignition/{id}.ign"),
+            contents: Contents::Bytes(rendered.json.clone().into_bytes()),
+            mode: key_mode,
+            owned: true,
+        });
+        match &settings.install_disk {
+            None => {
+                let boot = Some(pxe_boot(settings));
+                files.push(json_file(
+                    &format!("profiles/{id}.json"),
+                    &profile(
+                        &id,
+                        &format!("{} {} (Flatcar PXE)", cluster.name, node.name),
+                        boot,
+                    ),
+                )?);
+                files.push(json_file(
+                    &format!("groups/{id}.json"),
+                    &group(&id, &id, cluster, node, mac, false),
+                )?);
+            }
+            Some(disk) => {
+                let install_id = format!("{id}-install");
+                let installer = installer_config(cluster, settings, node, mac, disk)?;
+                files.push(TreeFile {
+                    path: format!("ignition/{install_id}.ign"),
+                    contents: Contents::Bytes(installer),
+                    mode: 0o644,
+                    owned: true,
+                });
+                let boot = Some(pxe_boot(settings));
+                files.push(json_file(
+                    &format!("profiles/{install_id}.json"),
+                    &profile(
+                        &install_id,
+                        &format!("{} {} (install Flatcar to {disk})", cluster.name, node.name),
+                        boot,
+                    ),
+                )?);
+                files.push(json_file(
+                    &format!("groups/{install_id}.json"),
+                    &group(&install_id, &install_id, cluster, node, mac, false),
+                )?);
+                files.push(json_file(
+                    &format!("profiles/{id}.json"),
+                    &profile(
+                        &id,
+                        &format!("{} {} (installed)", cluster.name, node.name),
+                        None,
+                    ),
+                )?);
+                files.push(json_file(
+                    &format!("groups/{id}.json"),
+                    &group(&id, &id, cluster, node, mac, true),
+                )?);
+            }
+        }
+    }
+    report.into_result(files)
+}
+
+fn profile(id: &str, name: &str, boot: Option<Boot>) -> Profile {
+    Profile {
+        id: id.to_string(),
+        name: name.to_string(),
+        ignition_id: format!("{id}.ign"),
+        boot,
+    }
+}
+
+fn group(
+    id: &str,
+    profile: &str,
+    cluster: &Cluster,
+    node: &Node,
+    mac: &str,
+    installed: bool,
+) -> Group {
+    let mut selector = std::collections::BTreeMap::from([("mac", mac.to_string())]);
+    if installed {
+        selector.insert("os", "installed".to_string());
+    }
+    Group {
+        id: id.to_string(),
+        name: format!(
+            "{} {}{}",
+            cluster.name,
+            node.name,
+            if installed { " (installed)" } else { "" }
+        ),
+        profile: profile.to_string(),
+        selector,
+        metadata: GroupMetadata {
+            cluster: cluster.name.clone(),
+            node: node.name.clone(),
+        },
+    }
+}
+
+/// Flatcar's PXE kernel and initrd from Matchbox's assets, with the node's config URL.
+fn pxe_boot(settings: &MatchboxSettings) -> Boot {
+    let assets = format!("/assets/flatcar/{}", settings.version);
+    let mut args = vec![
+        "initrd=flatcar_production_pxe_image.cpio.gz".to_string(),
+        format!(
+            "flatcar.config.url={}/ignition?uuid=${{uuid}}&mac=${{mac:hexhyp}}",
+            settings.url
+        ),
+        "flatcar.first_boot=yes".to_string(),
+    ];
+    args.extend(settings.kernel_args.iter().cloned());
+    Boot {
+        kernel: format!("{assets}/flatcar_production_pxe.vmlinuz"),
+        initrd: vec![format!("{assets}/flatcar_production_pxe_image.cpio.gz")],
+        args,
+    }
+}
+
+fn json_file<T: Serialize>(path: &str, value: &T) -> Result<TreeFile, Report> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| internal(&e.to_string()))?;
+    bytes.push(b'\n');
+    Ok(TreeFile {
+        path: path.to_string(),
+        contents: Contents::Bytes(bytes),
+        mode: 0o644,
+        owned: true,
+    })
+}
+
+/// The live-boot config that installs Flatcar to disk and hands the installed OS its real
+/// config (fetched from Matchbox with `os=installed`). Built from the typed model and
+/// validated like every config kindling writes.
+fn installer_config(
+    cluster: &Cluster,
+    settings: &MatchboxSettings,
+    node: &Node,
+    mac: &str,
+    disk: &str,
+) -> Result<Vec<u8>, Report> {
+    let unit = format!(
+        "[Unit]\nDescription=Install Flatcar {channel} {version} to {disk} for {node}, then reboot\nWants=network-online.target\nAfter=network-online.target\n\n\
+         [Service]\nType=oneshot\n\
+         ExecStart=/usr/bin/curl --fail --silent --show-error --retry 10 --retry-connrefused --output /tmp/ignition.json \"{url}/ignition?mac={mac}&os=installed\"\n\
+         ExecStart=/usr/bin/flatcar-install -d {disk} -C {channel} -V {version} -i /tmp/ignition.json\n\
+         ExecStart=/usr/bin/systemctl reboot\n\n[Install]\nWantedBy=multi-user.target\n",
+        channel = settings.channel,
+        version = settings.version,
+        node = node.name,
+        url = settings.url,
+    );
+    let users = (!cluster.ssh_authorized_keys.is_empty()).then(|| model::Passwd {
+        users: vec![model::User {
+            name: "core".into(),
+            ssh_authorized_keys: cluster.ssh_authorized_keys.clone(),
+        }],
+    });
+    let config = model::Config {
+        ignition: model::IgnitionSection {
+            version: cluster.ignition.as_str().to_string(),
+        },
+        passwd: users,
+        storage: None,
+        systemd: Some(model::Systemd {
+            units: vec![model::Unit {
+                name: "flatcar-install.service".into(),
+                enabled: Some(true),
+                contents: Some(unit),
+                dropins: Vec::new(),
+            }],
+        }),
+    };
+    let value = serde_json::to_value(&config).map_err(|e| internal(&e.to_string()))?;
+    let findings = validate::validate(&value, cluster.ignition);
+    if findings.has_errors() {
+        return Err(findings);
+    }
+    let mut bytes = serde_json::to_vec(&value).map_err(|e| internal(&e.to_string()))?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// `assets/extensions/`: the transfer config the cluster's nodes use (`etcd-<cluster>.conf`),
+/// and with `--images` the image itself (SHA256SUMS is recomputed over every image in the
+/// directory by `replace_tree`, so images other clusters published stay listed).
+fn extension_files(
+    cluster: &Cluster,
+    compiled: &Compiled,
+    options: &Options,
+) -> Result<Vec<TreeFile>, Report> {
+    let mut files = Vec::new();
+    if let Some(transfer) = compiled
+        .nodes
+        .first()
+        .and_then(|n| file_in_config(&n.json, TRANSFER_PATH))
+    {
+        let path = format!("{EXTENSIONS}/etcd-{}.conf", cluster.name);
+        files.push(TreeFile {
+            path,
+            contents: Contents::Bytes(transfer),
+            mode: 0o644,
+            owned: true,
+        });
+    }
+    let Some(images) = &options.images else {
+        return Ok(files);
+    };
+    let image_file = &cluster.sysext.image_file;
+    let source = images.join(image_file);
+    let actual = sha256_file(&source).map_err(|e| {
+        Report::from(
+            Diagnostic::error(
+                "matchbox.image-missing",
+                format!("cannot read {}: {e}", source.display()),
+                Location::File(source.clone()),
+            )
+            .with_help(format!(
+                "--images must hold {image_file}, the image the spec references"
+            )),
+        )
+    })?;
+    if let Some(expected) = &compiled.image_hash
+        && expected.strip_prefix("sha256-") != Some(actual.as_str())
+    {
+        return Err(Diagnostic::error(
+            "sysext.hash-mismatch",
+            format!(
+                "{} hashes to sha256-{actual}, but the configs verify {expected}",
+                source.display()
+            ),
+            Location::File(source.clone()),
+        )
+        .with_help("the image in --images is not the one SHA256SUMS (or sysext.image) names")
+        .into());
+    }
+    files.push(TreeFile {
+        path: format!("{EXTENSIONS}/{image_file}"),
+        contents: Contents::Link(source),
+        mode: 0o644,
+        owned: false,
+    });
+    Ok(files)
+}
+
+/// The decoded contents of `path` in a rendered config, if it is an inline file there.
+fn file_in_config(json: &str, path: &str) -> Option<Vec<u8>> {
+    let config: Value = serde_json::from_str(json).ok()?;
+    let files = config.pointer("/storage/files")?.as_array()?;
+    let file = files
+        .iter()
+        .find(|f| f.get("path").and_then(Value::as_str) == Some(path))?;
+    dataurl::decode(file.pointer("/contents/source")?.as_str()?).ok()
+}
+
+/// Builds the new tree beside `dir` and swaps it in. Files listed in this cluster's previous
+/// manifest are dropped; every other existing file is carried over by hard link.
+fn replace_tree(
+    dir: &Path,
+    cluster: &str,
+    files: Vec<TreeFile>,
+    refresh_sums: bool,
+) -> Result<Vec<String>, Report> {
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = dir
+        .file_name()
+        .ok_or_else(|| internal("the output directory has no name"))?
+        .to_string_lossy()
+        .into_owned();
+    std::fs::create_dir_all(parent).map_err(|e| io_report(parent, &e))?;
+    remove_leftovers(parent, &name)?;
+    let staging = parent.join(format!(".{name}.kindling-staging-{}", std::process::id()));
+    let manifest = format!("{MANIFESTS}/{cluster}.files");
+    let mut dropped: BTreeSet<String> = previous_manifest(&dir.join(&manifest));
+    dropped.extend(files.iter().map(|f| f.path.clone()));
+    dropped.insert(manifest.clone());
+    if refresh_sums {
+        dropped.insert(format!("{EXTENSIONS}/SHA256SUMS"));
+    }
+    let result = build_and_swap(dir, &staging, &dropped, &files, &manifest, refresh_sums);
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    result
+}
+
+fn build_and_swap(
+    dir: &Path,
+    staging: &Path,
+    dropped: &BTreeSet<String>,
+    files: &[TreeFile],
+    manifest: &str,
+    refresh_sums: bool,
+) -> Result<Vec<String>, Report> {
+    std::fs::create_dir(staging).map_err(|e| io_report(staging, &e))?;
+    if dir.is_dir() {
+        mirror(dir, staging, "", dropped)?;
+    }
+    let mut written = Vec::new();
+    for file in files {
+        write_file(staging, &file.path, &file.contents, file.mode)?;
+        written.push(file.path.clone());
+        crash_point("matchbox-mid-write");
+    }
+    if refresh_sums {
+        let sums = sha256sums(&staging.join(EXTENSIONS))?;
+        write_file(
+            staging,
+            &format!("{EXTENSIONS}/SHA256SUMS"),
+            &Contents::Bytes(sums),
+            0o644,
+        )?;
+        written.push(format!("{EXTENSIONS}/SHA256SUMS"));
+    }
+    let listing: String = files
+        .iter()
+        .filter(|f| f.owned)
+        .map(|f| format!("{}\n", f.path))
+        .collect();
+    write_file(
+        staging,
+        manifest,
+        &Contents::Bytes(listing.into_bytes()),
+        0o644,
+    )?;
+    sync_dir(staging);
+    swap(staging, dir)?;
+    Ok(written)
+}
+
+/// Fault injection for the crash test (debug builds only): abort at the named point.
+#[cfg(debug_assertions)]
+fn crash_point(name: &str) {
+    if std::env::var("KINDLING_TEST_CRASH_AT").as_deref() == Ok(name) {
+        std::process::abort();
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn crash_point(_: &str) {}
+
+/// Staging or old trees of runs that crashed; never the live tree.
+fn remove_leftovers(parent: &Path, name: &str) -> Result<(), Report> {
+    let prefix = format!(".{name}.kindling-staging-");
+    let entries = std::fs::read_dir(parent).map_err(|e| io_report(parent, &e))?;
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            std::fs::remove_dir_all(entry.path()).map_err(|e| io_report(&entry.path(), &e))?;
+        }
+    }
+    Ok(())
+}
+
+fn previous_manifest(path: &Path) -> BTreeSet<String> {
+    std::fs::read_to_string(path)
+        .map(|text| {
+            text.lines()
+                .filter(|l| !l.is_empty() && !l.contains(".."))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Recreates `from` under `to`: directories with their modes, files hard-linked (copied when
+/// linking fails), symlinks as symlinks; `dropped` relative paths are left out.
+fn mirror(
+    from: &Path,
+    to: &Path,
+    relative: &str,
+    dropped: &BTreeSet<String>,
+) -> Result<(), Report> {
+    let entries = std::fs::read_dir(from).map_err(|e| io_report(from, &e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| io_report(from, &e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let rel = if relative.is_empty() {
+            name.clone()
+        } else {
+            format!("{relative}/{name}")
+        };
+        if dropped.contains(&rel) {
+            continue;
+        }
+        let source = entry.path();
+        let target = to.join(&name);
+        let meta = std::fs::symlink_metadata(&source).map_err(|e| io_report(&source, &e))?;
+        if meta.file_type().is_symlink() {
+            let link = std::fs::read_link(&source).map_err(|e| io_report(&source, &e))?;
+            std::os::unix::fs::symlink(link, &target).map_err(|e| io_report(&target, &e))?;
+        } else if meta.is_dir() {
+            std::fs::create_dir(&target).map_err(|e| io_report(&target, &e))?;
+            std::fs::set_permissions(&target, meta.permissions())
+                .map_err(|e| io_report(&target, &e))?;
+            mirror(&source, &target, &rel, dropped)?;
+        } else {
+            link_or_copy(&source, &target)?;
+        }
+    }
+    Ok(())
+}
+
+fn link_or_copy(source: &Path, target: &Path) -> Result<(), Report> {
+    if std::fs::hard_link(source, target).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(source, target)
+        .map(|_| ())
+        .map_err(|e| io_report(target, &e))
+}
+
+fn write_file(root: &Path, relative: &str, contents: &Contents, mode: u32) -> Result<(), Report> {
+    let path = root.join(relative);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| io_report(parent, &e))?;
+    }
+    match contents {
+        Contents::Bytes(bytes) => {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(|e| io_report(&path, &e))?;
+            file.write_all(bytes).map_err(|e| io_report(&path, &e))?;
+            file.sync_data().map_err(|e| io_report(&path, &e))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| io_report(&path, &e))
+        }
+        Contents::Link(source) => link_or_copy(source, &path),
+    }
+}
+
+/// `SHA256SUMS` for every `.raw` image in the directory, sorted by name.
+fn sha256sums(dir: &Path) -> Result<Vec<u8>, Report> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| io_report(dir, &e))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".raw"))
+        .collect();
+    names.sort();
+    let mut out = String::new();
+    for name in names {
+        let hex = sha256_file(&dir.join(&name)).map_err(|e| io_report(&dir.join(&name), &e))?;
+        out.push_str(&format!("{hex}  {name}\n"));
+    }
+    Ok(out.into_bytes())
+}
+
+/// Puts `staging` in place of `dir` atomically, then removes the old tree.
+fn swap(staging: &Path, dir: &Path) -> Result<(), Report> {
+    if !dir.exists() {
+        return std::fs::rename(staging, dir).map_err(|e| io_report(dir, &e));
+    }
+    exchange(staging, dir).map_err(|e| {
+        Report::from(
+            Diagnostic::error("io.swap", format!("cannot swap {} into place: {e}", dir.display()), Location::File(dir.to_path_buf()))
+                .with_help("the output directory must be on a filesystem with renameat2(RENAME_EXCHANGE) (ext4, xfs, btrfs, tmpfs) and must not be a mount point itself"),
+        )
+    })?;
+    std::fs::remove_dir_all(staging).map_err(|e| io_report(staging, &e))
+}
+
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    let a = CString::new(a.as_os_str().as_bytes())?;
+    let b = CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: both pointers are valid NUL-terminated strings that outlive the call, and
+    // renameat2 only reads them.
+    let status = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(handle) = std::fs::File::open(dir) {
+        let _ = handle.sync_all();
+    }
+}
+
+fn io_report(path: &Path, error: &std::io::Error) -> Report {
+    Diagnostic::error(
+        "io.write",
+        format!("{}: {error}", path.display()),
+        Location::File(path.to_path_buf()),
+    )
+    .into()
+}
+
+fn internal(message: &str) -> Report {
+    Diagnostic::error("internal.matchbox", message, Location::Nowhere).into()
+}
