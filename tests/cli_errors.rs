@@ -91,19 +91,19 @@ const CASES: &[Case] = &[
         name: "bad node name",
         edits: &[("name: etcd2,", "name: Etcd_2,")],
         code: "spec.node-name",
-        line: Some(20),
+        line: Some(21),
     },
     Case {
         name: "bad ip",
         edits: &[("ip: 10.0.0.12,", "ip: 10.0.0.312,")],
         code: "spec.ip",
-        line: Some(20),
+        line: Some(21),
     },
     Case {
         name: "bad mac",
         edits: &[("52:54:00:00:00:12", "52:54:00:00:12")],
         code: "spec.mac",
-        line: Some(20),
+        line: Some(21),
     },
     Case {
         name: "bad subnet",
@@ -115,25 +115,25 @@ const CASES: &[Case] = &[
         name: "ip outside subnet",
         edits: &[("ip: 10.0.0.12,", "ip: 10.0.1.12,")],
         code: "spec.ip-outside-subnet",
-        line: Some(20),
+        line: Some(21),
     },
     Case {
         name: "duplicate node name",
         edits: &[("name: etcd2,", "name: etcd1,")],
         code: "spec.duplicate-node-name",
-        line: Some(20),
+        line: Some(21),
     },
     Case {
         name: "duplicate ip",
         edits: &[("ip: 10.0.0.12,", "ip: 10.0.0.11,")],
         code: "spec.duplicate-ip",
-        line: Some(20),
+        line: Some(21),
     },
     Case {
         name: "duplicate mac",
         edits: &[("52:54:00:00:00:12", "52-54-00-00-00-11")],
         code: "spec.duplicate-mac",
-        line: Some(20),
+        line: Some(21),
     },
     Case {
         name: "no nodes",
@@ -147,7 +147,7 @@ const CASES: &[Case] = &[
             ("nodes:\n", "nodes: []\n"),
         ],
         code: "spec.no-nodes",
-        line: Some(18),
+        line: Some(19),
     },
     Case {
         name: "bad ssh key",
@@ -272,7 +272,7 @@ const CASES: &[Case] = &[
             ("10.0.0.0/24", "127.0.0.0/8"),
         ],
         code: "etcd.socket-clash",
-        line: Some(20),
+        line: Some(21),
     },
     Case {
         name: "base url scheme",
@@ -502,13 +502,13 @@ fn human_errors_quote_the_line_and_give_a_hint() {
         stderr.contains("error[spec.duplicate-ip]: duplicate IP address 10.0.0.11"),
         "{stderr}"
     );
-    assert!(stderr.contains("cluster.yaml:20:24"), "{stderr}");
+    assert!(stderr.contains("cluster.yaml:21:24"), "{stderr}");
     assert!(
-        stderr.contains("20 |   - { name: etcd2, ip: 10.0.0.11,"),
+        stderr.contains("21 |   - { name: etcd2, ip: 10.0.0.11,"),
         "{stderr}"
     );
     assert!(
-        stderr.contains("= help: IP address 10.0.0.11 is already used at line 19"),
+        stderr.contains("= help: IP address 10.0.0.11 is already used at line 20"),
         "{stderr}"
     );
     assert!(
