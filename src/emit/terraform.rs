@@ -51,8 +51,9 @@ pub fn answer(stdin: &str) -> Result<String, Report> {
             result.insert("rendered".into(), Value::String(node.json));
             result.insert("sha256".into(), Value::String(sha256));
         } else {
-            result.insert(format!("{}_sha256", node.name), Value::String(sha256));
+            let hash_key = format!("{}_sha256", node.name);
             result.insert(node.name, Value::String(node.json));
+            result.insert(hash_key, Value::String(sha256));
         }
     }
     Ok(format!("{}\n", Value::Object(result)))
