@@ -54,10 +54,22 @@ enum Command {
     Pki(PkiCommand),
     /// Apply an Ignition config's files and units to a directory, as Ignition would at first boot
     Materialize(MaterializeArgs),
+    /// Validate Ignition configs (spec 3.0.0-3.4.0); `-` reads stdin
+    Validate(ValidateArgs),
     /// Terraform `external` data source: a JSON query on stdin, rendered configs on stdout
     Terraform,
     /// Write (or update) a Matchbox data directory for the cluster, swapped in atomically
     Matchbox(MatchboxArgs),
+}
+
+#[derive(Debug, Args)]
+struct ValidateArgs {
+    /// Ignition config files, or `-` for standard input
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Treat warnings as errors
+    #[arg(long)]
+    strict: bool,
 }
 
 #[derive(Debug, Args)]
@@ -143,6 +155,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Render(args) => render(&args, format),
         Command::Pki(PkiCommand::Init(args)) => pki_init(&args),
         Command::Materialize(args) => materialize_config(&args),
+        Command::Validate(args) => return validate_configs(&args, format),
         Command::Terraform => return terraform(),
         Command::Matchbox(args) => matchbox(&args, format),
     };
@@ -264,6 +277,36 @@ fn matchbox(args: &MatchboxArgs, format: Format) -> Result<i32, Report> {
         args.output.display()
     );
     Ok(0)
+}
+
+/// Validates every file and prints one report; exit 1 when any file has an error (or,
+/// with --strict, a warning).
+fn validate_configs(args: &ValidateArgs, format: Format) -> i32 {
+    let mut report = Report::default();
+    for file in &args.files {
+        let (name, text) = if file == Path::new("-") {
+            let mut text = String::new();
+            let read = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text);
+            ("<stdin>".to_string(), read.map(|_| text))
+        } else {
+            (file.display().to_string(), std::fs::read_to_string(file))
+        };
+        match text {
+            Ok(text) => report.extend(crate::validate::input::validate_text(&name, text)),
+            Err(e) => report.push(Diagnostic::error(
+                "ign.unreadable",
+                format!("cannot read {name}: {e}"),
+                Location::File(file.clone()),
+            )),
+        }
+    }
+    if args.strict {
+        report.promote_warnings();
+    }
+    if !report.is_empty() || format != Format::Human {
+        eprint!("{}", report.render(format));
+    }
+    i32::from(report.has_errors())
 }
 
 /// Terraform reads stdout only on success and shows stderr on failure: one line there.

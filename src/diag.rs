@@ -86,10 +86,12 @@ pub enum Location {
     /// A line and column in a file kindling read.
     Source(Span),
     /// A path inside an Ignition config (`$.storage.files.3.mode`), with the profile entry
-    /// or spec value that produced it when kindling generated the config itself.
+    /// that produced it when kindling generated the config itself, and its line and column
+    /// when the config was read from a file.
     Json {
         path: String,
         origin: Option<String>,
+        span: Option<Span>,
     },
     /// A file as a whole (one that could not be read, say).
     File(PathBuf),
@@ -141,6 +143,18 @@ impl Diagnostic {
             Location::Source(span) => {
                 format!("{}:{}:{}", span.path().display(), span.line, span.column)
             }
+            Location::Json {
+                path,
+                span: Some(span),
+                ..
+            } => {
+                format!(
+                    "{}:{}:{} ({path})",
+                    span.path().display(),
+                    span.line,
+                    span.column
+                )
+            }
             Location::Json { path, .. } => path.clone(),
             Location::File(path) => path.display().to_string(),
             Location::Nowhere => String::new(),
@@ -167,6 +181,13 @@ impl Report {
         self.diagnostics
             .iter()
             .any(|d| d.severity == Severity::Error)
+    }
+
+    /// Turns every warning into an error (`--strict`).
+    pub fn promote_warnings(&mut self) {
+        for d in &mut self.diagnostics {
+            d.severity = Severity::Error;
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -225,6 +246,16 @@ impl Report {
                     "file={}",
                     escape_github_property(&path.display().to_string())
                 )),
+                Location::Json {
+                    span: Some(span), ..
+                } => {
+                    properties.push(format!(
+                        "file={}",
+                        escape_github_property(&span.path().display().to_string())
+                    ));
+                    properties.push(format!("line={}", span.line));
+                    properties.push(format!("col={}", span.column));
+                }
                 Location::Json { .. } | Location::Nowhere => {}
             }
             let mut message = d.message.clone();
@@ -334,10 +365,15 @@ impl Diagnostic {
                 fields.insert("line".into(), span.line.into());
                 fields.insert("column".into(), span.column.into());
             }
-            Location::Json { path, origin } => {
+            Location::Json { path, origin, span } => {
                 fields.insert("path".into(), path.clone().into());
                 if let Some(origin) = origin {
                     fields.insert("origin".into(), origin.clone().into());
+                }
+                if let Some(span) = span {
+                    fields.insert("file".into(), span.path().display().to_string().into());
+                    fields.insert("line".into(), span.line.into());
+                    fields.insert("column".into(), span.column.into());
                 }
             }
             Location::File(path) => {
@@ -364,8 +400,16 @@ fn render_one_human(out: &mut String, d: &Diagnostic) {
     let _ = writeln!(out, "{}[{}]: {}", d.severity.as_str(), d.code, d.message);
     match &d.location {
         Location::Source(span) => render_source_excerpt(out, span),
-        Location::Json { path, origin } => {
-            let _ = writeln!(out, "  --> {path}");
+        Location::Json { path, origin, span } => {
+            match span {
+                Some(span) => {
+                    render_source_excerpt(out, span);
+                    let _ = writeln!(out, "   = at {path}");
+                }
+                None => {
+                    let _ = writeln!(out, "  --> {path}");
+                }
+            }
             if let Some(origin) = origin {
                 let _ = writeln!(out, "   = produced by: {origin}");
             }

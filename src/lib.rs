@@ -120,7 +120,7 @@ fn compile_node(
     let assembled = ignition::assemble(version, entries)?;
     let config = to_json(&assembled.config)?;
     let report = attach_origins(
-        validate::validate(&config, version),
+        own_output_strictness(validate::validate(&config, version)),
         &assembled,
         &context.node.name,
     );
@@ -143,6 +143,17 @@ fn compile_node(
     ))
 }
 
+/// kindling's own output may not carry a key its spec version does not define: what is
+/// only a warning for someone else's config is an error here.
+fn own_output_strictness(mut report: Report) -> Report {
+    for d in &mut report.diagnostics {
+        if d.code == "ign.unknown-key" {
+            d.severity = Severity::Error;
+        }
+    }
+    report
+}
+
 /// Points each finding at the profile entry that produced it. A rendered config that
 /// fails validation is a defect of kindling or of the profile, and says so.
 fn attach_origins(report: Report, assembled: &Assembled, node: &str) -> Report {
@@ -150,7 +161,7 @@ fn attach_origins(report: Report, assembled: &Assembled, node: &str) -> Report {
         .diagnostics
         .into_iter()
         .map(|mut d| {
-            if let Location::Json { path, origin } = &mut d.location {
+            if let Location::Json { path, origin, .. } = &mut d.location {
                 *origin = assembled.origin_of(path).map(str::to_string);
                 d.message = format!("node {node}: {}", d.message);
                 if d.severity == Severity::Error && d.help.is_none() {

@@ -15,8 +15,8 @@ use std::path::{Component, Path, PathBuf};
 use serde_json::Value;
 use sha2::{Digest, Sha256, Sha512};
 
-use crate::diag::{Diagnostic, Location, Report, SourceFile, Span};
-use crate::ignition::{SpecVersion, dataurl};
+use crate::diag::{Diagnostic, Location, Report};
+use crate::ignition::dataurl;
 use crate::validate;
 
 /// Where to apply a config, and where fetched files come from.
@@ -77,54 +77,27 @@ enum Action {
 
 /// Validates the config at `config_path` and applies it under `options.root`.
 pub fn materialize(config_path: &Path, options: &Options) -> Result<Outcome, Report> {
-    let (config, version) = read_config(config_path)?;
-    let findings = validate::validate(&config, version);
-    if findings.has_errors() {
-        return Err(findings);
-    }
-    let actions = plan(&config, options)?;
-    apply(&actions, &options.root)
-}
-
-/// Reads an Ignition config and its spec version; a JSON syntax error names line and column.
-pub fn read_config(path: &Path) -> Result<(Value, SpecVersion), Report> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = std::fs::read_to_string(config_path).map_err(|e| {
         Report::from(Diagnostic::error(
             "ign.unreadable",
             format!("cannot read the config: {e}"),
-            Location::File(path.to_path_buf()),
+            Location::File(config_path.to_path_buf()),
         ))
     })?;
-    let source = SourceFile::new(path, text);
-    let config: Value = serde_json::from_str(&source.text).map_err(|e| {
-        let span = Span::new(&source, e.line() as u64, e.column() as u64);
-        Report::from(Diagnostic::at(
-            "ign.json-syntax",
-            format!("not valid JSON: {e}"),
-            &span,
-        ))
-    })?;
-    let declared = config
-        .pointer("/ignition/version")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let version = SpecVersion::parse(declared).ok_or_else(|| {
-        Report::from(
-            Diagnostic::error(
-                "ign.version",
-                format!("unsupported Ignition version {declared:?}"),
-                json_at("$.ignition.version"),
-            )
-            .with_help("kindling reads Ignition configs of spec 3.0.0 to 3.4.0"),
-        )
-    })?;
-    Ok((config, version))
+    let parsed = validate::input::parse(&config_path.display().to_string(), text)?;
+    let findings = parsed.locate(validate::validate(&parsed.config, parsed.version));
+    if findings.has_errors() {
+        return Err(findings);
+    }
+    let actions = plan(&parsed.config, options)?;
+    apply(&actions, &options.root)
 }
 
 fn json_at(path: &str) -> Location {
     Location::Json {
         path: path.to_string(),
         origin: None,
+        span: None,
     }
 }
 
@@ -155,7 +128,7 @@ fn plan(config: &Value, options: &Options) -> Result<Vec<Action>, Report> {
     for (index, file) in list(config, "/storage/files").iter().enumerate() {
         match file_action(file, &format!("$.storage.files.{index}"), options) {
             Ok(action) => actions.push(action),
-            Err(diagnostic) => report.push(diagnostic),
+            Err(errors) => report.extend(errors),
         }
     }
     for link in list(config, "/storage/links") {
@@ -198,7 +171,7 @@ fn ownership(node: &Value) -> Ownership {
     }
 }
 
-fn file_action(file: &Value, at: &str, options: &Options) -> Result<Action, Diagnostic> {
+fn file_action(file: &Value, at: &str, options: &Options) -> Result<Action, Report> {
     let path = text(file, "path").to_string();
     let mode = mode_of(file, 0o644);
     let owner = ownership(file);
@@ -254,7 +227,7 @@ fn file_action(file: &Value, at: &str, options: &Options) -> Result<Action, Diag
 
 /// A remote source read from the assets directory by its file name: Some(bytes), or None
 /// when no assets directory was given (the file is then listed as skipped).
-fn fetch_asset(source: &str, options: &Options, at: &str) -> Result<Option<Vec<u8>>, Diagnostic> {
+fn fetch_asset(source: &str, options: &Options, at: &str) -> Result<Option<Vec<u8>>, Report> {
     let Some(assets) = &options.assets else {
         return Ok(None);
     };
@@ -265,10 +238,11 @@ fn fetch_asset(source: &str, options: &Options, at: &str) -> Result<Option<Vec<u
     bytes.map(Some).ok_or_else(|| {
         Diagnostic::error("materialize.asset-missing", format!("{} is not in the assets directory ({})", name, path.display()), json_at(&format!("{at}.contents.source")))
             .with_help("put the file named by the source URL into --assets DIR, or leave --assets out to skip remote files")
+            .into()
     })
 }
 
-fn gunzip(bytes: &[u8], at: &str) -> Result<Vec<u8>, Diagnostic> {
+fn gunzip(bytes: &[u8], at: &str) -> Result<Vec<u8>, Report> {
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(bytes)
         .read_to_end(&mut out)
@@ -282,7 +256,7 @@ fn gunzip(bytes: &[u8], at: &str) -> Result<Vec<u8>, Diagnostic> {
     Ok(out)
 }
 
-fn check_hash(hash: &str, bytes: &[u8], at: &str) -> Result<(), Diagnostic> {
+fn check_hash(hash: &str, bytes: &[u8], at: &str) -> Result<(), Report> {
     let actual = match hash.split_once('-') {
         Some(("sha256", _)) => format!("sha256-{}", hex::encode(Sha256::digest(bytes))),
         Some(("sha512", _)) => format!("sha512-{}", hex::encode(Sha512::digest(bytes))),
@@ -296,7 +270,8 @@ fn check_hash(hash: &str, bytes: &[u8], at: &str) -> Result<(), Diagnostic> {
         format!("contents hash to {actual}, the config expects {hash}"),
         json_at(&format!("{at}.contents.verification.hash")),
     )
-    .with_help("the asset is not the file the config was made for"))
+    .with_help("the asset is not the file the config was made for")
+    .into())
 }
 
 const UNIT_DIR: &str = "/etc/systemd/system";

@@ -14,15 +14,26 @@ use common::{golden, kindling, scratch_copy, snapshot};
 use serde_json::Value;
 
 fn matchbox(spec: &Path, out: &Path, extra: &[&str]) -> Output {
-    kindling().args(["--format", "json", "matchbox"]).arg(spec).arg("-o").arg(out).args(extra).output().unwrap()
+    kindling()
+        .args(["--format", "json", "matchbox"])
+        .arg(spec)
+        .arg("-o")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
 }
 
 fn json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+    serde_json::from_slice(
+        &std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
 }
 
 fn first_finding(output: &Output) -> Value {
-    let findings: Value = serde_json::from_slice(&output.stderr).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stderr)));
+    let findings: Value = serde_json::from_slice(&output.stderr)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stderr)));
     findings[0].clone()
 }
 
@@ -37,8 +48,14 @@ fn populated_data_dir() -> tempfile::TempDir {
     for (path, text) in [
         ("groups/other-x.json", "{\"id\": \"other-x\"}\n"),
         ("profiles/other-x.json", "{\"id\": \"other-x\"}\n"),
-        ("ignition/other-x.ign", "{\"ignition\": {\"version\": \"3.4.0\"}}\n"),
-        ("assets/flatcar/4230.2.3/flatcar_production_pxe.vmlinuz", "kernel"),
+        (
+            "ignition/other-x.ign",
+            "{\"ignition\": {\"version\": \"3.4.0\"}}\n",
+        ),
+        (
+            "assets/flatcar/4230.2.3/flatcar_production_pxe.vmlinuz",
+            "kernel",
+        ),
     ] {
         let path = data.join(path);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -54,7 +71,11 @@ fn a_pxe_tree_has_ids_equal_to_file_names_and_serves_the_rendered_configs() {
     let before_other = snapshot(&data);
     let spec = golden("three-node").join("cluster.yaml");
     let output = matchbox(&spec, &data, &[]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     for node in ["etcd1", "etcd2", "etcd3"] {
         let id = format!("k8s0-{node}");
         let group = json(&data.join(format!("groups/{id}.json")));
@@ -64,20 +85,41 @@ fn a_pxe_tree_has_ids_equal_to_file_names_and_serves_the_rendered_configs() {
         assert_eq!(group["metadata"]["node"], node);
         assert_eq!(profile["id"], id.as_str());
         assert_eq!(profile["ignition_id"], format!("{id}.ign"));
-        let args: Vec<&str> = profile["boot"]["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+        let args: Vec<&str> = profile["boot"]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
         assert!(args.contains(&"flatcar.first_boot=yes"));
         assert!(args.contains(&"flatcar.config.url=http://matchbox.example.com:8080/ignition?uuid=${uuid}&mac=${mac:hexhyp}"));
-        assert_eq!(profile["boot"]["kernel"], "/assets/flatcar/4230.2.3/flatcar_production_pxe.vmlinuz");
+        assert_eq!(
+            profile["boot"]["kernel"],
+            "/assets/flatcar/4230.2.3/flatcar_production_pxe.vmlinuz"
+        );
         let ign = data.join(format!("ignition/{id}.ign"));
-        assert_eq!(std::fs::read(&ign).unwrap(), std::fs::read(golden("three-node").join(format!("expected/{node}.ign"))).unwrap());
+        assert_eq!(
+            std::fs::read(&ign).unwrap(),
+            std::fs::read(golden("three-node").join(format!("expected/{node}.ign"))).unwrap()
+        );
         assert_eq!(mode(&ign), 0o600, "configs hold private keys");
     }
-    assert_eq!(json(&data.join("groups/k8s0-etcd2.json"))["selector"], serde_json::json!({"mac": "52:54:00:00:00:12"}));
+    assert_eq!(
+        json(&data.join("groups/k8s0-etcd2.json"))["selector"],
+        serde_json::json!({"mac": "52:54:00:00:00:12"})
+    );
     let transfer = std::fs::read_to_string(data.join("assets/extensions/etcd-k8s0.conf")).unwrap();
-    assert!(transfer.contains("Type=url-file") && transfer.contains("CurrentSymlink=/etc/extensions/etcd.raw"));
+    assert!(
+        transfer.contains("Type=url-file")
+            && transfer.contains("CurrentSymlink=/etc/extensions/etcd.raw")
+    );
     let after = snapshot(&data);
     for file in &before_other {
-        assert!(after.contains(file), "{} of another cluster changed", file.0.display());
+        assert!(
+            after.contains(file),
+            "{} of another cluster changed",
+            file.0.display()
+        );
     }
 }
 
@@ -85,22 +127,52 @@ fn a_pxe_tree_has_ids_equal_to_file_names_and_serves_the_rendered_configs() {
 fn install_to_disk_adds_an_installer_and_an_installed_group_with_normalised_macs() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("mb");
-    let output = matchbox(&golden("five-node-fqdn").join("cluster.yaml"), &data, &["--mode", "0640"]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = matchbox(
+        &golden("five-node-fqdn").join("cluster.yaml"),
+        &data,
+        &["--mode", "0640"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let installed = json(&data.join("groups/prod-eu1-eu1-b.json"));
-    assert_eq!(installed["selector"], serde_json::json!({"mac": "0c:c4:7a:00:02:0a", "os": "installed"}), "written 0C-C4-7A-00-02-0A in the spec");
+    assert_eq!(
+        installed["selector"],
+        serde_json::json!({"mac": "0c:c4:7a:00:02:0a", "os": "installed"}),
+        "written 0C-C4-7A-00-02-0A in the spec"
+    );
     let install = json(&data.join("groups/prod-eu1-eu1-b-install.json"));
-    assert_eq!(install["selector"], serde_json::json!({"mac": "0c:c4:7a:00:02:0a"}));
+    assert_eq!(
+        install["selector"],
+        serde_json::json!({"mac": "0c:c4:7a:00:02:0a"})
+    );
     assert_eq!(install["profile"], "prod-eu1-eu1-b-install");
-    assert!(json(&data.join("profiles/prod-eu1-eu1-b.json")).get("boot").is_none());
+    assert!(
+        json(&data.join("profiles/prod-eu1-eu1-b.json"))
+            .get("boot")
+            .is_none()
+    );
     let installer = json(&data.join("ignition/prod-eu1-eu1-b-install.ign"));
-    assert!(kindling::validate::validate(&installer, kindling::ignition::SpecVersion::V3_3).is_empty());
-    let unit = installer["systemd"]["units"][0]["contents"].as_str().unwrap();
+    assert!(
+        kindling::validate::validate(&installer, kindling::ignition::SpecVersion::V3_3).is_empty()
+    );
+    let unit = installer["systemd"]["units"][0]["contents"]
+        .as_str()
+        .unwrap();
     assert!(unit.contains("flatcar-install -d /dev/disk/by-id/nvme-eu1-system -C lts -V current -i /tmp/ignition.json"), "{unit}");
-    assert!(unit.contains("\"https://matchbox.kloud.lan/ignition?mac=0c:c4:7a:00:02:0a&os=installed\""), "{unit}");
+    assert!(
+        unit.contains("\"https://matchbox.kloud.lan/ignition?mac=0c:c4:7a:00:02:0a&os=installed\""),
+        "{unit}"
+    );
     assert_eq!(mode(&data.join("ignition/prod-eu1-eu1-b.ign")), 0o640);
     let args = json(&data.join("profiles/prod-eu1-eu1-b-install.json"))["boot"]["args"].clone();
-    assert!(args.as_array().unwrap().contains(&Value::from("console=ttyS0,115200n8")));
+    assert!(
+        args.as_array()
+            .unwrap()
+            .contains(&Value::from("console=ttyS0,115200n8"))
+    );
 }
 
 #[test]
@@ -112,12 +184,19 @@ fn images_are_published_with_sha256sums_and_checked() {
     std::fs::write(images.join(name), format!("kindling test image {name}")).unwrap();
     let data = dir.path().join("mb");
     let spec = golden("three-node").join("cluster.yaml");
-    assert!(matchbox(&spec, &data, &["--images", images.to_str().unwrap()]).status.success());
+    assert!(
+        matchbox(&spec, &data, &["--images", images.to_str().unwrap()])
+            .status
+            .success()
+    );
     let sums = std::fs::read_to_string(data.join("assets/extensions/SHA256SUMS")).unwrap();
     let published = std::fs::read_to_string(golden("three-node").join("SHA256SUMS")).unwrap();
     let line = published.lines().find(|l| l.ends_with(name)).unwrap();
     assert_eq!(sums, format!("{line}\n"));
-    assert_eq!(std::fs::read(data.join("assets/extensions").join(name)).unwrap(), std::fs::read(images.join(name)).unwrap());
+    assert_eq!(
+        std::fs::read(data.join("assets/extensions").join(name)).unwrap(),
+        std::fs::read(images.join(name)).unwrap()
+    );
 
     std::fs::write(images.join(name), "some other build").unwrap();
     let before = snapshot(&data);
@@ -135,14 +214,23 @@ fn a_failing_spec_leaves_the_tree_byte_identical() {
     let spec = case.path().join("cluster.yaml");
     assert!(matchbox(&spec, &data, &[]).status.success());
     let before = snapshot(&data);
-    let text = std::fs::read_to_string(&spec).unwrap().replace("ip: 10.0.0.12,", "ip: 10.0.0.11,");
+    let text = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("ip: 10.0.0.12,", "ip: 10.0.0.11,");
     std::fs::write(&spec, text).unwrap();
     let output = matchbox(&spec, &data, &[]);
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(first_finding(&output)["code"], "spec.duplicate-ip");
     assert_eq!(snapshot(&data), before);
-    let siblings: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(siblings, ["matchbox"], "no staging directory is left behind");
+    let siblings: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        siblings,
+        ["matchbox"],
+        "no staging directory is left behind"
+    );
 }
 
 #[test]
@@ -152,15 +240,25 @@ fn a_removed_node_disappears_and_other_clusters_stay() {
     let case = scratch_copy("three-node");
     let spec = case.path().join("cluster.yaml");
     assert!(matchbox(&spec, &data, &[]).status.success());
-    let text = std::fs::read_to_string(&spec).unwrap().replace("  - { name: etcd3, ip: 10.0.0.13, mac: \"52:54:00:00:00:13\" }\n", "");
+    let text = std::fs::read_to_string(&spec).unwrap().replace(
+        "  - { name: etcd3, ip: 10.0.0.13, mac: \"52:54:00:00:00:13\" }\n",
+        "",
+    );
     std::fs::write(&spec, text).unwrap();
     assert!(matchbox(&spec, &data, &[]).status.success());
-    for gone in ["groups/k8s0-etcd3.json", "profiles/k8s0-etcd3.json", "ignition/k8s0-etcd3.ign"] {
+    for gone in [
+        "groups/k8s0-etcd3.json",
+        "profiles/k8s0-etcd3.json",
+        "ignition/k8s0-etcd3.ign",
+    ] {
         assert!(!data.join(gone).exists(), "{gone} is stale");
     }
     assert!(data.join("groups/k8s0-etcd2.json").exists());
     assert!(data.join("groups/other-x.json").exists());
-    assert!(data.join("assets/flatcar/4230.2.3/flatcar_production_pxe.vmlinuz").exists());
+    assert!(
+        data.join("assets/flatcar/4230.2.3/flatcar_production_pxe.vmlinuz")
+            .exists()
+    );
 }
 
 #[test]
@@ -169,13 +267,28 @@ fn a_crash_mid_write_leaves_the_live_tree_and_the_next_run_recovers() {
     let data = dir.path().join("matchbox");
     let spec = golden("three-node").join("cluster.yaml");
     let before = snapshot(&data);
-    let output = kindling().env("KINDLING_TEST_CRASH_AT", "matchbox-mid-write").arg("matchbox").arg(&spec).arg("-o").arg(&data).output().unwrap();
-    assert_eq!(output.status.signal(), Some(6), "the process aborted mid-write");
+    let output = kindling()
+        .env("KINDLING_TEST_CRASH_AT", "matchbox-mid-write")
+        .arg("matchbox")
+        .arg(&spec)
+        .arg("-o")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.signal(),
+        Some(6),
+        "the process aborted mid-write"
+    );
     assert_eq!(snapshot(&data), before, "the live tree is untouched");
     let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
     assert_eq!(leftovers, 2, "the half-built staging tree is beside it");
     assert!(matchbox(&spec, &data, &[]).status.success());
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "the next run removed the leftover");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "the next run removed the leftover"
+    );
     assert!(data.join("groups/k8s0-etcd1.json").exists());
 }
 
@@ -183,14 +296,20 @@ fn a_crash_mid_write_leaves_the_live_tree_and_the_next_run_recovers() {
 fn matchbox_needs_macs_and_a_matchbox_section() {
     let case = scratch_copy("three-node");
     let spec = case.path().join("cluster.yaml");
-    let text = std::fs::read_to_string(&spec).unwrap().replace(", mac: \"52:54:00:00:00:12\"", "");
+    let text = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace(", mac: \"52:54:00:00:00:12\"", "");
     std::fs::write(&spec, text).unwrap();
     let out = case.path().join("mb");
     let finding = first_finding(&matchbox(&spec, &out, &[]));
     assert_eq!(finding["code"], "matchbox.no-mac");
     assert_eq!(finding["line"], 21);
     assert!(!out.exists());
-    let finding = first_finding(&matchbox(&golden("single-node").join("cluster.yaml"), &out, &[]));
+    let finding = first_finding(&matchbox(
+        &golden("single-node").join("cluster.yaml"),
+        &out,
+        &[],
+    ));
     assert_eq!(finding["code"], "matchbox.missing");
 }
 
@@ -203,7 +322,12 @@ fn terraform(stdin: &str, cwd: &Path) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -211,21 +335,50 @@ fn terraform(stdin: &str, cwd: &Path) -> Output {
 fn terraform_answers_one_object_of_strings() {
     let cwd = golden("three-node");
     let output = terraform("{\"spec\": \"cluster.yaml\"}", &cwd);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let result: serde_json::Map<String, Value> = serde_json::from_slice(&output.stdout).unwrap();
     let keys: Vec<&str> = result.keys().map(String::as_str).collect();
-    assert_eq!(keys, ["etcd1", "etcd1_sha256", "etcd2", "etcd2_sha256", "etcd3", "etcd3_sha256"]);
+    assert_eq!(
+        keys,
+        [
+            "etcd1",
+            "etcd1_sha256",
+            "etcd2",
+            "etcd2_sha256",
+            "etcd3",
+            "etcd3_sha256"
+        ]
+    );
     assert!(result.values().all(Value::is_string));
     let expected = std::fs::read(cwd.join("expected/etcd2.ign")).unwrap();
-    assert_eq!(result["etcd2"].as_str().unwrap().as_bytes(), expected.as_slice());
+    assert_eq!(
+        result["etcd2"].as_str().unwrap().as_bytes(),
+        expected.as_slice()
+    );
     use sha2::Digest;
-    assert_eq!(result["etcd2_sha256"], hex::encode(sha2::Sha256::digest(&expected)).as_str());
+    assert_eq!(
+        result["etcd2_sha256"],
+        hex::encode(sha2::Sha256::digest(&expected)).as_str()
+    );
 
-    let one = terraform("{\"spec\": \"cluster.yaml\", \"node\": \"etcd1\", \"pretty\": \"true\", \"ignition\": \"3.3.0\"}", &cwd);
+    let one = terraform(
+        "{\"spec\": \"cluster.yaml\", \"node\": \"etcd1\", \"pretty\": \"true\", \"ignition\": \"3.3.0\"}",
+        &cwd,
+    );
     let result: serde_json::Map<String, Value> = serde_json::from_slice(&one.stdout).unwrap();
-    assert_eq!(result.keys().map(String::as_str).collect::<Vec<_>>(), ["rendered", "sha256"]);
+    assert_eq!(
+        result.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["rendered", "sha256"]
+    );
     let rendered = result["rendered"].as_str().unwrap();
-    assert!(rendered.starts_with("{\n  \"ignition\": {\n    \"version\": \"3.3.0\""), "{rendered}");
+    assert!(
+        rendered.starts_with("{\n  \"ignition\": {\n    \"version\": \"3.3.0\""),
+        "{rendered}"
+    );
 }
 
 #[test]
@@ -236,20 +389,45 @@ fn terraform_errors_are_one_line_on_stderr_with_nothing_on_stdout() {
     let cases = [
         ("not json".to_string(), "terraform.query"),
         ("[\"spec\"]".to_string(), "terraform.query"),
-        (format!("{{\"spec\": \"{spec}\", \"pretty\": true}}"), "terraform.query"),
-        (format!("{{\"spec\": \"{spec}\", \"nodes\": \"etcd1\"}}"), "terraform.query"),
-        (format!("{{\"spec\": \"{spec}\", \"ignition\": \"3.2.0\"}}"), "terraform.query"),
+        (
+            format!("{{\"spec\": \"{spec}\", \"pretty\": true}}"),
+            "terraform.query",
+        ),
+        (
+            format!("{{\"spec\": \"{spec}\", \"nodes\": \"etcd1\"}}"),
+            "terraform.query",
+        ),
+        (
+            format!("{{\"spec\": \"{spec}\", \"ignition\": \"3.2.0\"}}"),
+            "terraform.query",
+        ),
         ("{}".to_string(), "terraform.query"),
-        ("{\"spec\": \"missing.yaml\"}".to_string(), "spec.unreadable"),
-        (format!("{{\"spec\": \"{spec}\", \"node\": \"etcd9\"}}"), "cli.unknown-node"),
+        (
+            "{\"spec\": \"missing.yaml\"}".to_string(),
+            "spec.unreadable",
+        ),
+        (
+            format!("{{\"spec\": \"{spec}\", \"node\": \"etcd9\"}}"),
+            "cli.unknown-node",
+        ),
     ];
     for (stdin, code) in cases {
         let output = terraform(&stdin, cwd.path());
         let stderr = String::from_utf8(output.stderr).unwrap();
         assert_eq!(output.status.code(), Some(1), "{stdin}");
-        assert!(output.stdout.is_empty(), "{stdin}: stdout must be empty on failure");
+        assert!(
+            output.stdout.is_empty(),
+            "{stdin}: stdout must be empty on failure"
+        );
         assert_eq!(stderr.lines().count(), 1, "{stdin}: {stderr}");
-        assert!(stderr.starts_with(&format!("kindling: error[{code}]")), "{stdin}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("kindling: error[{code}]")),
+            "{stdin}: {stderr}"
+        );
     }
-    assert_eq!(std::fs::read_dir(cwd.path()).unwrap().count(), 0, "terraform writes no files");
+    assert_eq!(
+        std::fs::read_dir(cwd.path()).unwrap().count(),
+        0,
+        "terraform writes no files"
+    );
 }

@@ -277,11 +277,8 @@ fn insert_unique<T>(
         report.push(
             Diagnostic::error(
                 "assemble.duplicate",
-                format!("{what} {key} is produced twice"),
-                Location::Json {
-                    path: String::new(),
-                    origin: Some(origin),
-                },
+                format!("{what} {key} is produced twice, by {origin}"),
+                Location::Nowhere,
             )
             .with_help(format!(
                 "it is already produced by {first}; a profile may write each {what} once"

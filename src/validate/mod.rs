@@ -5,6 +5,9 @@
 //! Findings carry JSON paths (`$.storage.files.3.mode`); the caller maps them back to the
 //! profile entry or spec line that produced them.
 
+pub mod input;
+pub mod lint;
+pub mod positions;
 pub mod rules;
 pub mod schema;
 pub mod unit;
@@ -14,10 +17,21 @@ use serde_json::Value;
 use crate::diag::{Diagnostic, Location, Report};
 use crate::ignition::SpecVersion;
 
-/// Validates a config that claims `version`.
+/// Validates a config that claims `version`: Ignition's rules, kindling's stricter lints,
+/// and the schema. A schema finding at a path where a rule already reported something is
+/// left out: the rule's code says more.
 pub fn validate(config: &Value, version: SpecVersion) -> Report {
-    let mut report = schema::check(config, version);
-    report.extend(rules::check(config, version));
+    let mut report = rules::check(config, version);
+    report.diagnostics.extend(lint::check(config));
+    let covered: std::collections::HashSet<String> =
+        report.diagnostics.iter().map(Diagnostic::place).collect();
+    let schema = schema::check(config, version);
+    report.diagnostics.extend(
+        schema
+            .diagnostics
+            .into_iter()
+            .filter(|d| d.code != "ign.schema" || !covered.contains(&d.place())),
+    );
     report
 }
 
@@ -32,11 +46,27 @@ pub fn json_path(pointer: &str) -> String {
 }
 
 pub(crate) fn finding(code: &'static str, path: String, message: impl Into<String>) -> Diagnostic {
-    Diagnostic::error(code, message, Location::Json { path, origin: None })
+    Diagnostic::error(
+        code,
+        message,
+        Location::Json {
+            path,
+            origin: None,
+            span: None,
+        },
+    )
 }
 
 pub(crate) fn warning(code: &'static str, path: String, message: impl Into<String>) -> Diagnostic {
-    Diagnostic::warning(code, message, Location::Json { path, origin: None })
+    Diagnostic::warning(
+        code,
+        message,
+        Location::Json {
+            path,
+            origin: None,
+            span: None,
+        },
+    )
 }
 
 #[cfg(test)]

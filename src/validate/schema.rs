@@ -7,47 +7,74 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use super::{finding, json_path};
+use jsonschema::error::ValidationErrorKind;
+
+use super::{finding, json_path, warning};
 use crate::diag::Report;
 use crate::ignition::SpecVersion;
 
-const SCHEMA_3_3: &str = include_str!("../../schemas/ignition-3.3.0.json");
-const SCHEMA_3_4: &str = include_str!("../../schemas/ignition-3.4.0.json");
+const SCHEMAS: [(SpecVersion, &str); 5] = [
+    (
+        SpecVersion::V3_0,
+        include_str!("../../schemas/ignition-3.0.0.json"),
+    ),
+    (
+        SpecVersion::V3_1,
+        include_str!("../../schemas/ignition-3.1.0.json"),
+    ),
+    (
+        SpecVersion::V3_2,
+        include_str!("../../schemas/ignition-3.2.0.json"),
+    ),
+    (
+        SpecVersion::V3_3,
+        include_str!("../../schemas/ignition-3.3.0.json"),
+    ),
+    (
+        SpecVersion::V3_4,
+        include_str!("../../schemas/ignition-3.4.0.json"),
+    ),
+];
 
-/// The schema text for a version kindling has a schema for.
-pub fn schema_text(version: SpecVersion) -> Option<&'static str> {
-    match version {
-        SpecVersion::V3_3 => Some(SCHEMA_3_3),
-        SpecVersion::V3_4 => Some(SCHEMA_3_4),
-        _ => None,
-    }
+/// The schema text for a spec version.
+pub fn schema_text(version: SpecVersion) -> &'static str {
+    SCHEMAS
+        .iter()
+        .find(|(v, _)| *v == version)
+        .map_or("", |(_, text)| text)
 }
 
-fn compiled(version: SpecVersion) -> Option<&'static jsonschema::Validator> {
-    static V3_3: OnceLock<jsonschema::Validator> = OnceLock::new();
-    static V3_4: OnceLock<jsonschema::Validator> = OnceLock::new();
-    let cell = match version {
-        SpecVersion::V3_3 => &V3_3,
-        SpecVersion::V3_4 => &V3_4,
-        _ => return None,
-    };
-    let text = schema_text(version)?;
-    Some(cell.get_or_init(|| {
+fn compiled(version: SpecVersion) -> &'static jsonschema::Validator {
+    static VALIDATORS: [OnceLock<jsonschema::Validator>; 5] = [const { OnceLock::new() }; 5];
+    let index = SpecVersion::ALL
+        .iter()
+        .position(|v| *v == version)
+        .unwrap_or(0);
+    VALIDATORS[index].get_or_init(|| {
         // The schemas are part of the binary and covered by tests: a failure here is a
         // build defect, not something a user's input can cause.
-        let schema: Value = serde_json::from_str(text).expect("embedded schema is valid JSON");
+        let schema: Value =
+            serde_json::from_str(schema_text(version)).expect("embedded schema is valid JSON");
         jsonschema::validator_for(&schema).expect("embedded schema compiles")
-    }))
+    })
 }
 
-/// Schema findings for `config` (empty for versions without an embedded schema).
+/// Schema findings for `config`. A key the spec version does not define is a warning
+/// (`ign.unknown-key`, as the reference validator has it); everything else is an error.
 pub fn check(config: &Value, version: SpecVersion) -> Report {
     let mut report = Report::default();
-    let Some(validator) = compiled(version) else {
-        return report;
-    };
-    for error in validator.iter_errors(config) {
+    for error in compiled(version).iter_errors(config) {
         let path = json_path(error.instance_path().as_str());
+        if let ValidationErrorKind::AdditionalProperties { unexpected } = error.kind() {
+            for key in unexpected {
+                let message = format!(
+                    "unknown key {key:?}: spec {} does not define it here",
+                    version.as_str()
+                );
+                report.push(warning("ign.unknown-key", format!("{path}.{key}"), message));
+            }
+            continue;
+        }
         report.push(finding("ign.schema", path, error.to_string()));
     }
     report
@@ -58,31 +85,80 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn schema(version: SpecVersion) -> Value {
+        serde_json::from_str(schema_text(version)).unwrap()
+    }
+
+    /// Removes what `newer` added over `older` (the Ignition migration notes) and checks
+    /// that nothing else differs.
+    fn assert_step(older: SpecVersion, newer: SpecVersion, added: &[&str]) {
+        let mut newer_schema = schema(newer);
+        let older_schema = schema(older);
+        for pointer in added {
+            let (parent, key) = pointer.rsplit_once('/').unwrap();
+            newer_schema
+                .pointer_mut(parent)
+                .unwrap()
+                .as_object_mut()
+                .unwrap()
+                .remove(key)
+                .unwrap_or_else(|| panic!("{pointer} missing in {}", newer.as_str()));
+        }
+        for key in ["$id", "title"] {
+            newer_schema[key] = older_schema[key].clone();
+        }
+        *newer_schema
+            .pointer_mut("/properties/ignition/properties/version/const")
+            .unwrap() = json!(older.as_str());
+        assert_eq!(
+            older_schema,
+            newer_schema,
+            "{} → {}",
+            older.as_str(),
+            newer.as_str()
+        );
+    }
+
     #[test]
     fn schemas_differ_only_where_the_spec_did() {
-        let v33: Value = serde_json::from_str(SCHEMA_3_3).unwrap();
-        let mut v34: Value = serde_json::from_str(SCHEMA_3_4).unwrap();
-        let defs = v34.pointer_mut("/$defs").unwrap();
-        defs.pointer_mut("/luks/properties")
-            .unwrap()
-            .as_object_mut()
-            .unwrap()
-            .remove("discard");
-        defs.pointer_mut("/luks/properties")
-            .unwrap()
-            .as_object_mut()
-            .unwrap()
-            .remove("openOptions");
-        defs.pointer_mut("/tang/properties")
-            .unwrap()
-            .as_object_mut()
-            .unwrap()
-            .remove("advertisement");
-        *v34.pointer_mut("/properties/ignition/properties/version/const")
-            .unwrap() = json!("3.3.0");
-        *v34.pointer_mut("/$id").unwrap() = v33["$id"].clone();
-        *v34.pointer_mut("/title").unwrap() = v33["title"].clone();
-        assert_eq!(v33, v34);
+        assert_step(
+            SpecVersion::V3_3,
+            SpecVersion::V3_4,
+            &[
+                "/$defs/luks/properties/discard",
+                "/$defs/luks/properties/openOptions",
+                "/$defs/tang/properties/advertisement",
+            ],
+        );
+        assert_step(
+            SpecVersion::V3_2,
+            SpecVersion::V3_3,
+            &["/properties/kernelArguments"],
+        );
+        assert_step(
+            SpecVersion::V3_1,
+            SpecVersion::V3_2,
+            &[
+                "/$defs/partition/properties/resize",
+                "/properties/storage/properties/luks",
+                "/$defs/luks",
+                "/$defs/clevis",
+                "/$defs/clevisCustom",
+                "/$defs/tang",
+                "/$defs/user/properties/shouldExist",
+                "/$defs/group/properties/shouldExist",
+            ],
+        );
+        assert_step(
+            SpecVersion::V3_0,
+            SpecVersion::V3_1,
+            &[
+                "/$defs/resource/properties/httpHeaders",
+                "/$defs/httpHeaders",
+                "/properties/ignition/properties/proxy",
+                "/$defs/filesystem/properties/mountOptions",
+            ],
+        );
     }
 
     fn codes_at(config: Value, version: SpecVersion) -> Vec<(String, String)> {
@@ -98,10 +174,6 @@ mod tests {
         let ok = json!({"ignition": {"version": "3.4.0"}, "storage": {"files": [{"path": "/a", "mode": 420}]}});
         assert!(codes_at(ok, SpecVersion::V3_4).is_empty());
         let cases = [
-            (
-                json!({"ignition": {"version": "3.4.0"}, "storage": {"files": [{"path": "/a", "contnets": {}}]}}),
-                "$.storage.files.0",
-            ),
             (
                 json!({"ignition": {"version": "3.4.0"}, "storage": {"files": [{"path": "a"}]}}),
                 "$.storage.files.0.path",
@@ -132,9 +204,36 @@ mod tests {
     }
 
     #[test]
+    fn unknown_keys_are_warnings_at_the_key() {
+        let config = json!({"ignition": {"version": "3.4.0"}, "storage": {"files": [{"path": "/a", "contnets": {}}]}});
+        let report = check(&config, SpecVersion::V3_4);
+        assert_eq!(report.diagnostics.len(), 1);
+        assert_eq!(report.diagnostics[0].code, "ign.unknown-key");
+        assert_eq!(
+            report.diagnostics[0].severity,
+            crate::diag::Severity::Warning
+        );
+        assert_eq!(report.diagnostics[0].place(), "$.storage.files.0.contnets");
+    }
+
+    #[test]
     fn luks_discard_is_3_4_only() {
         let luks = |v: &str| json!({"ignition": {"version": v}, "storage": {"luks": [{"name": "x", "discard": true}]}});
         assert!(codes_at(luks("3.4.0"), SpecVersion::V3_4).is_empty());
-        assert_eq!(codes_at(luks("3.3.0"), SpecVersion::V3_3).len(), 1);
+        assert_eq!(
+            codes_at(luks("3.3.0"), SpecVersion::V3_3),
+            vec![(
+                "ign.unknown-key".to_string(),
+                "$.storage.luks.0.discard".to_string()
+            )]
+        );
+        let headers = json!({"ignition": {"version": "3.0.0"}, "storage": {"files": [{"path": "/a", "contents": {"source": "http://x/a", "httpHeaders": []}}]}});
+        assert_eq!(
+            codes_at(headers, SpecVersion::V3_0),
+            vec![(
+                "ign.unknown-key".to_string(),
+                "$.storage.files.0.contents.httpHeaders".to_string()
+            )]
+        );
     }
 }

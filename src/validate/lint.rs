@@ -1,0 +1,341 @@
+//! kindling's own rules, stricter than Ignition's validator: things Ignition accepts that
+//! then fail (or quietly do nothing) at boot on Flatcar. Each has its own code.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256, Sha512};
+
+use super::unit::parse_sections;
+use super::{finding, warning};
+use crate::diag::Diagnostic;
+use crate::ignition::dataurl;
+
+/// Runs every lint over a config.
+pub fn check(config: &Value) -> Vec<Diagnostic> {
+    let mut findings = Vec::new();
+    check_inline_contents(config, &mut findings);
+    check_unit_contents(config, &mut findings);
+    check_dropin_units(config, &mut findings);
+    check_link_targets(config, &mut findings);
+    findings
+}
+
+fn array<'a>(value: &'a Value, pointer: &str) -> &'a [Value] {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+fn text<'a>(value: &'a Value, key: &str) -> &'a str {
+    value.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Inline (`data:`) file contents: gzip that must decompress, a hash that must match what
+/// Ignition will write, and private keys that must not be readable by others.
+fn check_inline_contents(config: &Value, findings: &mut Vec<Diagnostic>) {
+    for (index, file) in array(config, "/storage/files").iter().enumerate() {
+        let at = format!("$.storage.files.{index}");
+        let Some(contents) = file.get("contents") else {
+            continue;
+        };
+        let source = text(contents, "source");
+        let Ok(raw) = dataurl::decode(source) else {
+            continue;
+        };
+        let bytes = if text(contents, "compression") == "gzip" {
+            let mut out = Vec::new();
+            if flate2::read::GzDecoder::new(raw.as_slice())
+                .read_to_end(&mut out)
+                .is_err()
+            {
+                findings.push(finding(
+                    "ign.gzip",
+                    format!("{at}.contents.compression"),
+                    "contents claim gzip but do not decompress",
+                ));
+                continue;
+            }
+            out
+        } else {
+            raw
+        };
+        if let Some(hash) = contents
+            .pointer("/verification/hash")
+            .and_then(Value::as_str)
+        {
+            check_inline_hash(hash, &bytes, &at, findings);
+        }
+        let mode = file.get("mode").and_then(Value::as_u64).unwrap_or(0o644);
+        if mode & 0o077 != 0 && looks_like_private_key(&bytes) {
+            findings.push(warning(
+                "ign.private-key-mode",
+                format!("{at}.mode"),
+                format!("a private key in a file of mode 0{mode:o}, readable by group or others"),
+            ));
+        }
+    }
+}
+
+fn check_inline_hash(hash: &str, bytes: &[u8], at: &str, findings: &mut Vec<Diagnostic>) {
+    let actual = match hash.split_once('-') {
+        Some(("sha256", _)) => format!("sha256-{}", hex::encode(Sha256::digest(bytes))),
+        Some(("sha512", _)) => format!("sha512-{}", hex::encode(Sha512::digest(bytes))),
+        _ => return,
+    };
+    if !actual.eq_ignore_ascii_case(hash) {
+        findings.push(finding(
+            "ign.data-hash-mismatch",
+            format!("{at}.contents.verification.hash"),
+            format!("the inline contents hash to {actual}; Ignition will refuse the file"),
+        ));
+    }
+}
+
+fn looks_like_private_key(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(bytes);
+    text.lines()
+        .any(|l| l.starts_with("-----BEGIN ") && l.ends_with("PRIVATE KEY-----"))
+}
+
+/// Sections systemd knows in unit files and drop-ins.
+const SECTIONS: [&str; 11] = [
+    "Unit",
+    "Install",
+    "Service",
+    "Socket",
+    "Mount",
+    "Automount",
+    "Swap",
+    "Path",
+    "Timer",
+    "Slice",
+    "Scope",
+];
+
+/// Targets (and other units) an `[Install]` section may hook into on Flatcar.
+const FLATCAR_TARGETS: [&str; 22] = [
+    "multi-user.target",
+    "default.target",
+    "graphical.target",
+    "basic.target",
+    "sysinit.target",
+    "network.target",
+    "network-online.target",
+    "network-pre.target",
+    "timers.target",
+    "sockets.target",
+    "paths.target",
+    "local-fs.target",
+    "remote-fs.target",
+    "swap.target",
+    "getty.target",
+    "machines.target",
+    "cryptsetup.target",
+    "emergency.target",
+    "rescue.target",
+    "shutdown.target",
+    "ignition-complete.target",
+    "sysinit-reboot.target",
+];
+
+/// Settings whose value is a command line: the binary must be an absolute path.
+const EXEC_KEYS: [&str; 8] = [
+    "ExecStart",
+    "ExecStartPre",
+    "ExecStartPost",
+    "ExecStop",
+    "ExecStopPost",
+    "ExecReload",
+    "ExecCondition",
+    "ExecPaths",
+];
+
+fn configured_units(config: &Value) -> BTreeSet<&str> {
+    array(config, "/systemd/units")
+        .iter()
+        .map(|u| text(u, "name"))
+        .collect()
+}
+
+fn check_unit_contents(config: &Value, findings: &mut Vec<Diagnostic>) {
+    let units = configured_units(config);
+    for (index, unit) in array(config, "/systemd/units").iter().enumerate() {
+        let at = format!("$.systemd.units.{index}");
+        if let Some(contents) = unit.get("contents").and_then(Value::as_str) {
+            check_unit_text(contents, &format!("{at}.contents"), &units, findings);
+        }
+        for (dropin_index, dropin) in array(unit, "/dropins").iter().enumerate() {
+            if let Some(contents) = dropin.get("contents").and_then(Value::as_str) {
+                check_unit_text(
+                    contents,
+                    &format!("{at}.dropins.{dropin_index}.contents"),
+                    &units,
+                    findings,
+                );
+            }
+        }
+    }
+}
+
+fn check_unit_text(
+    contents: &str,
+    at: &str,
+    units: &BTreeSet<&str>,
+    findings: &mut Vec<Diagnostic>,
+) {
+    let Ok(sections) = parse_sections(contents) else {
+        return; // ign.unit-syntax already reports it
+    };
+    for section in sections
+        .iter()
+        .filter(|s| !SECTIONS.contains(&s.as_str()) && !s.starts_with("X-"))
+    {
+        findings.push(warning(
+            "ign.unit-section",
+            at.to_string(),
+            format!("[{section}] is not a section systemd knows (custom sections start with X-)"),
+        ));
+    }
+    let mut section = "";
+    for line in contents.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name;
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let (key, value) = (key.trim(), value.trim());
+        if EXEC_KEYS.contains(&key) {
+            let command = value.trim_start_matches(['-', '@', ':', '+', '!']);
+            let binary = command.split_whitespace().next().unwrap_or("");
+            if !binary.is_empty() && !binary.starts_with('/') {
+                findings.push(finding(
+                    "ign.unit-exec-path",
+                    at.to_string(),
+                    format!("{key}={value}: the command {binary:?} is not an absolute path"),
+                ));
+            }
+        }
+        if section == "Install" && matches!(key, "WantedBy" | "RequiredBy" | "UpheldBy") {
+            for target in value
+                .split_whitespace()
+                .filter(|t| !FLATCAR_TARGETS.contains(t) && !units.contains(t))
+            {
+                findings.push(warning("ign.unit-install-target", at.to_string(), format!("{key}={target}: no such unit on Flatcar or in this config, so enabling does nothing")));
+            }
+        }
+    }
+}
+
+/// Units Flatcar ships that a drop-in may reasonably extend.
+fn is_standard_unit(name: &str) -> bool {
+    const SHIPPED: [&str; 14] = [
+        "docker.service",
+        "docker.socket",
+        "containerd.service",
+        "sshd.service",
+        "sshd.socket",
+        "update-engine.service",
+        "locksmithd.service",
+        "chronyd.service",
+        "ntpd.service",
+        "getty@.service",
+        "serial-getty@.service",
+        "user@.service",
+        "dbus.service",
+        "polkit.service",
+    ];
+    name.starts_with("systemd-")
+        || name.ends_with(".target")
+        || SHIPPED.contains(&name)
+        || name.starts_with("getty@")
+        || name.starts_with("serial-getty@")
+}
+
+fn check_dropin_units(config: &Value, findings: &mut Vec<Diagnostic>) {
+    for (index, unit) in array(config, "/systemd/units").iter().enumerate() {
+        let name = text(unit, "name");
+        let has_contents = unit.get("contents").is_some_and(|c| !c.is_null());
+        if !array(unit, "/dropins").is_empty() && !has_contents && !is_standard_unit(name) {
+            findings.push(warning(
+                "ign.dropin-unknown-unit",
+                format!("$.systemd.units.{index}.name"),
+                format!(
+                    "drop-ins for {name}, a unit neither configured here nor shipped by Flatcar"
+                ),
+            ));
+        }
+    }
+}
+
+/// Where a link may point without kindling knowing the target: the OS's own trees.
+const STANDARD_PREFIXES: [&str; 9] = [
+    "/usr/", "/dev/", "/proc/", "/sys/", "/run/", "/bin/", "/sbin/", "/lib/", "/lib64/",
+];
+
+fn check_link_targets(config: &Value, findings: &mut Vec<Diagnostic>) {
+    let configured: BTreeSet<&str> = ["files", "directories", "links"]
+        .iter()
+        .flat_map(|list| array(config, &format!("/storage/{list}")))
+        .map(|node| text(node, "path"))
+        .collect();
+    for (index, link) in array(config, "/storage/links").iter().enumerate() {
+        let target = text(link, "target");
+        if target.is_empty() {
+            continue; // ign.link-target reports it
+        }
+        let absolute = resolve_target(text(link, "path"), target);
+        let known = configured.contains(absolute.as_str())
+            || STANDARD_PREFIXES.iter().any(|p| absolute.starts_with(p))
+            || absolute == "/dev/null";
+        if !known {
+            findings.push(warning(
+                "ign.link-target-unknown",
+                format!("$.storage.links.{index}.target"),
+                format!(
+                    "{target} is neither configured here nor under an OS path ({})",
+                    STANDARD_PREFIXES.join(" ")
+                ),
+            ));
+        }
+    }
+}
+
+/// The absolute, clean path a link target names (relative targets start at the link's
+/// directory).
+fn resolve_target(link: &str, target: &str) -> String {
+    let base = if target.starts_with('/') {
+        String::new()
+    } else {
+        link.rsplit_once('/')
+            .map_or(String::new(), |(dir, _)| dir.to_string())
+    };
+    let joined = format!("{base}/{target}");
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_link_targets_resolve_from_the_link_directory() {
+        assert_eq!(resolve_target("/etc/a/link", "../b/c"), "/etc/b/c");
+        assert_eq!(resolve_target("/etc/link", "/usr/bin/x"), "/usr/bin/x");
+        assert_eq!(resolve_target("/etc/link", "./x"), "/etc/x");
+    }
+}

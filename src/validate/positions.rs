@@ -1,0 +1,185 @@
+//! Where each value of a JSON document stands in its text, so a finding at
+//! `$.storage.files.3.mode` can also say "line 41, column 9" and quote that line.
+//!
+//! serde_json keeps no positions, so this is a small scanner over text that has already
+//! parsed: it records, for every object member, the position of its key, and for every
+//! array element the position of the element.
+
+use std::collections::HashMap;
+
+/// JSON path → (line, column), both 1-based.
+#[derive(Debug, Default)]
+pub struct Positions {
+    map: HashMap<String, (u64, u64)>,
+}
+
+impl Positions {
+    /// Indexes `text`, which must be valid JSON (parse it first).
+    pub fn index(text: &str) -> Self {
+        let mut scanner = Scanner {
+            bytes: text.as_bytes(),
+            at: 0,
+            line: 1,
+            column: 1,
+            positions: Positions::default(),
+        };
+        scanner.skip_space();
+        let start = (scanner.line, scanner.column);
+        scanner.positions.map.insert("$".to_string(), start);
+        scanner.value("$");
+        scanner.positions
+    }
+
+    /// The position of `path`, or of its nearest recorded ancestor.
+    pub fn find(&self, path: &str) -> Option<(u64, u64)> {
+        let mut candidate = path;
+        loop {
+            if let Some(position) = self.map.get(candidate) {
+                return Some(*position);
+            }
+            candidate = &candidate[..candidate.rfind('.')?];
+        }
+    }
+}
+
+struct Scanner<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    line: u64,
+    column: u64,
+    positions: Positions,
+}
+
+impl Scanner<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn bump(&mut self) {
+        if let Some(byte) = self.peek() {
+            self.at += 1;
+            if byte == b'\n' {
+                self.line += 1;
+                self.column = 1;
+            } else if byte & 0xC0 != 0x80 {
+                // Count characters, not UTF-8 continuation bytes.
+                self.column += 1;
+            }
+        }
+    }
+
+    fn skip_space(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.bump();
+        }
+    }
+
+    fn value(&mut self, path: &str) {
+        match self.peek() {
+            Some(b'{') => self.object(path),
+            Some(b'[') => self.array(path),
+            Some(b'"') => {
+                self.string();
+            }
+            Some(_) => {
+                while matches!(self.peek(), Some(b) if !matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+                {
+                    self.bump();
+                }
+            }
+            None => {}
+        }
+    }
+
+    fn string(&mut self) -> String {
+        let start = self.at + 1;
+        self.bump();
+        while let Some(byte) = self.peek() {
+            match byte {
+                b'\\' => {
+                    self.bump();
+                    self.bump();
+                }
+                b'"' => break,
+                _ => self.bump(),
+            }
+        }
+        let raw = &self.bytes[start.min(self.at)..self.at];
+        self.bump();
+        serde_json::from_slice::<String>(&[b"\"", raw, b"\""].concat()).unwrap_or_default()
+    }
+
+    fn object(&mut self, path: &str) {
+        self.bump();
+        loop {
+            self.skip_space();
+            match self.peek() {
+                Some(b'"') => {
+                    let position = (self.line, self.column);
+                    let key = self.string();
+                    let member = format!("{path}.{key}");
+                    self.positions.map.insert(member.clone(), position);
+                    self.skip_space();
+                    self.bump(); // ':'
+                    self.skip_space();
+                    self.value(&member);
+                    self.skip_space();
+                    if self.peek() == Some(b',') {
+                        self.bump();
+                    }
+                }
+                Some(b'}') => {
+                    self.bump();
+                    return;
+                }
+                _ => return,
+            }
+        }
+    }
+
+    fn array(&mut self, path: &str) {
+        self.bump();
+        let mut index = 0;
+        loop {
+            self.skip_space();
+            match self.peek() {
+                Some(b']') => {
+                    self.bump();
+                    return;
+                }
+                Some(_) => {
+                    let element = format!("{path}.{index}");
+                    self.positions
+                        .map
+                        .insert(element.clone(), (self.line, self.column));
+                    self.value(&element);
+                    self.skip_space();
+                    if self.peek() == Some(b',') {
+                        self.bump();
+                    }
+                    index += 1;
+                }
+                None => return,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_elements_are_located() {
+        let text = "{\n  \"ignition\": {\"version\": \"3.4.0\"},\n  \"storage\": {\"files\": [\n    {\"path\": \"/a\", \"mode\": 420},\n    {\"path\": \"/b\\\"é\", \"mode\": 4096}\n  ]}\n}\n";
+        let positions = Positions::index(text);
+        assert_eq!(positions.find("$.ignition.version"), Some((2, 16)));
+        assert_eq!(positions.find("$.storage.files.1"), Some((5, 5)));
+        assert_eq!(positions.find("$.storage.files.1.mode"), Some((5, 23)));
+        assert_eq!(
+            positions.find("$.storage.files.1.mode.nothing"),
+            Some((5, 23))
+        );
+        assert_eq!(positions.find("$.storage.files.0.path"), Some((4, 6)));
+    }
+}
