@@ -17,6 +17,53 @@ use serde_json::Value;
 use crate::diag::{Diagnostic, Location, Report};
 use crate::ignition::SpecVersion;
 
+/// Every code the validator can report, with its severity: the list docs/validate.md
+/// documents and the corpus test holds complete.
+pub const CODES: &[(&str, &str)] = &[
+    ("ign.empty", "error"),
+    ("ign.json-syntax", "error"),
+    ("ign.unreadable", "error"),
+    ("ign.version", "error"),
+    ("ign.schema", "error"),
+    ("ign.unknown-key", "warning"),
+    ("ign.path-relative", "error"),
+    ("ign.path-unclean", "error"),
+    ("ign.path-duplicate", "error"),
+    ("ign.path-under-link", "error"),
+    ("ign.owner-both", "error"),
+    ("ign.mode-range", "error"),
+    ("ign.mode-special", "warning"),
+    ("ign.overwrite-no-source", "error"),
+    ("ign.link-target", "error"),
+    ("ign.hardlink-dir", "error"),
+    ("ign.compression", "error"),
+    ("ign.verification-no-source", "error"),
+    ("ign.hash-format", "error"),
+    ("ign.hash-hex", "error"),
+    ("ign.url-scheme", "error"),
+    ("ign.url", "error"),
+    ("ign.data-url", "error"),
+    ("ign.http-headers", "error"),
+    ("ign.unit-name", "error"),
+    ("ign.unit-duplicate", "error"),
+    ("ign.dropin-name", "error"),
+    ("ign.dropin-duplicate", "error"),
+    ("ign.unit-syntax", "error"),
+    ("ign.unit-no-install", "warning"),
+    ("ign.unit-path-conflict", "error"),
+    ("ign.user-duplicate", "error"),
+    ("ign.group-duplicate", "error"),
+    ("ign.ssh-key-duplicate", "error"),
+    ("ign.gzip", "error"),
+    ("ign.data-hash-mismatch", "error"),
+    ("ign.private-key-mode", "warning"),
+    ("ign.unit-section", "warning"),
+    ("ign.unit-exec-path", "error"),
+    ("ign.unit-install-target", "warning"),
+    ("ign.dropin-unknown-unit", "warning"),
+    ("ign.link-target-unknown", "warning"),
+];
+
 /// Validates a config that claims `version`: Ignition's rules, kindling's stricter lints,
 /// and the schema. A schema finding at a path where a rule already reported something is
 /// left out: the rule's code says more.

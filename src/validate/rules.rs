@@ -262,6 +262,16 @@ fn check_resources(config: &Value, version: SpecVersion, findings: &mut Vec<Diag
                 format!("{at}.compression"),
                 format!("compression {compression:?} is not \"gzip\""),
             ));
+        } else if !compression.is_empty()
+            && version == SpecVersion::V3_0
+            && !at.starts_with("$.storage.files.")
+        {
+            // 3.0.0 compresses file contents only; CAs and merged configs gained it in 3.1.0.
+            findings.push(finding(
+                "ign.compression",
+                format!("{at}.compression"),
+                "compression here needs spec 3.1.0 or later",
+            ));
         }
         let hash = resource
             .pointer("/verification/hash")
@@ -274,11 +284,34 @@ fn check_resources(config: &Value, version: SpecVersion, findings: &mut Vec<Diag
         }
         let headers = array(resource, "/httpHeaders");
         let is_http = source.is_some_and(|s| s.starts_with("http://") || s.starts_with("https://"));
+        check_header_names(headers, &at, findings);
         if !headers.is_empty() && !is_http {
             findings.push(finding(
                 "ign.http-headers",
                 format!("{at}.httpHeaders"),
                 "HTTP headers are only allowed with http(s) sources",
+            ));
+        }
+    }
+}
+
+/// Header names must be non-empty and given once.
+fn check_header_names(headers: &[Value], at: &str, findings: &mut Vec<Diagnostic>) {
+    let mut seen = HashMap::new();
+    for (index, header) in headers.iter().enumerate() {
+        let name = header.get("name").and_then(Value::as_str).unwrap_or("");
+        let path = format!("{at}.httpHeaders.{index}.name");
+        if name.trim().is_empty() {
+            findings.push(finding(
+                "ign.http-headers",
+                path,
+                "an HTTP header needs a name",
+            ));
+        } else if let Some(first) = seen.insert(name.to_ascii_lowercase(), index) {
+            findings.push(finding(
+                "ign.http-headers",
+                path,
+                format!("header {name} is also given at index {first}"),
             ));
         }
     }
