@@ -6,7 +6,8 @@ Usage: python3 benches/process.py [--runs N] [--binary PATH]
 Runs each command N times, interleaved so machine noise hits all of them alike, and prints
 the median wall time, the ratio to the `kindling --version` baseline, and the peak RSS of
 each (from GNU time, when /usr/bin/time exists).
-Baselines: `true` (bare process start) and `kindling --version` (kindling's own start).
+Baselines: `true` (bare process start), `kindling --version` (kindling's own start), and
+`sh -c true` (the shell that feeds the terraform query on stdin).
 """
 import argparse
 import os
@@ -53,6 +54,9 @@ def main():
         "kindling --version": [args.binary, "--version"],
         "render three-node": [args.binary, "render", os.path.join(golden, "three-node", "cluster.yaml"), "-o", out],
         "render five-node-fqdn": [args.binary, "render", os.path.join(golden, "five-node-fqdn", "cluster.yaml"), "-o", out],
+        "validate one node config": [args.binary, "validate", os.path.join(golden, "three-node", "expected", "etcd1.ign")],
+        "terraform three-node": ["sh", "-c", f'echo \'{{"spec": "{os.path.join(golden, "three-node", "cluster.yaml")}"}}\' | {args.binary} terraform >/dev/null'],
+        "sh -c true (shell start)": ["sh", "-c", "true"],
     }
     samples = {name: [] for name in commands}
     for _ in range(args.runs):
