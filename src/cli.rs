@@ -56,10 +56,30 @@ enum Command {
     Materialize(MaterializeArgs),
     /// Validate Ignition configs (spec 3.0.0-3.4.0); `-` reads stdin
     Validate(ValidateArgs),
+    /// Run the whole pipeline and every check (TLS, etcd, sysext, drift) without writing
+    Check(CheckArgs),
     /// Terraform `external` data source: a JSON query on stdin, rendered configs on stdout
     Terraform,
     /// Write (or update) a Matchbox data directory for the cluster, swapped in atomically
     Matchbox(MatchboxArgs),
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// The cluster spec (YAML)
+    spec: PathBuf,
+    /// Compare with the committed configs DIR/<node>.ign
+    #[arg(long)]
+    golden: Option<PathBuf>,
+    /// Treat warnings as errors
+    #[arg(long)]
+    strict: bool,
+    /// Warn about certificates that expire within this many days
+    #[arg(long, default_value_t = 30)]
+    expiry_days: u32,
+    /// A directory of profiles, searched before the built-in ones
+    #[arg(long)]
+    profiles: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +176,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Pki(PkiCommand::Init(args)) => pki_init(&args),
         Command::Materialize(args) => materialize_config(&args),
         Command::Validate(args) => return validate_configs(&args, format),
+        Command::Check(args) => return check_cluster(&args, format),
         Command::Terraform => return terraform(),
         Command::Matchbox(args) => matchbox(&args, format),
     };
@@ -179,6 +200,7 @@ fn render(args: &RenderArgs, format: Format) -> Result<i32, Report> {
         pretty: args.pretty,
         only_node: args.node.clone(),
         ignition: args.ignition.as_deref().and_then(SpecVersion::parse),
+        checks: crate::check::Options::default(),
     };
     let compiled = compile(&args.spec, &options)?;
     if !compiled.warnings.is_empty() {
@@ -277,6 +299,39 @@ fn matchbox(args: &MatchboxArgs, format: Format) -> Result<i32, Report> {
         args.output.display()
     );
     Ok(0)
+}
+
+/// The whole pipeline without writing: every error and warning of render, plus drift
+/// against committed configs. Exit 1 on errors (or, with --strict, warnings).
+fn check_cluster(args: &CheckArgs, format: Format) -> i32 {
+    let options = Options {
+        profiles_dir: args.profiles.clone(),
+        checks: crate::check::Options {
+            expiry_warning_days: args.expiry_days,
+            ..crate::check::Options::default()
+        },
+        ..Options::default()
+    };
+    let mut report = match compile(&args.spec, &options) {
+        Ok(compiled) => {
+            let mut report = compiled.warnings;
+            if let Some(golden) = &args.golden {
+                report.extend(crate::check::drift::compare(&compiled.nodes, golden));
+            }
+            report
+        }
+        Err(report) => report,
+    };
+    if args.strict {
+        report.promote_warnings();
+    }
+    if !report.is_empty() || format != Format::Human {
+        eprint!("{}", report.render(format));
+    }
+    if report.is_empty() && format == Format::Human {
+        eprintln!("{}: no problems found", args.spec.display());
+    }
+    i32::from(report.has_errors())
 }
 
 /// Validates every file and prints one report; exit 1 when any file has an error (or,

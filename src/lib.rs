@@ -4,6 +4,7 @@
 //! assemble (`ignition`) → validate (`validate`) → emit (`emit`). `compile` strings the
 //! stages together and writes nothing; the CLI decides where the result goes.
 
+pub mod check;
 pub mod cli;
 pub mod diag;
 pub mod emit;
@@ -33,6 +34,8 @@ pub struct Options {
     pub only_node: Option<String>,
     /// Write this Ignition spec version instead of the spec's `cluster.ignition`.
     pub ignition: Option<ignition::SpecVersion>,
+    /// The time and expiry window the certificate checks use.
+    pub checks: check::Options,
 }
 
 /// One node's finished config.
@@ -64,7 +67,15 @@ pub fn compile(spec_path: &Path, options: &Options) -> Result<Compiled, Report> 
     select_node(&cluster, options.only_node.as_deref())?;
     let material = resolve::material::load(&cluster)?;
     let profile = profile::load(&cluster.profile, options.profiles_dir.as_deref())?;
-    let mut report = Report::default();
+    let context = check::Context {
+        cluster: &cluster,
+        material: &material,
+        options: options.checks,
+    };
+    let mut report = check::run(&context);
+    if report.has_errors() {
+        return Err(report);
+    }
     let mut nodes = Vec::new();
     for context in resolve::context::node_contexts(&cluster, &material) {
         if options

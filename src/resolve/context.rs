@@ -228,7 +228,11 @@ fn member_env(cluster: &Cluster, node: &Node, initial_cluster: &str) -> Vec<EnvV
         env.push(var("ETCD_AUTO_COMPACTION_MODE", mode));
         env.push(var("ETCD_AUTO_COMPACTION_RETENTION", retention));
     }
-    env.extend(etcd.extra_env.iter().map(|(name, value)| var(name, value)));
+    env.extend(
+        etcd.extra_env
+            .iter()
+            .map(|(name, value, _)| var(name, value)),
+    );
     if let Some(procs) = etcd.gomaxprocs {
         env.push(var("GOMAXPROCS", procs));
     }

@@ -84,7 +84,12 @@ pub struct EtcdSettings {
     pub gomaxprocs: Option<u32>,
     pub state: String,
     pub token: String,
-    pub extra_env: Vec<(String, String)>,
+    /// Extra `ETCD_*` settings: name, value, and the spec line of the name.
+    pub extra_env: Vec<(String, String, Span)>,
+    /// Spec lines of settings later checks point at (None: the default was used).
+    pub quota_span: Option<Span>,
+    pub metrics_listen_span: Option<Span>,
+    pub version_span: Span,
 }
 
 /// Where the plain-HTTP metrics/health endpoint listens.
@@ -473,6 +478,9 @@ fn resolve_etcd(r: &mut Resolver) -> EtcdSettings {
         state,
         token,
         extra_env,
+        quota_span: etcd.quota_backend_bytes.as_ref().map(|q| r.span(q)),
+        metrics_listen_span: etcd.metrics_listen.as_ref().map(|m| r.span(m)),
+        version_span: r.span(&etcd.version),
     }
 }
 
@@ -607,7 +615,7 @@ const GENERATED_ENV: &[(&str, &str)] = &[
     ),
 ];
 
-fn resolve_extra_env(r: &mut Resolver, minor: u32) -> Vec<(String, String)> {
+fn resolve_extra_env(r: &mut Resolver, minor: u32) -> Vec<(String, String, Span)> {
     let mut resolved = Vec::new();
     for (name, value) in &r.doc.spec.etcd.env.0 {
         let name_span = r.span(name);
@@ -649,7 +657,7 @@ fn resolve_extra_env(r: &mut Resolver, minor: u32) -> Vec<(String, String)> {
             values::env_value(&value.value),
             (),
         );
-        resolved.push((name.value.clone(), value.value.clone()));
+        resolved.push((name.value.clone(), value.value.clone(), name_span));
     }
     resolved
 }

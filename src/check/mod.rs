@@ -1,0 +1,139 @@
+//! Checks that go beyond valid Ignition: what would keep the cluster from forming or working
+//! once the machines boot. TLS material (`tls`), the etcd cluster itself (here), and drift
+//! against committed configs (`drift`). `compile` runs `run` on every render, so
+//! `kindling render` refuses what `kindling check` reports as an error.
+
+pub mod drift;
+pub mod tls;
+
+use time::OffsetDateTime;
+
+use crate::diag::{Diagnostic, Location, Report};
+use crate::resolve::material::Material;
+use crate::resolve::{Cluster, MetricsListen};
+
+/// Inputs of the checks that are not in the spec.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// The time certificates are checked against.
+    pub now: OffsetDateTime,
+    /// Warn about certificates that expire within this many days.
+    pub expiry_warning_days: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            now: OffsetDateTime::now_utc(),
+            expiry_warning_days: 30,
+        }
+    }
+}
+
+/// What the checks look at.
+pub struct Context<'a> {
+    pub cluster: &'a Cluster,
+    pub material: &'a Material,
+    pub options: Options,
+}
+
+/// Runs every check.
+pub fn run(cx: &Context) -> Report {
+    let mut report = Report::default();
+    tls::check(cx, &mut report);
+    check_member_count(cx.cluster, &mut report);
+    check_discovery(cx.cluster, &mut report);
+    check_quota(cx.cluster, &mut report);
+    check_metrics_exposure(cx.cluster, &mut report);
+    report
+}
+
+/// The quorum table: size, majority, failures tolerated.
+fn quorum_table(current: usize) -> String {
+    let rows: Vec<String> = (1..=7)
+        .map(|n| {
+            let marker = if n == current { " <- this cluster" } else { "" };
+            format!(
+                "{n} members: majority {}, tolerates {} failure(s){marker}",
+                n / 2 + 1,
+                (n - 1) / 2
+            )
+        })
+        .collect();
+    rows.join("; ")
+}
+
+fn check_member_count(cluster: &Cluster, report: &mut Report) {
+    let count = cluster.nodes.len();
+    let Some(first) = cluster.nodes.first() else {
+        return;
+    };
+    let location = Location::Source(first.span.clone());
+    if count == 1 {
+        report.push(
+            Diagnostic::warning(
+                "etcd.single-member",
+                "a one-member cluster tolerates no failure: fine for tests, not for production",
+                location,
+            )
+            .with_help(quorum_table(count)),
+        );
+    } else if count % 2 == 0 {
+        let message = format!(
+            "{count} members tolerate no more failures than {}, and need a larger majority",
+            count - 1
+        );
+        report.push(
+            Diagnostic::warning("etcd.even-members", message, location)
+                .with_help(format!("use an odd member count: {}", quorum_table(count))),
+        );
+    }
+}
+
+/// kindling always writes a static initial cluster; discovery settings would fight it.
+fn check_discovery(cluster: &Cluster, report: &mut Report) {
+    for (name, _, span) in &cluster.etcd.extra_env {
+        if name.starts_with("ETCD_DISCOVERY") {
+            report.push(
+                Diagnostic::at("etcd.discovery-mixed", format!("{name} cannot be combined with the static ETCD_INITIAL_CLUSTER kindling writes"), span)
+                    .with_help("etcd refuses to start with both; kindling bootstraps from the node list, so drop the discovery setting"),
+            );
+        }
+    }
+}
+
+const QUOTA_WARNING_BYTES: u64 = 8 * 1024 * 1024 * 1024;
+
+fn check_quota(cluster: &Cluster, report: &mut Report) {
+    let quota = cluster.etcd.quota_backend_bytes;
+    if quota > QUOTA_WARNING_BYTES {
+        let span = cluster
+            .etcd
+            .quota_span
+            .clone()
+            .unwrap_or_else(|| cluster.etcd.version_span.clone());
+        report.push(
+            Diagnostic::warning("etcd.quota-large", format!("quota_backend_bytes {quota} is above 8 GiB"), Location::Source(span))
+                .with_help("etcd warns about it and larger databases make defragmentation and snapshots slow; 8 GiB is the suggested maximum"),
+        );
+    }
+}
+
+fn check_metrics_exposure(cluster: &Cluster, report: &mut Report) {
+    let exposed = match cluster.etcd.metrics_listen {
+        MetricsListen::Localhost => false,
+        MetricsListen::NodeIp => cluster.nodes.iter().any(|n| !n.ip.is_loopback()),
+        MetricsListen::Fixed(ip) => !ip.is_loopback(),
+    };
+    if exposed {
+        let span = cluster
+            .etcd
+            .metrics_listen_span
+            .clone()
+            .unwrap_or_else(|| cluster.etcd.version_span.clone());
+        report.push(
+            Diagnostic::warning("etcd.metrics-exposed", "the metrics and health endpoint listens on a network address over plain HTTP", Location::Source(span))
+                .with_help("anyone who reaches it can read metrics: keep metrics_listen: localhost, or firewall the port"),
+        );
+    }
+}
