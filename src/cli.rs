@@ -202,35 +202,61 @@ fn render(args: &RenderArgs, format: Format) -> Result<i32, Report> {
         ignition: args.ignition.as_deref().and_then(SpecVersion::parse),
         checks: crate::check::Options::default(),
     };
-    let compiled = compile(&args.spec, &options)?;
-    if !compiled.warnings.is_empty() {
-        eprint!("{}", compiled.warnings.render(format));
+    let mut compiled = compile(&args.spec, &options)?;
+    let warnings = std::mem::take(&mut compiled.warnings);
+    let result = if to_stdout {
+        print_configs(&compiled.nodes)
+    } else {
+        write_configs(&args.output, compiled.nodes, format)
+    };
+    finish(warnings, result, format).map(|()| 0)
+}
+
+fn print_configs(nodes: &[crate::RenderedNode]) -> Result<(), Report> {
+    let mut stdout = std::io::stdout().lock();
+    for node in nodes {
+        stdout
+            .write_all(node.json.as_bytes())
+            .map_err(|e| stdout_error(&e))?;
     }
-    if to_stdout {
-        let mut stdout = std::io::stdout().lock();
-        for node in &compiled.nodes {
-            stdout
-                .write_all(node.json.as_bytes())
-                .map_err(|e| stdout_error(&e))?;
-        }
-        stdout.flush().map_err(|e| stdout_error(&e))?;
-        return Ok(0);
-    }
-    let outputs: Vec<Output> = compiled
-        .nodes
+    stdout.flush().map_err(|e| stdout_error(&e))
+}
+
+fn write_configs(
+    dir: &Path,
+    nodes: Vec<crate::RenderedNode>,
+    format: Format,
+) -> Result<(), Report> {
+    let outputs: Vec<Output> = nodes
         .into_iter()
         .map(|node| Output {
             file_name: format!("{}.ign", node.name),
             bytes: node.json.into_bytes(),
         })
         .collect();
-    let written = emit::write_all(&args.output, &outputs, 0o600)?;
-    eprintln!(
-        "wrote {} config(s) to {}",
-        written.len(),
-        args.output.display()
-    );
-    Ok(0)
+    let written = emit::write_all(dir, &outputs, 0o600)?;
+    if format == Format::Human {
+        eprintln!("wrote {} config(s) to {}", written.len(), dir.display());
+    }
+    Ok(())
+}
+
+/// Each command prints one report: on success its warnings, on failure warnings and errors
+/// together (one JSON array with `--format json`).
+fn finish<T>(warnings: Report, result: Result<T, Report>, format: Format) -> Result<T, Report> {
+    match result {
+        Ok(value) => {
+            if !warnings.is_empty() {
+                eprint!("{}", warnings.render(format));
+            }
+            Ok(value)
+        }
+        Err(errors) => {
+            let mut all = warnings;
+            all.extend(errors);
+            Err(all)
+        }
+    }
 }
 
 fn pki_init(args: &PkiInitArgs) -> Result<i32, Report> {
@@ -282,22 +308,26 @@ fn matchbox(args: &MatchboxArgs, format: Format) -> Result<i32, Report> {
         profiles_dir: args.profiles.clone(),
         ..Options::default()
     };
-    let compiled = compile(&args.spec, &options)?;
-    if !compiled.warnings.is_empty() {
-        eprint!("{}", compiled.warnings.render(format));
-    }
+    let mut compiled = compile(&args.spec, &options)?;
+    let warnings = std::mem::take(&mut compiled.warnings);
     let tree = emit::matchbox::Options {
         dir: args.output.clone(),
         images: args.images.clone(),
         key_mode,
     };
-    let written = emit::matchbox::write(&compiled.cluster, &compiled, &tree)?;
-    eprintln!(
-        "wrote {} file(s) for cluster {} into {}",
-        written.len(),
-        compiled.cluster.name,
-        args.output.display()
-    );
+    let written = finish(
+        warnings,
+        emit::matchbox::write(&compiled.cluster, &compiled, &tree),
+        format,
+    )?;
+    if format == Format::Human {
+        eprintln!(
+            "wrote {} file(s) for cluster {} into {}",
+            written.len(),
+            compiled.cluster.name,
+            args.output.display()
+        );
+    }
     Ok(0)
 }
 

@@ -31,10 +31,15 @@ fn json(path: &Path) -> Value {
     .unwrap()
 }
 
+/// The first error of the one JSON array a failed command prints.
 fn first_finding(output: &Output) -> Value {
     let findings: Value = serde_json::from_slice(&output.stderr)
         .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stderr)));
-    findings[0].clone()
+    let all = findings.as_array().expect("a JSON array").clone();
+    all.iter()
+        .find(|f| f["severity"] == "error")
+        .cloned()
+        .unwrap_or_else(|| all[0].clone())
 }
 
 fn mode(path: &Path) -> u32 {

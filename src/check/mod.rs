@@ -78,7 +78,7 @@ fn check_member_count(cluster: &Cluster, report: &mut Report) {
             )
             .with_help(quorum_table(count)),
         );
-    } else if count % 2 == 0 {
+    } else if count.is_multiple_of(2) {
         let message = format!(
             "{count} members tolerate no more failures than {}, and need a larger majority",
             count - 1
