@@ -1,0 +1,489 @@
+//! `kindling check` through the real binary: one failing case per check, built from the
+//! golden PKI plus deliberate damage made at test time (wrong SAN, swapped key, expired
+//! certificate, foreign CA…), each asserting its code and the spec line it points at.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::{kindling, scratch_copy};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    SanType,
+};
+use serde_json::Value;
+use time::{Duration, OffsetDateTime};
+
+/// The line of `etcd1` in golden/three-node/cluster.yaml.
+const ETCD1_LINE: u64 = 20;
+
+fn check(dir: &Path, extra: &[&str]) -> Output {
+    kindling()
+        .args(["--format", "json", "check"])
+        .arg(dir.join("cluster.yaml"))
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn findings(output: &Output) -> Vec<Value> {
+    let all: Value = serde_json::from_slice(&output.stderr)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stderr)));
+    all.as_array().unwrap().clone()
+}
+
+fn find<'a>(all: &'a [Value], code: &str) -> &'a Value {
+    all.iter()
+        .find(|f| f["code"] == code)
+        .unwrap_or_else(|| panic!("no {code} in {all:?}"))
+}
+
+fn edit_spec(dir: &Path, old: &str, new: &str) {
+    let path = dir.join("cluster.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(old), "{old:?}");
+    std::fs::write(path, text.replacen(old, new, 1)).unwrap();
+}
+
+/// What a test certificate should look like; the defaults match what `pki init` makes.
+struct Leaf {
+    sans: Vec<SanType>,
+    usages: Vec<ExtendedKeyUsagePurpose>,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+}
+
+fn etcd1_leaf() -> Leaf {
+    let now = OffsetDateTime::now_utc();
+    Leaf {
+        sans: vec![
+            SanType::DnsName("etcd1".try_into().unwrap()),
+            SanType::DnsName("localhost".try_into().unwrap()),
+            SanType::IpAddress("10.0.0.11".parse().unwrap()),
+            SanType::IpAddress("127.0.0.1".parse().unwrap()),
+        ],
+        usages: vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ],
+        not_before: now - Duration::days(1),
+        not_after: now + Duration::days(365),
+    }
+}
+
+fn golden_issuer(dir: &Path) -> Issuer<'static, KeyPair> {
+    let key = KeyPair::from_pem(&std::fs::read_to_string(dir.join("pki/ca.key")).unwrap()).unwrap();
+    Issuer::from_ca_cert_pem(
+        &std::fs::read_to_string(dir.join("pki/ca.crt")).unwrap(),
+        key,
+    )
+    .unwrap()
+}
+
+/// Replaces `pki/nodes/etcd1/<kind>.{crt,key}` with a fresh pair signed by `issuer`.
+fn replace_etcd1(dir: &Path, kind: &str, leaf: Leaf, issuer: &Issuer<'static, KeyPair>) {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::CommonName, "etcd1");
+    params.subject_alt_names = leaf.sans;
+    params.extended_key_usages = leaf.usages;
+    params.not_before = leaf.not_before;
+    params.not_after = leaf.not_after;
+    let cert = params.signed_by(&key, issuer).unwrap();
+    let base = dir.join("pki/nodes/etcd1");
+    std::fs::write(base.join(format!("{kind}.crt")), cert.pem()).unwrap();
+    std::fs::write(base.join(format!("{kind}.key")), key.serialize_pem()).unwrap();
+}
+
+fn assert_error_at_etcd1(output: &Output, code: &str) -> Value {
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let all = findings(output);
+    let finding = find(&all, code).clone();
+    assert_eq!(finding["severity"], "error");
+    assert_eq!(finding["line"], ETCD1_LINE, "{finding}");
+    assert!(finding["file"].as_str().unwrap().ends_with("cluster.yaml"));
+    finding
+}
+
+#[test]
+fn the_golden_cluster_passes() {
+    let dir = scratch_copy("three-node");
+    let expected = common::golden("three-node").join("expected");
+    let output = check(
+        dir.path(),
+        &["--golden", expected.to_str().unwrap(), "--strict"],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(findings(&output), Vec::<Value>::new());
+}
+
+#[test]
+fn a_key_that_belongs_to_another_cert() {
+    let dir = scratch_copy("three-node");
+    let nodes = dir.path().join("pki/nodes");
+    std::fs::copy(
+        nodes.join("etcd2/server.key"),
+        nodes.join("etcd1/server.key"),
+    )
+    .unwrap();
+    let finding = assert_error_at_etcd1(&check(dir.path(), &[]), "tls.key-mismatch");
+    assert!(
+        finding["message"]
+            .as_str()
+            .unwrap()
+            .contains("etcd1/server.key")
+    );
+}
+
+#[test]
+fn a_cert_from_another_ca() {
+    let dir = scratch_copy("three-node");
+    let mut params = CertificateParams::default();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "k8s0 etcd CA");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let foreign = Issuer::new(params, KeyPair::generate().unwrap());
+    replace_etcd1(dir.path(), "peer", etcd1_leaf(), &foreign);
+    assert_error_at_etcd1(&check(dir.path(), &[]), "tls.chain");
+}
+
+#[test]
+fn a_ca_that_is_not_a_ca() {
+    let dir = scratch_copy("three-node");
+    let key_pem = std::fs::read_to_string(dir.path().join("pki/ca.key")).unwrap();
+    let key = KeyPair::from_pem(&key_pem).unwrap();
+    let mut params = CertificateParams::default();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "k8s0 etcd CA");
+    params.is_ca = IsCa::NoCa;
+    std::fs::write(
+        dir.path().join("pki/ca.crt"),
+        params.self_signed(&key).unwrap().pem(),
+    )
+    .unwrap();
+    let output = check(dir.path(), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let all = findings(&output);
+    assert!(
+        find(&all, "tls.ca-not-ca")["message"]
+            .as_str()
+            .unwrap()
+            .contains("ca.crt")
+    );
+}
+
+#[test]
+fn a_peer_cert_without_the_loopback_names() {
+    let dir = scratch_copy("three-node");
+    let issuer = golden_issuer(dir.path());
+    let mut leaf = etcd1_leaf();
+    leaf.sans.retain(|s| {
+        !matches!(s, SanType::IpAddress(ip) if ip.is_loopback())
+            && !matches!(s, SanType::DnsName(d) if d.as_str() == "localhost")
+    });
+    replace_etcd1(dir.path(), "peer", leaf, &issuer);
+    let finding = assert_error_at_etcd1(&check(dir.path(), &[]), "tls.san-missing");
+    let message = finding["message"].as_str().unwrap();
+    assert!(
+        message.contains("127.0.0.1") && message.contains("localhost"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_fqdn_the_cert_does_not_name() {
+    let dir = scratch_copy("three-node");
+    edit_spec(
+        dir.path(),
+        "  name: k8s0\n",
+        "  name: k8s0\n  domain: kloud.lan\n",
+    );
+    let output = check(dir.path(), &[]);
+    let all = findings(&output);
+    let finding = find(&all, "tls.san-missing");
+    assert!(
+        finding["message"]
+            .as_str()
+            .unwrap()
+            .contains("etcd1.kloud.lan"),
+        "{finding}"
+    );
+}
+
+#[test]
+fn a_peer_cert_without_client_auth() {
+    let dir = scratch_copy("three-node");
+    let issuer = golden_issuer(dir.path());
+    let mut leaf = etcd1_leaf();
+    leaf.usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    replace_etcd1(dir.path(), "peer", leaf, &issuer);
+    let finding = assert_error_at_etcd1(&check(dir.path(), &[]), "tls.usage");
+    assert!(finding["message"].as_str().unwrap().contains("clientAuth"));
+}
+
+#[test]
+fn expired_and_not_yet_valid_certs_are_errors() {
+    let now = OffsetDateTime::now_utc();
+    for (code, from, to) in [
+        (
+            "tls.expired",
+            now - Duration::days(400),
+            now - Duration::days(35),
+        ),
+        (
+            "tls.not-yet-valid",
+            now + Duration::days(10),
+            now + Duration::days(400),
+        ),
+    ] {
+        let dir = scratch_copy("three-node");
+        let issuer = golden_issuer(dir.path());
+        let mut leaf = etcd1_leaf();
+        leaf.not_before = from;
+        leaf.not_after = to;
+        replace_etcd1(dir.path(), "server", leaf, &issuer);
+        assert_error_at_etcd1(&check(dir.path(), &[]), code);
+        let render = kindling()
+            .arg("render")
+            .arg(dir.path().join("cluster.yaml"))
+            .arg("-o")
+            .arg(dir.path().join("out"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            render.status.code(),
+            Some(1),
+            "render refuses what check calls an error"
+        );
+        assert!(!dir.path().join("out").exists());
+    }
+}
+
+#[test]
+fn a_cert_expiring_soon_is_a_warning_within_the_window() {
+    let dir = scratch_copy("three-node");
+    let issuer = golden_issuer(dir.path());
+    let mut leaf = etcd1_leaf();
+    leaf.not_after = OffsetDateTime::now_utc() + Duration::days(10);
+    replace_etcd1(dir.path(), "server", leaf, &issuer);
+    let output = check(dir.path(), &[]);
+    assert_eq!(output.status.code(), Some(0), "a warning alone passes");
+    assert_eq!(
+        find(&findings(&output), "tls.expiring")["severity"],
+        "warning"
+    );
+    assert_eq!(check(dir.path(), &["--strict"]).status.code(), Some(1));
+    let narrow = check(dir.path(), &["--expiry-days", "5"]);
+    assert_eq!(findings(&narrow), Vec::<Value>::new());
+}
+
+#[test]
+fn a_weak_rsa_key_is_a_warning() {
+    let has_openssl = std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_openssl {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "openssl is needed to make an RSA-1024 certificate"
+        );
+        eprintln!("!!! SKIPPED: openssl not installed");
+        return;
+    }
+    let dir = scratch_copy("three-node");
+    let base = dir.path().join("pki/nodes/etcd1");
+    let ext = dir.path().join("ext.cnf");
+    std::fs::write(&ext, "subjectAltName=DNS:etcd1,DNS:localhost,IP:10.0.0.11,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n").unwrap();
+    let run = |args: &[&str]| {
+        assert!(
+            std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .unwrap()
+                .status
+                .success(),
+            "openssl {args:?}"
+        )
+    };
+    let key = base.join("server.key");
+    let csr = dir.path().join("server.csr");
+    let cert = base.join("server.crt");
+    run(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:1024",
+        "-nodes",
+        "-subj",
+        "/CN=etcd1",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        csr.to_str().unwrap(),
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        csr.to_str().unwrap(),
+        "-CA",
+        "pki/ca.crt",
+        "-CAkey",
+        "pki/ca.key",
+        "-CAcreateserial",
+        "-days",
+        "90",
+        "-extfile",
+        ext.to_str().unwrap(),
+        "-out",
+        cert.to_str().unwrap(),
+    ]);
+    let output = check(dir.path(), &[]);
+    let all = findings(&output);
+    let finding = find(&all, "tls.weak-key");
+    assert_eq!(finding["severity"], "warning");
+    assert_eq!(finding["line"], ETCD1_LINE);
+}
+
+#[test]
+fn member_counts_get_the_quorum_table() {
+    let dir = scratch_copy("three-node");
+    edit_spec(
+        dir.path(),
+        "  - { name: etcd3, ip: 10.0.0.13, mac: \"52:54:00:00:00:13\" }\n",
+        "",
+    );
+    let output = check(dir.path(), &[]);
+    assert_eq!(output.status.code(), Some(0));
+    let all = findings(&output);
+    let even = find(&all, "etcd.even-members");
+    assert!(
+        even["help"]
+            .as_str()
+            .unwrap()
+            .contains("3 members: majority 2, tolerates 1 failure(s)"),
+        "{even}"
+    );
+    let single = kindling()
+        .args(["--format", "json", "check"])
+        .arg(common::golden("single-node").join("cluster.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        find(&findings(&single), "etcd.single-member")["severity"],
+        "warning"
+    );
+}
+
+#[test]
+fn etcd_settings_that_would_bite() {
+    let dir = scratch_copy("three-node");
+    edit_spec(
+        dir.path(),
+        "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK: \"true\"",
+        "ETCD_DISCOVERY_SRV: kloud.lan",
+    );
+    let finding = find(&findings(&check(dir.path(), &[])), "etcd.discovery-mixed").clone();
+    assert_eq!(
+        (finding["severity"].as_str(), finding["line"].as_u64()),
+        (Some("error"), Some(9))
+    );
+
+    let dir = scratch_copy("three-node");
+    edit_spec(
+        dir.path(),
+        "  gomaxprocs: 2\n",
+        "  gomaxprocs: 2\n  quota_backend_bytes: 10737418240\n  metrics_listen: node\n",
+    );
+    let all = findings(&check(dir.path(), &[]));
+    assert_eq!(find(&all, "etcd.quota-large")["line"], 9);
+    assert_eq!(find(&all, "etcd.metrics-exposed")["line"], 10);
+}
+
+#[test]
+fn a_sysext_hash_problem_is_reported_by_check() {
+    let dir = scratch_copy("three-node");
+    edit_spec(dir.path(), "  version: v3.5.21\n", "  version: v3.5.22\n");
+    let output = check(dir.path(), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        find(&findings(&output), "sysext.sha256sums-entry")["line"],
+        12
+    );
+}
+
+#[test]
+fn drift_shows_a_readable_diff_without_key_material() {
+    let dir = scratch_copy("three-node");
+    edit_spec(dir.path(), "gomaxprocs: 2", "gomaxprocs: 3");
+    let issuer = golden_issuer(dir.path());
+    replace_etcd1(dir.path(), "server", etcd1_leaf(), &issuer);
+    let new_key = std::fs::read_to_string(dir.path().join("pki/nodes/etcd1/server.key")).unwrap();
+    let old_key =
+        std::fs::read_to_string(common::golden("three-node").join("pki/nodes/etcd1/server.key"))
+            .unwrap();
+    let golden = dir.path().join("committed");
+    common::copy_tree(
+        &common::golden("three-node").join("expected"),
+        &golden,
+        &|_| false,
+    );
+    let output = check(dir.path(), &["--golden", golden.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let all = findings(&output);
+    let drift = all
+        .iter()
+        .find(|f| f["code"] == "drift.changed" && f["message"].as_str().unwrap().contains("etcd1"))
+        .expect("etcd1 drifted");
+    let message = drift["message"].as_str().unwrap();
+    assert!(
+        message.contains("-   GOMAXPROCS=2\n") && message.contains("+   GOMAXPROCS=3\n"),
+        "{message}"
+    );
+    assert!(
+        message.contains("[private key redacted, fingerprint "),
+        "{message}"
+    );
+    for key in [&new_key, &old_key] {
+        for line in key.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(
+                !stderr.contains(line),
+                "private key material leaked into the output"
+            );
+        }
+    }
+    std::fs::remove_file(golden.join("etcd3.ign")).unwrap();
+    assert!(
+        findings(&check(dir.path(), &["--golden", golden.to_str().unwrap()]))
+            .iter()
+            .any(|f| f["code"] == "drift.missing")
+    );
+}
+
+#[test]
+fn human_output_says_when_all_is_well() {
+    let dir = scratch_copy("three-node");
+    let output = kindling()
+        .arg("check")
+        .arg(dir.path().join("cluster.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no problems found"));
+}
