@@ -388,6 +388,18 @@ impl Diagnostic {
     }
 }
 
+impl Report {
+    /// A failed file operation: `cannot {action} {path}: {error}`.
+    pub fn io(path: &Path, action: &str, error: &std::io::Error) -> Report {
+        Diagnostic::error(
+            "io",
+            format!("cannot {action} {}: {error}", path.display()),
+            Location::File(path.to_path_buf()),
+        )
+        .into()
+    }
+}
+
 impl From<Diagnostic> for Report {
     fn from(diagnostic: Diagnostic) -> Self {
         Report {

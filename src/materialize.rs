@@ -8,16 +8,14 @@
 //! must be real directories, never symlinks.
 
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
-use sha2::{Digest, Sha256, Sha512};
 
 use crate::diag::{Diagnostic, Location, Report};
-use crate::ignition::dataurl;
-use crate::validate;
+use crate::ignition::{content_hash, dataurl, gunzip};
+use crate::validate::{self, array, text};
 
 /// Where to apply a config, and where fetched files come from.
 #[derive(Debug, Clone)]
@@ -101,21 +99,10 @@ fn json_at(path: &str) -> Location {
     }
 }
 
-fn list<'a>(config: &'a Value, pointer: &str) -> &'a [Value] {
-    config
-        .pointer(pointer)
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
-}
-
-fn text<'a>(value: &'a Value, key: &str) -> &'a str {
-    value.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
 fn plan(config: &Value, options: &Options) -> Result<Vec<Action>, Report> {
     let mut report = Report::default();
     let mut actions = Vec::new();
-    let mut directories: Vec<&Value> = list(config, "/storage/directories").iter().collect();
+    let mut directories: Vec<&Value> = array(config, "/storage/directories").iter().collect();
     directories.sort_by_key(|d| text(d, "path"));
     for directory in directories {
         let mode = mode_of(directory, 0o755);
@@ -125,13 +112,13 @@ fn plan(config: &Value, options: &Options) -> Result<Vec<Action>, Report> {
             owner: ownership(directory),
         });
     }
-    for (index, file) in list(config, "/storage/files").iter().enumerate() {
+    for (index, file) in array(config, "/storage/files").iter().enumerate() {
         match file_action(file, &format!("$.storage.files.{index}"), options) {
             Ok(action) => actions.push(action),
             Err(errors) => report.extend(errors),
         }
     }
-    for link in list(config, "/storage/links") {
+    for link in array(config, "/storage/links") {
         let hard = link.get("hard").and_then(Value::as_bool) == Some(true);
         actions.push(Action::Link {
             path: text(link, "path").to_string(),
@@ -207,7 +194,7 @@ fn file_action(file: &Value, at: &str, options: &Options) -> Result<Action, Repo
         }
     };
     let bytes = if text(contents, "compression") == "gzip" {
-        gunzip(&raw, at)?
+        decompress(&raw, at)?
     } else {
         raw
     };
@@ -242,25 +229,20 @@ fn fetch_asset(source: &str, options: &Options, at: &str) -> Result<Option<Vec<u
     })
 }
 
-fn gunzip(bytes: &[u8], at: &str) -> Result<Vec<u8>, Report> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes)
-        .read_to_end(&mut out)
-        .map_err(|e| {
-            Diagnostic::error(
-                "materialize.gzip",
-                format!("contents claim gzip but do not decompress: {e}"),
-                json_at(&format!("{at}.contents.compression")),
-            )
-        })?;
-    Ok(out)
+fn decompress(bytes: &[u8], at: &str) -> Result<Vec<u8>, Report> {
+    gunzip(bytes).map_err(|e| {
+        Diagnostic::error(
+            "materialize.gzip",
+            format!("contents claim gzip but do not decompress: {e}"),
+            json_at(&format!("{at}.contents.compression")),
+        )
+        .into()
+    })
 }
 
 fn check_hash(hash: &str, bytes: &[u8], at: &str) -> Result<(), Report> {
-    let actual = match hash.split_once('-') {
-        Some(("sha256", _)) => format!("sha256-{}", hex::encode(Sha256::digest(bytes))),
-        Some(("sha512", _)) => format!("sha512-{}", hex::encode(Sha512::digest(bytes))),
-        _ => return Ok(()), // the validator has already refused any other form
+    let Some(actual) = content_hash(hash, bytes) else {
+        return Ok(()); // the validator has already refused any other form
     };
     if actual.eq_ignore_ascii_case(hash) {
         return Ok(());
@@ -281,7 +263,7 @@ const PRESET_FILE: &str = "/etc/systemd/system-preset/20-ignition.preset";
 fn unit_actions(config: &Value) -> Vec<Action> {
     let mut actions = Vec::new();
     let mut preset = String::new();
-    for unit in list(config, "/systemd/units") {
+    for unit in array(config, "/systemd/units") {
         let name = text(unit, "name");
         let contents = unit.get("contents").and_then(Value::as_str);
         if unit.get("mask").and_then(Value::as_bool) == Some(true) {
@@ -297,7 +279,7 @@ fn unit_actions(config: &Value) -> Vec<Action> {
                 what: format!("unit {name}"),
             });
         }
-        for dropin in list(unit, "/dropins") {
+        for dropin in array(unit, "/dropins") {
             if let Some(dropin_contents) = dropin.get("contents").and_then(Value::as_str) {
                 let dropin_name = text(dropin, "name");
                 let path = format!("{UNIT_DIR}/{name}.d/{dropin_name}");
@@ -352,7 +334,7 @@ fn install_targets(contents: &str) -> BTreeSet<String> {
 }
 
 fn apply(actions: &[Action], root: &Path) -> Result<Outcome, Report> {
-    std::fs::create_dir_all(root).map_err(|e| io_report(root, &e))?;
+    std::fs::create_dir_all(root).map_err(|e| Report::io(root, "write", &e))?;
     let as_root = std::fs::metadata(root)
         .map(|m| m.uid() == 0)
         .unwrap_or(false);
@@ -417,7 +399,7 @@ fn apply_one(
         Action::Directory { path, mode, owner } => {
             let target = prepare(root, path)?;
             if !target.is_dir() {
-                std::fs::create_dir(&target).map_err(|e| io_report(&target, &e))?;
+                std::fs::create_dir(&target).map_err(|e| Report::io(&target, "write", &e))?;
             }
             set_mode(&target, *mode)?;
             let owned = apply_owner(&target, owner, as_root)?;
@@ -432,7 +414,7 @@ fn apply_one(
             bytes,
         } => {
             let target = prepare(root, path)?;
-            std::fs::write(&target, bytes).map_err(|e| io_report(&target, &e))?;
+            std::fs::write(&target, bytes).map_err(|e| Report::io(&target, "write", &e))?;
             set_mode(&target, *mode)?;
             let owned = apply_owner(&target, owner, as_root)?;
             outcome.lines.push(format!(
@@ -449,9 +431,10 @@ fn apply_one(
             let link = prepare(root, path)?;
             if *hard {
                 let existing = prepare(root, target)?;
-                std::fs::hard_link(&existing, &link).map_err(|e| io_report(&link, &e))?;
+                std::fs::hard_link(&existing, &link).map_err(|e| Report::io(&link, "write", &e))?;
             } else {
-                std::os::unix::fs::symlink(target, &link).map_err(|e| io_report(&link, &e))?;
+                std::os::unix::fs::symlink(target, &link)
+                    .map_err(|e| Report::io(&link, "write", &e))?;
             }
             outcome.lines.push(format!(
                 "link    {path} -> {target}{}",
@@ -460,13 +443,14 @@ fn apply_one(
         }
         Action::UnitFile { path, bytes, what } => {
             let target = prepare(root, path)?;
-            std::fs::write(&target, bytes).map_err(|e| io_report(&target, &e))?;
+            std::fs::write(&target, bytes).map_err(|e| Report::io(&target, "write", &e))?;
             set_mode(&target, 0o644)?;
             outcome.lines.push(format!("systemd {what}: {path}"));
         }
         Action::Symlink { path, target, what } => {
             let link = prepare(root, path)?;
-            std::os::unix::fs::symlink(target, &link).map_err(|e| io_report(&link, &e))?;
+            std::os::unix::fs::symlink(target, &link)
+                .map_err(|e| Report::io(&link, "write", &e))?;
             outcome
                 .lines
                 .push(format!("systemd {what}: {path} -> {target}"));
@@ -488,7 +472,7 @@ fn prepare(root: &Path, node_path: &str) -> Result<PathBuf, Report> {
             Ok(meta) if meta.file_type().is_dir() => {}
             Ok(_) => return Err(escape(node_path)),
             Err(_) => {
-                std::fs::create_dir(&current).map_err(|e| io_report(&current, &e))?;
+                std::fs::create_dir(&current).map_err(|e| Report::io(&current, "write", &e))?;
                 set_mode(&current, 0o755)?;
             }
         }
@@ -497,7 +481,7 @@ fn prepare(root: &Path, node_path: &str) -> Result<PathBuf, Report> {
     if let Ok(meta) = std::fs::symlink_metadata(&current)
         && !meta.file_type().is_dir()
     {
-        std::fs::remove_file(&current).map_err(|e| io_report(&current, &e))?;
+        std::fs::remove_file(&current).map_err(|e| Report::io(&current, "write", &e))?;
     }
     Ok(current)
 }
@@ -510,7 +494,7 @@ fn escape(node_path: &str) -> Report {
 
 fn set_mode(path: &Path, mode: u32) -> Result<(), Report> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| io_report(path, &e))
+        .map_err(|e| Report::io(path, "write", &e))
 }
 
 /// Applies numeric owners when running as root; otherwise says what the node will have.
@@ -529,21 +513,13 @@ fn apply_owner(path: &Path, owner: &Ownership, as_root: bool) -> Result<String, 
         format!(" ({}: resolved on the node)", owner.names.join(", "))
     };
     if as_root && (owner.uid.is_some() || owner.gid.is_some()) {
-        std::os::unix::fs::lchown(path, owner.uid, owner.gid).map_err(|e| io_report(path, &e))?;
+        std::os::unix::fs::lchown(path, owner.uid, owner.gid)
+            .map_err(|e| Report::io(path, "write", &e))?;
         return Ok(format!(" owner {ids}{names}"));
     }
     Ok(format!(
         " owner {ids} (not applied: not running as root){names}"
     ))
-}
-
-fn io_report(path: &Path, error: &std::io::Error) -> Report {
-    Diagnostic::error(
-        "io.write",
-        format!("{}: {error}", path.display()),
-        Location::File(path.to_path_buf()),
-    )
-    .into()
 }
 
 #[cfg(test)]

@@ -401,7 +401,7 @@ fn replace_tree(
         .ok_or_else(|| internal("the output directory has no name"))?
         .to_string_lossy()
         .into_owned();
-    std::fs::create_dir_all(parent).map_err(|e| io_report(parent, &e))?;
+    std::fs::create_dir_all(parent).map_err(|e| Report::io(parent, "write", &e))?;
     remove_leftovers(parent, &name)?;
     let staging = parent.join(format!(".{name}.kindling-staging-{}", std::process::id()));
     let manifest = format!("{MANIFESTS}/{cluster}.files");
@@ -426,7 +426,7 @@ fn build_and_swap(
     manifest: &str,
     refresh_sums: bool,
 ) -> Result<Vec<String>, Report> {
-    std::fs::create_dir(staging).map_err(|e| io_report(staging, &e))?;
+    std::fs::create_dir(staging).map_err(|e| Report::io(staging, "write", &e))?;
     if dir.is_dir() {
         mirror(dir, staging, "", dropped)?;
     }
@@ -457,7 +457,7 @@ fn build_and_swap(
         &Contents::Bytes(listing.into_bytes()),
         0o644,
     )?;
-    sync_dir(staging);
+    super::sync_dir(staging);
     swap(staging, dir)?;
     Ok(written)
 }
@@ -476,10 +476,11 @@ fn crash_point(_: &str) {}
 /// Staging or old trees of runs that crashed; never the live tree.
 fn remove_leftovers(parent: &Path, name: &str) -> Result<(), Report> {
     let prefix = format!(".{name}.kindling-staging-");
-    let entries = std::fs::read_dir(parent).map_err(|e| io_report(parent, &e))?;
+    let entries = std::fs::read_dir(parent).map_err(|e| Report::io(parent, "write", &e))?;
     for entry in entries.flatten() {
         if entry.file_name().to_string_lossy().starts_with(&prefix) {
-            std::fs::remove_dir_all(entry.path()).map_err(|e| io_report(&entry.path(), &e))?;
+            std::fs::remove_dir_all(entry.path())
+                .map_err(|e| Report::io(&entry.path(), "write", &e))?;
         }
     }
     Ok(())
@@ -504,9 +505,9 @@ fn mirror(
     relative: &str,
     dropped: &BTreeSet<String>,
 ) -> Result<(), Report> {
-    let entries = std::fs::read_dir(from).map_err(|e| io_report(from, &e))?;
+    let entries = std::fs::read_dir(from).map_err(|e| Report::io(from, "write", &e))?;
     for entry in entries {
-        let entry = entry.map_err(|e| io_report(from, &e))?;
+        let entry = entry.map_err(|e| Report::io(from, "write", &e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let rel = if relative.is_empty() {
             name.clone()
@@ -518,14 +519,16 @@ fn mirror(
         }
         let source = entry.path();
         let target = to.join(&name);
-        let meta = std::fs::symlink_metadata(&source).map_err(|e| io_report(&source, &e))?;
+        let meta =
+            std::fs::symlink_metadata(&source).map_err(|e| Report::io(&source, "write", &e))?;
         if meta.file_type().is_symlink() {
-            let link = std::fs::read_link(&source).map_err(|e| io_report(&source, &e))?;
-            std::os::unix::fs::symlink(link, &target).map_err(|e| io_report(&target, &e))?;
+            let link = std::fs::read_link(&source).map_err(|e| Report::io(&source, "write", &e))?;
+            std::os::unix::fs::symlink(link, &target)
+                .map_err(|e| Report::io(&target, "write", &e))?;
         } else if meta.is_dir() {
-            std::fs::create_dir(&target).map_err(|e| io_report(&target, &e))?;
+            std::fs::create_dir(&target).map_err(|e| Report::io(&target, "write", &e))?;
             std::fs::set_permissions(&target, meta.permissions())
-                .map_err(|e| io_report(&target, &e))?;
+                .map_err(|e| Report::io(&target, "write", &e))?;
             mirror(&source, &target, &rel, dropped)?;
         } else {
             link_or_copy(&source, &target)?;
@@ -540,13 +543,13 @@ fn link_or_copy(source: &Path, target: &Path) -> Result<(), Report> {
     }
     std::fs::copy(source, target)
         .map(|_| ())
-        .map_err(|e| io_report(target, &e))
+        .map_err(|e| Report::io(target, "write", &e))
 }
 
 fn write_file(root: &Path, relative: &str, contents: &Contents, mode: u32) -> Result<(), Report> {
     let path = root.join(relative);
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| io_report(parent, &e))?;
+        std::fs::create_dir_all(parent).map_err(|e| Report::io(parent, "write", &e))?;
     }
     match contents {
         Contents::Bytes(bytes) => {
@@ -554,11 +557,13 @@ fn write_file(root: &Path, relative: &str, contents: &Contents, mode: u32) -> Re
                 .write(true)
                 .create_new(true)
                 .open(&path)
-                .map_err(|e| io_report(&path, &e))?;
-            file.write_all(bytes).map_err(|e| io_report(&path, &e))?;
-            file.sync_data().map_err(|e| io_report(&path, &e))?;
+                .map_err(|e| Report::io(&path, "write", &e))?;
+            file.write_all(bytes)
+                .map_err(|e| Report::io(&path, "write", &e))?;
+            file.sync_data()
+                .map_err(|e| Report::io(&path, "write", &e))?;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-                .map_err(|e| io_report(&path, &e))
+                .map_err(|e| Report::io(&path, "write", &e))
         }
         Contents::Link(source) => link_or_copy(source, &path),
     }
@@ -567,7 +572,7 @@ fn write_file(root: &Path, relative: &str, contents: &Contents, mode: u32) -> Re
 /// `SHA256SUMS` for every `.raw` image in the directory, sorted by name.
 fn sha256sums(dir: &Path) -> Result<Vec<u8>, Report> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map_err(|e| io_report(dir, &e))?
+        .map_err(|e| Report::io(dir, "write", &e))?
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".raw"))
@@ -575,7 +580,8 @@ fn sha256sums(dir: &Path) -> Result<Vec<u8>, Report> {
     names.sort();
     let mut out = String::new();
     for name in names {
-        let hex = sha256_file(&dir.join(&name)).map_err(|e| io_report(&dir.join(&name), &e))?;
+        let hex =
+            sha256_file(&dir.join(&name)).map_err(|e| Report::io(&dir.join(&name), "write", &e))?;
         out.push_str(&format!("{hex}  {name}\n"));
     }
     Ok(out.into_bytes())
@@ -584,7 +590,7 @@ fn sha256sums(dir: &Path) -> Result<Vec<u8>, Report> {
 /// Puts `staging` in place of `dir` atomically, then removes the old tree.
 fn swap(staging: &Path, dir: &Path) -> Result<(), Report> {
     if !dir.exists() {
-        return std::fs::rename(staging, dir).map_err(|e| io_report(dir, &e));
+        return std::fs::rename(staging, dir).map_err(|e| Report::io(dir, "write", &e));
     }
     exchange(staging, dir).map_err(|e| {
         Report::from(
@@ -592,7 +598,7 @@ fn swap(staging: &Path, dir: &Path) -> Result<(), Report> {
                 .with_help("the output directory must be on a filesystem with renameat2(RENAME_EXCHANGE) (ext4, xfs, btrfs, tmpfs) and must not be a mount point itself"),
         )
     })?;
-    std::fs::remove_dir_all(staging).map_err(|e| io_report(staging, &e))
+    std::fs::remove_dir_all(staging).map_err(|e| Report::io(staging, "write", &e))
 }
 
 fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
@@ -614,21 +620,6 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     } else {
         Err(std::io::Error::last_os_error())
     }
-}
-
-fn sync_dir(dir: &Path) {
-    if let Ok(handle) = std::fs::File::open(dir) {
-        let _ = handle.sync_all();
-    }
-}
-
-fn io_report(path: &Path, error: &std::io::Error) -> Report {
-    Diagnostic::error(
-        "io.write",
-        format!("{}: {error}", path.display()),
-        Location::File(path.to_path_buf()),
-    )
-    .into()
 }
 
 fn internal(message: &str) -> Report {

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
 
-use crate::diag::{Diagnostic, Location, Report};
+use crate::diag::Report;
 
 /// One file to write.
 pub struct Output {
@@ -26,7 +26,7 @@ pub struct Output {
 ///
 /// Rendered configs hold private keys, so callers pass 0o600 for them.
 pub fn write_all(dir: &Path, outputs: &[Output], mode: u32) -> Result<Vec<PathBuf>, Report> {
-    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, "create the output directory", &e))?;
+    std::fs::create_dir_all(dir).map_err(|e| Report::io(dir, "create the output directory", &e))?;
     let mut staged = Vec::with_capacity(outputs.len());
     for output in outputs {
         staged.push((stage(dir, output, mode)?, dir.join(&output.file_name)));
@@ -34,7 +34,7 @@ pub fn write_all(dir: &Path, outputs: &[Output], mode: u32) -> Result<Vec<PathBu
     let mut written = Vec::with_capacity(staged.len());
     for (temp, target) in staged {
         temp.persist(&target)
-            .map_err(|e| io_error(&target, "move into place", &e.error))?;
+            .map_err(|e| Report::io(&target, "move into place", &e.error))?;
         written.push(target);
     }
     sync_dir(dir);
@@ -45,14 +45,14 @@ pub fn write_all(dir: &Path, outputs: &[Output], mode: u32) -> Result<Vec<PathBu
 /// lands under a temporary name first, then is linked into place without replacing anything.
 pub fn create_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Report> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, "create the directory", &e))?;
+    std::fs::create_dir_all(dir).map_err(|e| Report::io(dir, "create the directory", &e))?;
     let output = Output {
         file_name: String::new(),
         bytes: bytes.to_vec(),
     };
     let temp = stage(dir, &output, mode)?;
     temp.persist_noclobber(path)
-        .map_err(|e| io_error(path, "create", &e.error))?;
+        .map_err(|e| Report::io(path, "create", &e.error))?;
     sync_dir(dir);
     Ok(())
 }
@@ -62,34 +62,25 @@ fn stage(dir: &Path, output: &Output, mode: u32) -> Result<NamedTempFile, Report
         .prefix(".kindling-")
         .permissions(std::fs::Permissions::from_mode(mode))
         .tempfile_in(dir)
-        .map_err(|e| io_error(dir, "create a temporary file in", &e))?;
+        .map_err(|e| Report::io(dir, "create a temporary file in", &e))?;
     let path = temp.path().to_path_buf();
     temp.write_all(&output.bytes)
-        .map_err(|e| io_error(&path, "write", &e))?;
+        .map_err(|e| Report::io(&path, "write", &e))?;
     // The umask may have narrowed the mode given at creation; set it exactly.
     temp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(|e| io_error(&path, "set the mode of", &e))?;
+        .map_err(|e| Report::io(&path, "set the mode of", &e))?;
     temp.as_file()
         .sync_data()
-        .map_err(|e| io_error(&path, "flush", &e))?;
+        .map_err(|e| Report::io(&path, "flush", &e))?;
     Ok(temp)
 }
 
 /// Makes the renames durable. Best effort: not every filesystem supports syncing a directory.
-fn sync_dir(dir: &Path) {
+pub(crate) fn sync_dir(dir: &Path) {
     if let Ok(handle) = std::fs::File::open(dir) {
         let _ = handle.sync_all();
     }
-}
-
-fn io_error(path: &Path, action: &str, error: &std::io::Error) -> Report {
-    Diagnostic::error(
-        "io.write",
-        format!("cannot {action} {}: {error}", path.display()),
-        Location::File(path.to_path_buf()),
-    )
-    .into()
 }
 
 #[cfg(test)]

@@ -41,6 +41,30 @@ impl SpecVersion {
     }
 }
 
+/// Undoes `compression: gzip`.
+pub fn gunzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes), &mut out)?;
+    Ok(out)
+}
+
+/// The digest of `bytes` in the form of `hash` (`sha256-<hex>` or `sha512-<hex>`), to compare
+/// with it; None for another function (the validator refuses those).
+pub fn content_hash(hash: &str, bytes: &[u8]) -> Option<String> {
+    use sha2::Digest;
+    match hash.split_once('-')?.0 {
+        "sha256" => Some(format!(
+            "sha256-{}",
+            hex::encode(sha2::Sha256::digest(bytes))
+        )),
+        "sha512" => Some(format!(
+            "sha512-{}",
+            hex::encode(sha2::Sha512::digest(bytes))
+        )),
+        _ => None,
+    }
+}
+
 /// Who owns a node on disk (numeric ids: Flatcar's etcd user is 232:232).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Owner {

@@ -2,15 +2,13 @@
 //! then fail (or quietly do nothing) at boot on Flatcar. Each has its own code.
 
 use std::collections::BTreeSet;
-use std::io::Read;
 
 use serde_json::Value;
-use sha2::{Digest, Sha256, Sha512};
 
 use super::unit::parse_sections;
-use super::{finding, warning};
+use super::{array, finding, text, warning};
 use crate::diag::Diagnostic;
-use crate::ignition::dataurl;
+use crate::ignition::{content_hash, dataurl, gunzip};
 
 /// Runs every lint over a config.
 pub fn check(config: &Value) -> Vec<Diagnostic> {
@@ -20,17 +18,6 @@ pub fn check(config: &Value) -> Vec<Diagnostic> {
     check_dropin_units(config, &mut findings);
     check_link_targets(config, &mut findings);
     findings
-}
-
-fn array<'a>(value: &'a Value, pointer: &str) -> &'a [Value] {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
-}
-
-fn text<'a>(value: &'a Value, key: &str) -> &'a str {
-    value.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
 /// Inline (`data:`) file contents: gzip that must decompress, a hash that must match what
@@ -46,18 +33,14 @@ fn check_inline_contents(config: &Value, findings: &mut Vec<Diagnostic>) {
             continue;
         };
         let bytes = if text(contents, "compression") == "gzip" {
-            let mut out = Vec::new();
-            if flate2::read::GzDecoder::new(raw.as_slice())
-                .read_to_end(&mut out)
-                .is_err()
-            {
+            let Ok(out) = gunzip(&raw) else {
                 findings.push(finding(
                     "ign.gzip",
                     format!("{at}.contents.compression"),
                     "contents claim gzip but do not decompress",
                 ));
                 continue;
-            }
+            };
             out
         } else {
             raw
@@ -80,10 +63,8 @@ fn check_inline_contents(config: &Value, findings: &mut Vec<Diagnostic>) {
 }
 
 fn check_inline_hash(hash: &str, bytes: &[u8], at: &str, findings: &mut Vec<Diagnostic>) {
-    let actual = match hash.split_once('-') {
-        Some(("sha256", _)) => format!("sha256-{}", hex::encode(Sha256::digest(bytes))),
-        Some(("sha512", _)) => format!("sha512-{}", hex::encode(Sha512::digest(bytes))),
-        _ => return,
+    let Some(actual) = content_hash(hash, bytes) else {
+        return;
     };
     if !actual.eq_ignore_ascii_case(hash) {
         findings.push(finding(

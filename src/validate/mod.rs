@@ -92,6 +92,19 @@ pub fn json_path(pointer: &str) -> String {
     path
 }
 
+/// The array at a JSON pointer, or nothing (the schema reports a wrong type).
+pub(crate) fn array<'a>(value: &'a Value, pointer: &str) -> &'a [Value] {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// The string under `key`, or "" (the schema reports a wrong type).
+pub(crate) fn text<'a>(value: &'a Value, key: &str) -> &'a str {
+    value.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
 pub(crate) fn finding(code: &'static str, path: String, message: impl Into<String>) -> Diagnostic {
     Diagnostic::error(
         code,

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::Value;
 
 use super::unit::parse_sections;
-use super::{finding, warning};
+use super::{array, finding, warning};
 use crate::diag::{Diagnostic, Report};
 use crate::ignition::{SpecVersion, dataurl};
 
@@ -40,13 +40,6 @@ impl StorageNode<'_> {
     fn path(&self) -> Option<&str> {
         self.value.get("path").and_then(Value::as_str)
     }
-}
-
-fn array<'a>(value: &'a Value, pointer: &str) -> &'a [Value] {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
 }
 
 fn storage_nodes(config: &Value) -> Vec<StorageNode<'_>> {
