@@ -353,12 +353,10 @@ fn escape_github_property(text: &str) -> String {
 
 impl Diagnostic {
     fn to_json(&self) -> serde_json::Value {
-        let mut finding = serde_json::json!({
-            "code": self.code,
-            "severity": self.severity.as_str(),
-            "message": self.message,
-        });
-        let fields = finding.as_object_mut().expect("a JSON object literal");
+        let mut fields = serde_json::Map::new();
+        fields.insert("code".into(), self.code.into());
+        fields.insert("severity".into(), self.severity.as_str().into());
+        fields.insert("message".into(), self.message.clone().into());
         match &self.location {
             Location::Source(span) => {
                 fields.insert("file".into(), span.path().display().to_string().into());
@@ -384,7 +382,7 @@ impl Diagnostic {
         if let Some(help) = &self.help {
             fields.insert("help".into(), help.clone().into());
         }
-        finding
+        serde_json::Value::Object(fields)
     }
 }
 
