@@ -487,3 +487,50 @@ fn human_output_says_when_all_is_well() {
     assert_eq!(output.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no problems found"));
 }
+
+#[test]
+fn etcd_3_6_deprecated_names_warn_and_both_names_fail() {
+    let dir = scratch_copy("five-node-fqdn");
+    let spec = dir.path().join("cluster.yaml");
+    let env_line = std::fs::read_to_string(&spec)
+        .unwrap()
+        .lines()
+        .position(|l| l.trim_start().starts_with("env:"))
+        .unwrap() as u64
+        + 1;
+    edit_spec(
+        dir.path(),
+        "env: { ETCD_FEATURE_GATES",
+        "env: { ETCD_EXPERIMENTAL_CORRUPT_CHECK_TIME: 5m, ETCD_FEATURE_GATES",
+    );
+    let output = check(dir.path(), &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "deprecated alone is a warning"
+    );
+    let deprecated = find(&findings(&output), "etcd.env-deprecated").clone();
+    assert_eq!(deprecated["line"], env_line);
+    assert!(
+        deprecated["help"]
+            .as_str()
+            .unwrap()
+            .contains("ETCD_CORRUPT_CHECK_TIME")
+    );
+
+    edit_spec(
+        dir.path(),
+        "ETCD_EXPERIMENTAL_CORRUPT_CHECK_TIME: 5m",
+        "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK: \"true\"",
+    );
+    let output = check(dir.path(), &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the feature gate InitialCorruptCheck is set too"
+    );
+    assert_eq!(
+        find(&findings(&output), "etcd.env-both-names")["line"],
+        env_line
+    );
+}

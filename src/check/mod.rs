@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::diag::{Diagnostic, Location, Report};
 use crate::resolve::material::Material;
-use crate::resolve::{Cluster, MetricsListen};
+use crate::resolve::{Cluster, MetricsListen, etcd};
 
 /// Inputs of the checks that are not in the spec.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +43,7 @@ pub fn run(cx: &Context) -> Report {
     tls::check(cx, &mut report);
     check_member_count(cx.cluster, &mut report);
     check_discovery(cx.cluster, &mut report);
+    check_deprecated_names(cx.cluster, &mut report);
     check_quota(cx.cluster, &mut report);
     check_metrics_exposure(cx.cluster, &mut report);
     report
@@ -97,6 +98,52 @@ fn check_discovery(cluster: &Cluster, report: &mut Report) {
             report.push(
                 Diagnostic::at("etcd.discovery-mixed", format!("{name} cannot be combined with the static ETCD_INITIAL_CLUSTER kindling writes"), span)
                     .with_help("etcd refuses to start with both; kindling bootstraps from the node list, so drop the discovery setting"),
+            );
+        }
+    }
+}
+
+/// etcd 3.6 still accepts the old experimental names but deprecates them, and refuses to
+/// start when a setting is given under both its old and its new name.
+fn check_deprecated_names(cluster: &Cluster, report: &mut Report) {
+    if cluster.etcd.minor < 6 {
+        return;
+    }
+    let env = &cluster.etcd.extra_env;
+    let gates = env
+        .iter()
+        .find(|(name, _, _)| name == "ETCD_FEATURE_GATES")
+        .map_or("", |(_, value, _)| value.as_str());
+    for (name, _, span) in env {
+        let Some(replacement) = etcd::deprecated_in_3_6(name) else {
+            continue;
+        };
+        let (instead, both) = match replacement {
+            etcd::Replacement::Flag(flag) => {
+                let new = etcd::env_name(flag);
+                let both = env.iter().any(|(other, _, _)| *other == new);
+                (new, both)
+            }
+            etcd::Replacement::FeatureGate(gate) => {
+                let both = gates
+                    .split(',')
+                    .any(|entry| entry.trim().split('=').next() == Some(gate));
+                (format!("ETCD_FEATURE_GATES={gate}=true"), both)
+            }
+        };
+        if both {
+            report.push(
+                Diagnostic::at("etcd.env-both-names", format!("{name} and {instead} set the same thing"), span)
+                    .with_help("etcd 3.6 refuses to start when both the deprecated and the new name are given: keep only the new one"),
+            );
+        } else {
+            report.push(
+                Diagnostic::warning(
+                    "etcd.env-deprecated",
+                    format!("{name} is deprecated in etcd 3.6 and removed in 3.7"),
+                    Location::Source(span.clone()),
+                )
+                .with_help(format!("use {instead}")),
             );
         }
     }

@@ -162,7 +162,101 @@ const SINCE_3_6_FLAGS: &[&str] = &[
     "enable-distributed-tracing",
 ];
 
-/// The flag names a release line (`minor` of 3.x) accepts.
+/// What replaces a flag 3.6 deprecates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replacement {
+    /// The same setting without the `experimental-` prefix.
+    Flag(&'static str),
+    /// A boolean that became an `ETCD_FEATURE_GATES` entry (`Gate=true`).
+    FeatureGate(&'static str),
+}
+
+/// Experimental flags 3.6 still accepts but deprecates (3.7 removes them). Setting one
+/// together with its replacement makes etcd refuse to start.
+pub const DEPRECATED_IN_3_6: &[(&str, Replacement)] = &[
+    (
+        "experimental-corrupt-check-time",
+        Replacement::Flag("corrupt-check-time"),
+    ),
+    (
+        "experimental-compact-hash-check-time",
+        Replacement::Flag("compact-hash-check-time"),
+    ),
+    (
+        "experimental-watch-progress-notify-interval",
+        Replacement::Flag("watch-progress-notify-interval"),
+    ),
+    (
+        "experimental-warning-apply-duration",
+        Replacement::Flag("warning-apply-duration"),
+    ),
+    (
+        "experimental-downgrade-check-time",
+        Replacement::Flag("downgrade-check-time"),
+    ),
+    (
+        "experimental-compaction-batch-limit",
+        Replacement::Flag("compaction-batch-limit"),
+    ),
+    (
+        "experimental-compaction-sleep-interval",
+        Replacement::Flag("compaction-sleep-interval"),
+    ),
+    (
+        "experimental-snapshot-catchup-entries",
+        Replacement::Flag("snapshot-catchup-entries"),
+    ),
+    (
+        "experimental-bootstrap-defrag-threshold-megabytes",
+        Replacement::Flag("bootstrap-defrag-threshold-megabytes"),
+    ),
+    (
+        "experimental-memory-mlock",
+        Replacement::Flag("memory-mlock"),
+    ),
+    (
+        "experimental-peer-skip-client-san-verification",
+        Replacement::Flag("peer-skip-client-san-verification"),
+    ),
+    (
+        "experimental-max-learners",
+        Replacement::Flag("max-learners"),
+    ),
+    (
+        "experimental-initial-corrupt-check",
+        Replacement::FeatureGate("InitialCorruptCheck"),
+    ),
+    (
+        "experimental-compact-hash-check-enabled",
+        Replacement::FeatureGate("CompactHashCheck"),
+    ),
+    (
+        "experimental-enable-lease-checkpoint",
+        Replacement::FeatureGate("LeaseCheckpoint"),
+    ),
+    (
+        "experimental-enable-lease-checkpoint-persist",
+        Replacement::FeatureGate("LeaseCheckpointPersist"),
+    ),
+    (
+        "experimental-txn-mode-write-with-shared-buffer",
+        Replacement::FeatureGate("TxnModeWriteWithSharedBuffer"),
+    ),
+    (
+        "experimental-stop-grpc-service-on-defrag",
+        Replacement::FeatureGate("StopGRPCServiceOnDefrag"),
+    ),
+];
+
+/// The replacement of a setting 3.6 deprecates, by env name.
+pub fn deprecated_in_3_6(env: &str) -> Option<Replacement> {
+    DEPRECATED_IN_3_6
+        .iter()
+        .find(|(flag, _)| env_name(flag) == env)
+        .map(|(_, replacement)| *replacement)
+}
+
+/// The flag names a release line (`minor` of 3.x) accepts (3.6: with the deprecated ones).
 fn flags_for(minor: u32) -> impl Iterator<Item = &'static str> {
     let groups: &[&[&str]] = match minor {
         4 => &[COMMON_FLAGS, BEFORE_3_6_FLAGS],
@@ -174,7 +268,14 @@ fn flags_for(minor: u32) -> impl Iterator<Item = &'static str> {
         ],
         _ => &[COMMON_FLAGS, SINCE_3_5_FLAGS, SINCE_3_6_FLAGS],
     };
-    groups.iter().flat_map(|group| group.iter().copied())
+    let deprecated = DEPRECATED_IN_3_6
+        .iter()
+        .filter(move |_| minor >= 6)
+        .map(|(flag, _)| *flag);
+    groups
+        .iter()
+        .flat_map(|group| group.iter().copied())
+        .chain(deprecated)
 }
 
 /// `ETCD_LOG_LEVEL` for `log-level`.
@@ -232,7 +333,15 @@ mod tests {
     #[test]
     fn names_follow_the_release_line() {
         assert!(is_known_env(5, "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK"));
-        assert!(!is_known_env(6, "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK"));
+        assert!(
+            is_known_env(6, "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK"),
+            "deprecated, still accepted"
+        );
+        assert!(!is_known_env(6, "ETCD_EXPERIMENTAL_ENABLE_V2V3"), "removed");
+        assert_eq!(
+            deprecated_in_3_6("ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK"),
+            Some(Replacement::FeatureGate("InitialCorruptCheck"))
+        );
         assert!(is_known_env(6, "ETCD_FEATURE_GATES"));
         assert!(!is_known_env(5, "ETCD_FEATURE_GATES"));
         assert!(is_known_env(4, "ETCD_LISTEN_METRICS_URLS"));

@@ -36,6 +36,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("ign.overwrite-no-source", "error"),
     ("ign.link-target", "error"),
     ("ign.hardlink-dir", "error"),
+    ("ign.hardlink-owner", "warning"),
     ("ign.compression", "error"),
     ("ign.verification-no-source", "error"),
     ("ign.hash-format", "error"),

@@ -196,6 +196,18 @@ fn check_link(node: &StorageNode, directories: &[&str], findings: &mut Vec<Diagn
         return;
     };
     let hard = node.value.get("hard").and_then(Value::as_bool) == Some(true);
+    for owner in ["user", "group"].into_iter().filter(|o| {
+        hard && node
+            .value
+            .get(*o)
+            .is_some_and(|v| v.as_object().is_some_and(|m| !m.is_empty()))
+    }) {
+        findings.push(warning(
+            "ign.hardlink-owner",
+            format!("{}.{owner}", node.json_path),
+            format!("a hard link shares its target's owner: this {owner} is ignored"),
+        ));
+    }
     if hard && directories.contains(&target) {
         findings.push(finding(
             "ign.hardlink-dir",

@@ -92,6 +92,7 @@ INVALID = [
     ("link-no-target", cfg(storage={"links": [{"path": "/l"}]}), "ign.link-target", "$.storage.links.0.target", "error"),
     ("link-empty-target", cfg(storage={"links": [{"path": "/l", "target": ""}]}), "ign.link-target", "$.storage.links.0.target", "error"),
     ("hardlink-to-directory", cfg(storage={"directories": [{"path": "/d"}], "links": [{"path": "/l", "target": "/d", "hard": True}]}), "ign.hardlink-dir", "$.storage.links.0.target", "error"),
+    ("hardlink-owner", cfg(storage={"files": [{"path": "/opt/a", "contents": {"source": data("x")}}], "links": [{"path": "/opt/b", "target": "/opt/a", "hard": True, "user": {"id": 500}}]}), "ign.hardlink-owner", "$.storage.links.0.user", "warning"),
     ("compression-unknown", files({"path": "/a", "contents": {"source": data("x"), "compression": "xz"}}), "ign.compression", "$.storage.files.0.contents.compression", "error"),
     ("v3.0-compression-merge", cfg("3.0.0", ignition={"version": "3.0.0", "config": {"merge": [{"source": "http://x/c.ign", "compression": "gzip"}]}}), "ign.compression", "$.ignition.config.merge.0.compression", "error"),
     ("verification-no-source", files({"path": "/a", "contents": {"verification": {"hash": "sha256-" + SHA}}}), "ign.verification-no-source", "$.storage.files.0.contents.verification.hash", "error"),
