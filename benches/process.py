@@ -12,6 +12,7 @@ Baselines: `true` (bare process start), `kindling --version` (kindling's own sta
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +37,7 @@ def peak_rss_mib(argv):
     if not os.path.exists("/usr/bin/time"):
         return float("nan")
     with tempfile.NamedTemporaryFile("r") as report:
-        os.spawnv(os.P_WAIT, "/usr/bin/time", ["/usr/bin/time", "-f", "%M", "-o", report.name, *argv])
+        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", report.name, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
         return int(report.read().split()[-1]) / 1024
 
 
