@@ -12,6 +12,7 @@ use super::Context;
 use crate::diag::{Diagnostic, Report, Span};
 use crate::resolve::material::KeyedCert;
 use crate::resolve::{LOCALHOST, Node};
+use crate::tls::CertPair;
 
 /// What a certificate is for, which decides the extended key usages it needs.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -50,8 +51,9 @@ pub fn check(cx: &Context, report: &mut Report) {
         return;
     };
     check_ca(cx, &ca, &paths.ca().cert, report);
+    let client_files = paths.client();
     let client = Pair {
-        cert_path: &paths.client().cert,
+        files: &client_files,
         pair: &cx.material.client,
         role: Role::Client,
         node: None,
@@ -59,13 +61,13 @@ pub fn check(cx: &Context, report: &mut Report) {
     };
     check_pair(cx, &ca, &client, report);
     for (node, tls) in cx.cluster.nodes.iter().zip(&cx.material.nodes) {
-        let server_path = paths.server(&node.name).cert;
-        let peer_path = paths.peer(&node.name).cert;
+        let server_files = paths.server(&node.name);
+        let peer_files = paths.peer(&node.name);
         check_pair(
             cx,
             &ca,
             &Pair {
-                cert_path: &server_path,
+                files: &server_files,
                 pair: &tls.server,
                 role: Role::Server,
                 node: Some(node),
@@ -77,7 +79,7 @@ pub fn check(cx: &Context, report: &mut Report) {
             cx,
             &ca,
             &Pair {
-                cert_path: &peer_path,
+                files: &peer_files,
                 pair: &tls.peer,
                 role: Role::Peer,
                 node: Some(node),
@@ -89,7 +91,7 @@ pub fn check(cx: &Context, report: &mut Report) {
 }
 
 struct Pair<'a> {
-    cert_path: &'a Path,
+    files: &'a CertPair,
     pair: &'a KeyedCert,
     role: Role,
     node: Option<&'a Node>,
@@ -113,7 +115,7 @@ fn check_ca(cx: &Context, ca: &X509Certificate, path: &Path, report: &mut Report
 }
 
 fn check_pair(cx: &Context, ca: &X509Certificate, pair: &Pair, report: &mut Report) {
-    let path = pair.cert_path.display();
+    let path = pair.files.cert.display();
     let Some(der) = pem_der(&pair.pair.cert) else {
         return;
     };
@@ -136,22 +138,22 @@ fn check_pair(cx: &Context, ca: &X509Certificate, pair: &Pair, report: &mut Repo
     if let Some(node) = pair.node {
         check_sans(&cert, node, pair, report);
     }
-    check_validity(cx, &cert, pair.cert_path, pair.span, report);
+    check_validity(cx, &cert, &pair.files.cert, pair.span, report);
     check_key_strength(&cert, pair, report);
 }
 
 /// The private key's public half must be the certificate's public key.
 fn check_key_match(cert: &X509Certificate, pair: &Pair, report: &mut Report) {
-    let key_path = pair.cert_path.with_extension("key");
+    let key_path = &pair.files.key;
     match rcgen::KeyPair::from_pem(pair.pair.key.expose()) {
         Ok(key) if key.public_key_raw() == cert.public_key().subject_public_key.data.as_ref() => {}
         Ok(_) => report.push(
-            Diagnostic::at("tls.key-mismatch", format!("{} does not belong to {}", key_path.display(), pair.cert_path.display()), pair.span)
+            Diagnostic::at("tls.key-mismatch", format!("{} does not belong to {}", key_path.display(), pair.files.cert.display()), pair.span)
                 .with_help("etcd refuses to start with a mismatched pair: restore the right key, or remove both files and run `kindling pki init`"),
         ),
         Err(_) => report.push(Diagnostic::warning(
             "tls.key-unchecked",
-            format!("{} is in a key format kindling cannot read, so whether it matches {} is unchecked", key_path.display(), pair.cert_path.display()),
+            format!("{} is in a key format kindling cannot read, so whether it matches {} is unchecked", key_path.display(), pair.files.cert.display()),
             crate::diag::Location::Source(pair.span.clone()),
         )),
     }
@@ -190,7 +192,7 @@ fn check_usages(cert: &X509Certificate, pair: &Pair, report: &mut Report) {
                 "tls.usage",
                 format!(
                     "{} ({} certificate) lacks extended key usage {}",
-                    pair.cert_path.display(),
+                    pair.files.cert.display(),
                     pair.role.name(),
                     missing.join(" and ")
                 ),
@@ -221,7 +223,7 @@ fn check_sans(cert: &X509Certificate, node: &Node, pair: &Pair, report: &mut Rep
     }
     if !missing.is_empty() {
         report.push(
-            Diagnostic::at("tls.san-missing", format!("{} ({} certificate of {}) does not name {}", pair.cert_path.display(), pair.role.name(), node.name, missing.join(", ")), pair.span)
+            Diagnostic::at("tls.san-missing", format!("{} ({} certificate of {}) does not name {}", pair.files.cert.display(), pair.role.name(), node.name, missing.join(", ")), pair.span)
                 .with_help("TLS connections to those names will be refused: re-issue the certificate (remove the pair and run `kindling pki init`)"),
         );
     }
@@ -311,7 +313,7 @@ fn check_key_strength(cert: &X509Certificate, pair: &Pair, report: &mut Report) 
                 "tls.weak-key",
                 format!(
                     "{} has a {}-bit RSA key",
-                    pair.cert_path.display(),
+                    pair.files.cert.display(),
                     rsa.key_size()
                 ),
                 crate::diag::Location::Source(pair.span.clone()),

@@ -196,6 +196,19 @@ impl<'a> Resolver<'a> {
         })
     }
 
+    /// A spanned string that must pass `rule`: records the problem at its line if not, and
+    /// yields the text either way so resolving goes on.
+    fn checked(
+        &mut self,
+        code: &'static str,
+        value: &Spanned<String>,
+        rule: fn(&str) -> Result<(), Invalid>,
+    ) -> String {
+        let span = self.span(value);
+        self.check(code, span, rule(&value.value), ());
+        value.value.clone()
+    }
+
     /// One of a fixed set of words, or `default` when the spec leaves it out.
     fn choice(
         &mut self,
@@ -239,11 +252,11 @@ pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
         values::dns_label("cluster name", &spec.cluster.name.value),
         (),
     );
-    let domain = spec.cluster.domain.as_ref().map(|d| {
-        let span = r.span(d);
-        r.check("spec.domain", span, values::domain(&d.value), ());
-        d.value.clone()
-    });
+    let domain = spec
+        .cluster
+        .domain
+        .as_ref()
+        .map(|d| r.checked("spec.domain", d, values::domain));
     let ignition = resolve_ignition_version(&mut r);
     let profile = resolve_profile(&r);
     let nodes = resolve_nodes(&mut r, domain.as_deref());
@@ -521,11 +534,7 @@ fn check_timing(r: &mut Resolver, heartbeat_ms: u64, election_timeout_ms: u64) {
 fn resolve_token(r: &mut Resolver) -> String {
     let cluster = &r.doc.spec.cluster;
     match &cluster.token {
-        Some(token) => {
-            let span = r.span(token);
-            r.check("spec.token", span, values::token(&token.value), ());
-            token.value.clone()
-        }
+        Some(token) => r.checked("spec.token", token, values::token),
         None => cluster.name.value.clone(),
     }
 }
@@ -913,11 +922,13 @@ fn resolve_tls(r: &mut Resolver) -> TlsSettings {
 
 fn resolve_ssh_keys(r: &mut Resolver) -> Vec<String> {
     let keys = &r.doc.spec.ssh_authorized_keys;
-    for key in keys {
-        let span = r.span(key);
-        r.check("spec.ssh-key", span, values::ssh_public_key(&key.value), ());
-    }
-    keys.iter().map(|k| k.value.trim().to_string()).collect()
+    keys.iter()
+        .map(|key| {
+            r.checked("spec.ssh-key", key, values::ssh_public_key)
+                .trim()
+                .to_string()
+        })
+        .collect()
 }
 
 fn resolve_matchbox(r: &mut Resolver) -> Option<MatchboxSettings> {
@@ -937,40 +948,16 @@ fn resolve_matchbox(r: &mut Resolver) -> Option<MatchboxSettings> {
     );
     let version = section.version.as_ref().map_or_else(
         || "current".to_string(),
-        |v| {
-            let span = r.span(v);
-            r.check(
-                "matchbox.version",
-                span,
-                values::flatcar_version(&v.value),
-                (),
-            );
-            v.value.clone()
-        },
+        |v| r.checked("matchbox.version", v, values::flatcar_version),
     );
-    let install_disk = section.install_disk.as_ref().map(|disk| {
-        let span = r.span(disk);
-        r.check(
-            "matchbox.install-disk",
-            span,
-            values::device_path(&disk.value),
-            (),
-        );
-        disk.value.clone()
-    });
+    let install_disk = section
+        .install_disk
+        .as_ref()
+        .map(|disk| r.checked("matchbox.install-disk", disk, values::device_path));
     let kernel_args = section
         .kernel_args
         .iter()
-        .map(|arg| {
-            let span = r.span(arg);
-            r.check(
-                "matchbox.kernel-arg",
-                span,
-                values::kernel_arg(&arg.value),
-                (),
-            );
-            arg.value.clone()
-        })
+        .map(|arg| r.checked("matchbox.kernel-arg", arg, values::kernel_arg))
         .collect();
     Some(MatchboxSettings {
         url,

@@ -106,28 +106,21 @@ pub(crate) fn text<'a>(value: &'a Value, key: &str) -> &'a str {
     value.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
+/// A place in a config: its JSON path (the line is added when the text is known).
+fn json_location(path: String) -> Location {
+    Location::Json {
+        path,
+        origin: None,
+        span: None,
+    }
+}
+
 pub(crate) fn finding(code: &'static str, path: String, message: impl Into<String>) -> Diagnostic {
-    Diagnostic::error(
-        code,
-        message,
-        Location::Json {
-            path,
-            origin: None,
-            span: None,
-        },
-    )
+    Diagnostic::error(code, message, json_location(path))
 }
 
 pub(crate) fn warning(code: &'static str, path: String, message: impl Into<String>) -> Diagnostic {
-    Diagnostic::warning(
-        code,
-        message,
-        Location::Json {
-            path,
-            origin: None,
-            span: None,
-        },
-    )
+    Diagnostic::warning(code, message, json_location(path))
 }
 
 #[cfg(test)]
