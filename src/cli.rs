@@ -367,22 +367,15 @@ fn check_cluster(args: &CheckArgs, format: Format) -> i32 {
 /// Validates every file and prints one report; exit 1 when any file has an error (or,
 /// with --strict, a warning).
 fn validate_configs(args: &ValidateArgs, format: Format) -> i32 {
+    if args.files.iter().filter(|f| *f == Path::new("-")).count() > 1 {
+        eprintln!("error: `-` (standard input) may be given only once");
+        return 2;
+    }
     let mut report = Report::default();
     for file in &args.files {
-        let (name, text) = if file == Path::new("-") {
-            let mut text = String::new();
-            let read = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text);
-            ("<stdin>".to_string(), read.map(|_| text))
-        } else {
-            (file.display().to_string(), std::fs::read_to_string(file))
-        };
-        match text {
-            Ok(text) => report.extend(crate::validate::input::validate_text(&name, text)),
-            Err(e) => report.push(Diagnostic::error(
-                "ign.unreadable",
-                format!("cannot read {name}: {e}"),
-                Location::File(file.clone()),
-            )),
+        match crate::validate::input::read(file) {
+            Ok((name, text)) => report.extend(crate::validate::input::validate_text(&name, text)),
+            Err(errors) => report.extend(errors),
         }
     }
     if args.strict {

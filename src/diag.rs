@@ -7,6 +7,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::redact;
+
 /// How bad a finding is. Errors stop the pipeline before anything is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -30,12 +32,16 @@ impl Severity {
     }
 }
 
-/// A text file kindling read (a spec, a profile manifest, a template), kept so a
+/// A text file kindling read (a spec, a profile manifest, a template, a config), kept so a
 /// diagnostic can quote the offending line.
 #[derive(Debug)]
 pub struct SourceFile {
     pub path: PathBuf,
     pub text: String,
+    /// Whether a diagnostic may quote its lines. Files that are neither the user's spec,
+    /// a profile nor a config (a `SHA256SUMS` named by the spec, say) are never quoted: the
+    /// path could name anything, `/proc/self/environ` included.
+    quotable: bool,
 }
 
 impl SourceFile {
@@ -43,6 +49,16 @@ impl SourceFile {
         Arc::new(SourceFile {
             path: path.into(),
             text,
+            quotable: true,
+        })
+    }
+
+    /// A file diagnostics point into by line and column but never quote.
+    pub fn unquoted(path: impl Into<PathBuf>, text: String) -> Arc<Self> {
+        Arc::new(SourceFile {
+            path: path.into(),
+            text,
+            quotable: false,
         })
     }
 
@@ -137,6 +153,22 @@ impl Diagnostic {
         self
     }
 
+    /// A copy whose message, hint and JSON path are scrubbed of key material and cut to a
+    /// printable length.
+    pub fn printable(&self) -> Diagnostic {
+        let mut location = self.location.clone();
+        if let Location::Json { path, .. } = &mut location {
+            *path = redact::printable(path);
+        }
+        Diagnostic {
+            code: self.code,
+            severity: self.severity,
+            message: redact::printable(&self.message),
+            location,
+            help: self.help.as_deref().map(redact::printable),
+        }
+    }
+
     /// `file:line:col`, the JSON path, or the file, for one-line formats.
     pub fn place(&self) -> String {
         match &self.location {
@@ -205,7 +237,7 @@ impl Report {
 
     /// Human-readable, rustc-like text: the message, the place, the source line with a
     /// caret under the column, and the hint.
-    pub fn render_human(&self) -> String {
+    fn render_human(&self) -> String {
         let mut out = String::new();
         for diagnostic in &self.diagnostics {
             render_one_human(&mut out, diagnostic);
@@ -220,7 +252,7 @@ impl Report {
 
     /// One JSON array of findings: code, severity, file/line/column or JSON path, message,
     /// help. Stable for tools; tests assert on it.
-    pub fn render_json(&self) -> String {
+    fn render_json(&self) -> String {
         let findings: Vec<serde_json::Value> =
             self.diagnostics.iter().map(Diagnostic::to_json).collect();
         let mut text = serde_json::Value::Array(findings).to_string();
@@ -229,7 +261,7 @@ impl Report {
     }
 
     /// GitHub Actions workflow commands, one line per finding.
-    pub fn render_github(&self) -> String {
+    fn render_github(&self) -> String {
         let mut out = String::new();
         for d in &self.diagnostics {
             let mut properties = vec![format!("title={}", escape_github_property(d.code))];
@@ -279,11 +311,12 @@ impl Report {
     /// The first error (or finding) on one line, with its place and hint, and how many
     /// more there are: for callers such as Terraform that show a single line.
     pub fn render_one_line(&self) -> String {
-        let first = self
+        let printable = self.printable();
+        let first = printable
             .diagnostics
             .iter()
             .find(|d| d.severity == Severity::Error)
-            .or(self.diagnostics.first());
+            .or(printable.diagnostics.first());
         let Some(d) = first else {
             return String::from("kindling: failed\n");
         };
@@ -313,12 +346,21 @@ impl Report {
         format!("{}\n", line.replace(['\n', '\r'], " "))
     }
 
-    /// Renders in the named format.
+    /// Renders in the named format. Every message, hint and JSON path is first scrubbed of
+    /// key material and cut to a printable length (see `redact`).
     pub fn render(&self, format: Format) -> String {
+        let printable = self.printable();
         match format {
-            Format::Human => self.render_human(),
-            Format::Json => self.render_json(),
-            Format::Github => self.render_github(),
+            Format::Human => printable.render_human(),
+            Format::Json => printable.render_json(),
+            Format::Github => printable.render_github(),
+        }
+    }
+
+    /// The report as it may be printed: see `Diagnostic::printable`.
+    pub fn printable(&self) -> Report {
+        Report {
+            diagnostics: self.diagnostics.iter().map(Diagnostic::printable).collect(),
         }
     }
 
@@ -443,17 +485,16 @@ fn render_source_excerpt(out: &mut String, span: &Span) {
         span.line,
         span.column
     );
+    if !span.source.quotable {
+        return;
+    }
     let Some(text) = span.source.line_text(span.line) else {
         return;
     };
     let gutter = span.line.to_string();
     let pad = " ".repeat(gutter.len());
-    let caret_offset: usize = text
-        .chars()
-        .take(usize::try_from(span.column.saturating_sub(1)).unwrap_or(0))
-        .map(|c| if c == '\t' { 4 } else { 1 })
-        .sum();
-    let shown = text.replace('\t', "    ");
+    let column = usize::try_from(span.column.saturating_sub(1)).unwrap_or(usize::MAX);
+    let (shown, caret_offset) = redact::excerpt(text, column);
     let _ = writeln!(out, "{pad} |");
     let _ = writeln!(out, "{gutter} | {shown}");
     let _ = writeln!(out, "{pad} | {}^", " ".repeat(caret_offset));
@@ -470,7 +511,7 @@ mod tests {
             Diagnostic::at("spec.type", "expected a list", &Span::new(&source, 2, 8))
                 .with_help("write nodes as a list"),
         );
-        let text = report.render_human();
+        let text = report.render(Format::Human);
         assert!(text.contains("error[spec.type]: expected a list"), "{text}");
         assert!(text.contains("--> cluster.yaml:2:8"), "{text}");
         assert!(text.contains("2 | nodes: x\n  |        ^"), "{text}");
@@ -485,12 +526,12 @@ mod tests {
             "bad, really: 100%",
             &Span::new(&source, 1, 4),
         ));
-        let json: serde_json::Value = serde_json::from_str(&report.render_json()).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&report.render(Format::Json)).unwrap();
         assert_eq!(json[0]["code"], "spec.x");
         assert_eq!(json[0]["line"], 1);
         assert_eq!(json[0]["column"], 4);
         assert_eq!(
-            report.render_github(),
+            report.render(Format::Github),
             "::error title=spec.x,file=c.yaml,line=1,col=4::bad, really: 100%25\n"
         );
     }

@@ -11,6 +11,8 @@ pub mod emit;
 pub mod ignition;
 pub mod materialize;
 pub mod profile;
+pub mod read;
+pub mod redact;
 pub mod resolve;
 pub mod secret;
 pub mod spec;

@@ -14,7 +14,7 @@ use std::path::{Component, Path, PathBuf};
 use serde_json::Value;
 
 use crate::diag::{Diagnostic, Location, Report};
-use crate::ignition::{content_hash, dataurl, gunzip};
+use crate::ignition::{INFLATE_LIMIT, content_hash, dataurl, gunzip};
 use crate::validate::{self, array, text};
 
 /// Where to apply a config, and where fetched files come from.
@@ -75,14 +75,8 @@ enum Action {
 
 /// Validates the config at `config_path` and applies it under `options.root`.
 pub fn materialize(config_path: &Path, options: &Options) -> Result<Outcome, Report> {
-    let text = std::fs::read_to_string(config_path).map_err(|e| {
-        Report::from(Diagnostic::error(
-            "ign.unreadable",
-            format!("cannot read the config: {e}"),
-            Location::File(config_path.to_path_buf()),
-        ))
-    })?;
-    let parsed = validate::input::parse(&config_path.display().to_string(), text)?;
+    let (name, text) = validate::input::read(config_path)?;
+    let parsed = validate::input::parse(&name, text)?;
     let findings = parsed.locate(validate::validate(&parsed.config, parsed.version));
     if findings.has_errors() {
         return Err(findings);
@@ -230,7 +224,7 @@ fn fetch_asset(source: &str, options: &Options, at: &str) -> Result<Option<Vec<u
 }
 
 fn decompress(bytes: &[u8], at: &str) -> Result<Vec<u8>, Report> {
-    gunzip(bytes).map_err(|e| {
+    gunzip(bytes, INFLATE_LIMIT).map_err(|e| {
         Diagnostic::error(
             "materialize.gzip",
             format!("contents claim gzip but do not decompress: {e}"),

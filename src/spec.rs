@@ -175,11 +175,17 @@ pub struct NodeSpec {
 
 /// Reads and parses a spec file.
 pub fn load(path: &Path) -> Result<SpecDocument, Report> {
-    let text = std::fs::read_to_string(path).map_err(|error| {
+    let text = crate::read::text(path, crate::read::SPEC_LIMIT).map_err(|error| {
+        let location = match error {
+            crate::read::ReadError::NotUtf8 { line, column } => crate::diag::Location::Source(
+                Span::new(&SourceFile::unquoted(path, String::new()), line, column),
+            ),
+            _ => crate::diag::Location::File(path.to_path_buf()),
+        };
         Diagnostic::error(
             "spec.unreadable",
             format!("cannot read the spec: {error}"),
-            crate::diag::Location::File(path.to_path_buf()),
+            location,
         )
     })?;
     parse(path, text)
@@ -225,10 +231,15 @@ pub fn parse_yaml<T: for<'de> Deserialize<'de>>(
     what: &'static str,
 ) -> Result<T, Report> {
     serde_saphyr::from_str_with_options::<T>(&source.text, options()).map_err(|error| {
-        let location = error.location().unwrap_or(YamlLocation::UNKNOWN);
-        let message = strip_location_prefix(&error.without_snippet().to_string());
-        let (code, help) = classify_yaml_error(what, &message);
-        let mut diagnostic = Diagnostic::at(code, message, &span_of(source, &location));
+        let raw = strip_location_prefix(&error.without_snippet().to_string());
+        let span = match (error.location(), location_in_message(&raw)) {
+            (Some(location), _) => span_of(source, &location),
+            (None, Some((line, column))) => Span::new(source, line, column),
+            (None, None) => span_of(source, &YamlLocation::UNKNOWN),
+        };
+        let (code, help) = classify_yaml_error(what, &raw);
+        let message = plain_yaml_message(&raw);
+        let mut diagnostic = Diagnostic::at(code, message, &span);
         if let Some(help) = help {
             diagnostic = diagnostic.with_help(help);
         }
@@ -247,8 +258,96 @@ fn strip_location_prefix(message: &str) -> String {
     }
 }
 
+/// Some errors (an alias budget breach) carry their place only in the text: "(used at line
+/// N, column M)", else "(defined at …)".
+fn location_in_message(raw: &str) -> Option<(u64, u64)> {
+    let parse = |marker: &str| {
+        let rest = &raw[raw.find(marker)? + marker.len()..];
+        let (line, rest) = rest.split_once(", column ")?;
+        let column: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        Some((line.parse().ok()?, column.parse().ok()?))
+    };
+    parse("(used at line ").or_else(|| parse("(defined at line "))
+}
+
+/// The YAML library's message in the spec's own language: no Rust type names, no advice
+/// about the library's options, and no location (the diagnostic carries that).
+fn plain_yaml_message(raw: &str) -> String {
+    let mut message = raw.to_string();
+    for marker in [" (defined at line ", " (used at line ", " at line "] {
+        if let Some(at) = message.find(marker) {
+            message.truncate(at);
+        }
+    }
+    if let Some(key) = message.strip_prefix("duplicate mapping key: ") {
+        let key = key.split(", set ").next().unwrap_or(key);
+        return format!("the key `{key}` appears twice in this mapping");
+    }
+    let phrases: [(&str, &str); 6] = [
+        (
+            "multiple YAML documents",
+            "the file holds more than one YAML document (a second `---`); kindling reads exactly one",
+        ),
+        (
+            "cannot deserialize null",
+            "a value is required here; null (`~` or nothing) is not allowed",
+        ),
+        (
+            "!!binary",
+            "a !!binary value cannot stand where text is expected",
+        ),
+        (
+            "budget breached",
+            "the file expands to too much data (YAML aliases repeating a large value); kindling refuses it",
+        ),
+        (
+            "expected string scalar",
+            "expected a single value here, not a list or a mapping",
+        ),
+        (
+            "expected scalar",
+            "expected a single value here, not a list or a mapping",
+        ),
+    ];
+    if let Some((_, plain)) = phrases.iter().find(|(needle, _)| message.contains(needle)) {
+        return (*plain).to_string();
+    }
+    if let Some(at) = message.find("; use Option<") {
+        message.truncate(at);
+    }
+    name_rust_types(&message)
+}
+
+/// `expected u16` → `expected a whole number from 0 to 65535`, and the like.
+fn name_rust_types(message: &str) -> String {
+    const TYPES: [(&str, &str); 8] = [
+        ("u8", "a whole number from 0 to 255"),
+        ("u16", "a whole number from 0 to 65535"),
+        ("u32", "a whole number from 0 to 4294967295"),
+        ("u64", "a whole number from 0 to 18446744073709551615"),
+        ("i64", "a whole number"),
+        ("usize", "a whole number"),
+        ("f64", "a number"),
+        ("a boolean", "true or false"),
+    ];
+    let mut message = message.to_string();
+    for (rust, plain) in TYPES {
+        if message.trim() == format!("invalid {rust}") {
+            return format!("out of range: expected {plain}");
+        }
+        message = message.replace(&format!("expected {rust}"), &format!("expected {plain}"));
+    }
+    message
+}
+
 fn classify_yaml_error(what: &'static str, message: &str) -> (&'static str, Option<String>) {
-    let codes: [(&str, &str, &str, &str); 4] = [
+    let codes: [(&str, &str, &str, &str); 5] = [
+        (
+            "budget breached",
+            "spec.too-large",
+            "profile.too-large",
+            "write the values out instead of repeating a large one through aliases",
+        ),
         (
             "unknown field",
             "spec.unknown-key",

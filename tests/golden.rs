@@ -127,7 +127,7 @@ fn expected_files_validate() {
                 report.diagnostics.is_empty(),
                 "{case}/{}: {}",
                 name.display(),
-                report.render_human()
+                report.render(kindling::diag::Format::Human)
             );
         }
     }

@@ -120,6 +120,16 @@ fn every_invalid_config_draws_its_finding() {
     );
 }
 
+/// The `ignition.version` a corpus file declares, read as text: some valid files are not
+/// serde_json input on purpose (raw bytes that are not UTF-8, a lone surrogate escape).
+fn declared_version(file: &std::path::Path) -> String {
+    let text = String::from_utf8_lossy(&std::fs::read(file).unwrap()).into_owned();
+    let after = &text[text.find("\"version\"").expect("a version") + 9..];
+    let start = after.find('"').unwrap() + 1;
+    let end = start + after[start..].find('"').unwrap();
+    after[start..end].to_string()
+}
+
 #[test]
 fn every_valid_config_has_no_finding_even_strict() {
     let files: Vec<PathBuf> = std::fs::read_dir(corpus().join("valid"))
@@ -127,7 +137,7 @@ fn every_valid_config_has_no_finding_even_strict() {
         .map(|e| e.unwrap().path())
         .collect();
     assert!(files.len() >= 20);
-    let versions: BTreeSet<String> = files.iter().map(|f| serde_json::from_slice::<Value>(&std::fs::read(f).unwrap()).unwrap()["ignition"]["version"].as_str().unwrap().to_string()).collect();
+    let versions: BTreeSet<String> = files.iter().map(|f| declared_version(f)).collect();
     assert_eq!(
         versions.into_iter().collect::<Vec<_>>(),
         ["3.0.0", "3.1.0", "3.2.0", "3.3.0", "3.4.0"]

@@ -4,7 +4,9 @@
 //! diff of two configs shows which line changed; anything that is not UTF-8 goes base64.
 
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use base64::alphabet;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 
 /// Bytes kept as they are in a percent-encoded data URL: RFC 3986 unreserved characters
 /// plus a few that are unambiguous after the comma.
@@ -39,23 +41,205 @@ const HEX: &[u8; 16] = b"0123456789ABCDEF";
 pub enum DecodeError {
     NotDataUrl,
     MissingComma,
+    BadMediaType,
+    BadParameter,
+    BadCharacter,
     BadPercentEscape,
     BadBase64,
 }
 
-/// Decodes a data URL (`data:[<mediatype>][;base64],<data>`).
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DecodeError::NotDataUrl => "it does not start with data:",
+            DecodeError::MissingComma => "there is no comma before the data",
+            DecodeError::BadMediaType => "the media type is not type/subtype of a known type",
+            DecodeError::BadParameter => "a parameter is malformed (or ;base64 is not last)",
+            DecodeError::BadCharacter => {
+                "the data holds a character a data URL may not (a space, #, a quote, a non-ASCII character, or in base64 anything but A-Z a-z 0-9 + / =)"
+            }
+            DecodeError::BadPercentEscape => "a % is not followed by two hex digits",
+            DecodeError::BadBase64 => "the base64 data does not decode",
+        })
+    }
+}
+
+/// Base64 as Go's `base64.StdEncoding` reads it: padding required, but bits after the last
+/// full byte may be set (`QR==` decodes).
+const GO_STD_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
+);
+
+/// Decodes a data URL (`data:[<mediatype>][;base64],<data>`) exactly as Ignition's decoder
+/// does, so a URL kindling accepts is one the node accepts: the media type, if any, is
+/// `type/subtype` of a MIME top-level type; `;base64` is spelled in lower case and comes last;
+/// base64 data holds only base64 characters; other data only ASCII URL characters, with
+/// `%` escapes.
 pub fn decode(url: &str) -> Result<Vec<u8>, DecodeError> {
     let rest = url.strip_prefix("data:").ok_or(DecodeError::NotDataUrl)?;
-    let (header, data) = rest.split_once(',').ok_or(DecodeError::MissingComma)?;
-    let unescaped = percent_decode(data)?;
-    if header.ends_with(";base64") {
-        let compact: Vec<u8> = unescaped
-            .into_iter()
-            .filter(|b| !b.is_ascii_whitespace())
-            .collect();
-        return STANDARD.decode(compact).map_err(|_| DecodeError::BadBase64);
+    let (is_base64, data) = Header::new(rest).parse()?;
+    if is_base64 {
+        if !data.bytes().all(is_base64_char) {
+            return Err(DecodeError::BadCharacter);
+        }
+        return GO_STD_BASE64
+            .decode(data)
+            .map_err(|_| DecodeError::BadBase64);
     }
-    Ok(unescaped)
+    if !data.bytes().all(is_url_char) {
+        return Err(DecodeError::BadCharacter);
+    }
+    percent_decode(data)
+}
+
+/// Token characters of RFC 2045: printable ASCII but the separators.
+fn is_token_char(byte: u8) -> bool {
+    byte.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&byte)
+}
+
+fn is_url_char(byte: u8) -> bool {
+    byte.is_ascii_graphic() && !b"<>#\"{}|\\^[]`".contains(&byte)
+}
+
+fn is_base64_char(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'/' | b'=')
+}
+
+/// The part of a data URL before its comma, read as Ignition's lexer reads it.
+struct Header<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Header<'a> {
+    fn new(text: &'a str) -> Self {
+        Header {
+            bytes: text.as_bytes(),
+            at: 0,
+        }
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let byte = self.bytes.get(self.at).copied();
+        if byte.is_some() {
+            self.at += 1;
+        }
+        byte
+    }
+
+    /// Whether the data is base64, and the data itself.
+    fn parse(mut self) -> Result<(bool, &'a str), DecodeError> {
+        match self.bytes.first() {
+            None => return Err(DecodeError::MissingComma),
+            Some(b';') => {}
+            Some(b',') => return Ok((false, self.data(1))),
+            Some(_) => self.media_type()?,
+        }
+        loop {
+            // At a ';' (or, after a parameter value, a ',').
+            match self.next() {
+                Some(b',') => return Ok((false, self.data(self.at))),
+                Some(b';') => {}
+                None => return Err(DecodeError::MissingComma),
+                Some(_) => return Err(DecodeError::BadParameter),
+            }
+            if let Some(data_at) = self.parameter()? {
+                return Ok((true, self.data(data_at)));
+            }
+        }
+    }
+
+    fn data(&self, from: usize) -> &'a str {
+        // The header is ASCII up to `from`, so this is a character boundary.
+        std::str::from_utf8(&self.bytes[from..]).unwrap_or_default()
+    }
+
+    /// `type/subtype`, leaving `at` on the ';' or ',' that follows.
+    fn media_type(&mut self) -> Result<(), DecodeError> {
+        let start = self.at;
+        let first = self.next().ok_or(DecodeError::MissingComma)?;
+        let extension = matches!(first, b'x' | b'X') && self.next() == Some(b'-');
+        if !extension && !is_token_char(first) {
+            return Err(DecodeError::BadMediaType);
+        }
+        loop {
+            match self.next() {
+                Some(b'/') => break,
+                Some(byte) if is_token_char(byte) => {}
+                _ => return Err(DecodeError::BadMediaType),
+            }
+        }
+        let top = &self.bytes[start..self.at - 1];
+        const TYPES: [&[u8]; 7] = [
+            b"text",
+            b"image",
+            b"audio",
+            b"video",
+            b"application",
+            b"message",
+            b"multipart",
+        ];
+        if !extension && !TYPES.iter().any(|t| top.starts_with(t)) {
+            return Err(DecodeError::BadMediaType);
+        }
+        loop {
+            match self.bytes.get(self.at) {
+                Some(b';' | b',') => return Ok(()),
+                Some(&byte) if is_token_char(byte) => self.at += 1,
+                _ => return Err(DecodeError::BadMediaType),
+            }
+        }
+    }
+
+    /// One parameter after its ';': `attr=value`, leaving `at` on what follows, or the final
+    /// `base64,`, returning where the data starts.
+    fn parameter(&mut self) -> Result<Option<usize>, DecodeError> {
+        let start = self.at;
+        loop {
+            match self.next() {
+                Some(b'=') if self.at - 1 > start => break,
+                Some(b',') if &self.bytes[start..self.at - 1] == b"base64" => {
+                    return Ok(Some(self.at));
+                }
+                Some(byte) if is_token_char(byte) => {}
+                _ => return Err(DecodeError::BadParameter),
+            }
+        }
+        match self.next() {
+            Some(b'"') => self.quoted_value()?,
+            Some(byte) if is_token_char(byte) => {
+                let value_start = self.at - 1;
+                while self.bytes.get(self.at).is_some_and(|&b| is_token_char(b)) {
+                    self.at += 1;
+                }
+                let value = std::str::from_utf8(&self.bytes[value_start..self.at])
+                    .map_err(|_| DecodeError::BadParameter)?;
+                percent_decode(value)?;
+            }
+            _ => return Err(DecodeError::BadParameter),
+        }
+        Ok(None)
+    }
+
+    /// A quoted parameter value after its opening quote: ASCII, with Go string escapes.
+    fn quoted_value(&mut self) -> Result<(), DecodeError> {
+        loop {
+            match self.next() {
+                Some(b'"') => return Ok(()),
+                Some(b'\\') => {
+                    let escaped = self.next().ok_or(DecodeError::BadParameter)?;
+                    if !b"abfnrtv\\\"".contains(&escaped) {
+                        return Err(DecodeError::BadParameter);
+                    }
+                }
+                Some(byte) if byte.is_ascii() && byte != b'\n' => {}
+                _ => return Err(DecodeError::BadParameter),
+            }
+        }
+    }
 }
 
 fn percent_decode(data: &str) -> Result<Vec<u8>, DecodeError> {
@@ -68,6 +252,9 @@ fn percent_decode(data: &str) -> Result<Vec<u8>, DecodeError> {
                 .get(i + 1..i + 3)
                 .ok_or(DecodeError::BadPercentEscape)?;
             let text = std::str::from_utf8(hex).map_err(|_| DecodeError::BadPercentEscape)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return Err(DecodeError::BadPercentEscape);
+            }
             out.push(u8::from_str_radix(text, 16).map_err(|_| DecodeError::BadPercentEscape)?);
             i += 3;
         } else {
@@ -101,8 +288,39 @@ mod tests {
     #[test]
     fn broken_urls_are_refused() {
         assert_eq!(decode("http://x"), Err(DecodeError::NotDataUrl));
-        assert_eq!(decode("data:text/plain"), Err(DecodeError::MissingComma));
+        assert_eq!(decode("data:"), Err(DecodeError::MissingComma));
         assert_eq!(decode("data:,%4"), Err(DecodeError::BadPercentEscape));
-        assert_eq!(decode("data:;base64,@@@"), Err(DecodeError::BadBase64));
+        assert_eq!(decode("data:;base64,@@@"), Err(DecodeError::BadCharacter));
+    }
+
+    #[test]
+    fn the_grammar_is_ignitions() {
+        let accepted = [
+            ("data:,a%20b", &b"a b"[..]),
+            ("data:;base64,QR==", b"A"),
+            ("data:text/plain;charset=utf-8;base64,QUFB", b"AAA"),
+            ("data:text/plain;charset=\"utf-8\",x", b"x"),
+            ("data:application/x-foo,x", b"x"),
+            ("data:x-custom/thing,x", b"x"),
+            ("data:,", b""),
+        ];
+        for (url, bytes) in accepted {
+            assert_eq!(decode(url).as_deref(), Ok(bytes), "{url}");
+        }
+        let refused = [
+            ("data:;base64,QUFB%0AQUFB", DecodeError::BadCharacter),
+            ("data:;base64,QU%20FB", DecodeError::BadCharacter),
+            ("data:;BASE64,QUFB", DecodeError::BadParameter),
+            ("data:,a#b", DecodeError::BadCharacter),
+            ("data:foo;base64,QUFB", DecodeError::BadMediaType),
+            ("data:;base64;charset=utf-8,QUFB", DecodeError::BadParameter),
+            ("data:,a b", DecodeError::BadCharacter),
+            ("data:,\u{e9}", DecodeError::BadCharacter),
+            ("data:;base64,QUFB=", DecodeError::BadBase64),
+            ("data:text/plain", DecodeError::BadMediaType),
+        ];
+        for (url, error) in refused {
+            assert_eq!(decode(url), Err(error), "{url}");
+        }
     }
 }

@@ -41,28 +41,101 @@ impl SpecVersion {
     }
 }
 
-/// Undoes `compression: gzip`.
-pub fn gunzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+/// The most kindling inflates of one inline file's gzip contents: validation streams them
+/// through the hash (memory stays small, the cap bounds the time a gzip bomb takes), and
+/// `materialize` holds at most this much of one file.
+pub const INFLATE_LIMIT: u64 = 256 << 20;
+
+/// Why gzip contents could not be inflated.
+#[derive(Debug)]
+pub enum InflateError {
+    /// Not gzip, truncated, or followed by bytes that are not another gzip member.
+    Corrupt(std::io::Error),
+    /// More than the limit once inflated.
+    TooLarge { limit: u64 },
+}
+
+impl std::fmt::Display for InflateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InflateError::Corrupt(error) => write!(f, "{error}"),
+            InflateError::TooLarge { limit } => write!(
+                f,
+                "they inflate to more than {}, kindling's limit",
+                crate::read::size(*limit)
+            ),
+        }
+    }
+}
+
+/// Undoes `compression: gzip` into `sink`, every member of a multi-member stream included
+/// (as Go's reader does), stopping once more than `limit` bytes came out. Returns how
+/// many bytes were inflated.
+pub fn gunzip_into(
+    bytes: &[u8],
+    limit: u64,
+    sink: &mut impl std::io::Write,
+) -> Result<u64, InflateError> {
+    let decoder = flate2::read::MultiGzDecoder::new(bytes);
+    let copied = std::io::copy(
+        &mut std::io::Read::take(decoder, limit.saturating_add(1)),
+        sink,
+    )
+    .map_err(InflateError::Corrupt)?;
+    if copied > limit {
+        return Err(InflateError::TooLarge { limit });
+    }
+    Ok(copied)
+}
+
+/// Undoes `compression: gzip` into memory, at most `limit` bytes.
+pub fn gunzip(bytes: &[u8], limit: u64) -> Result<Vec<u8>, InflateError> {
     let mut out = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes), &mut out)?;
+    gunzip_into(bytes, limit, &mut out)?;
     Ok(out)
+}
+
+/// A running digest in the form of a verification hash (`sha256-<hex>`, `sha512-<hex>`).
+pub enum ContentHasher {
+    Sha256(sha2::Sha256),
+    Sha512(sha2::Sha512),
+}
+
+impl ContentHasher {
+    /// The hasher for the function `hash` names; None for another (the validator refuses those).
+    pub fn for_hash(hash: &str) -> Option<Self> {
+        use sha2::Digest;
+        match hash.split_once('-')?.0 {
+            "sha256" => Some(Self::Sha256(sha2::Sha256::new())),
+            "sha512" => Some(Self::Sha512(sha2::Sha512::new())),
+            _ => None,
+        }
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        use sha2::Digest;
+        match self {
+            Self::Sha256(hasher) => hasher.update(bytes),
+            Self::Sha512(hasher) => hasher.update(bytes),
+        }
+    }
+
+    /// `sha256-<hex>` or `sha512-<hex>`.
+    pub fn finish(self) -> String {
+        use sha2::Digest;
+        match self {
+            Self::Sha256(hasher) => format!("sha256-{}", hex::encode(hasher.finalize())),
+            Self::Sha512(hasher) => format!("sha512-{}", hex::encode(hasher.finalize())),
+        }
+    }
 }
 
 /// The digest of `bytes` in the form of `hash` (`sha256-<hex>` or `sha512-<hex>`), to compare
 /// with it; None for another function (the validator refuses those).
 pub fn content_hash(hash: &str, bytes: &[u8]) -> Option<String> {
-    use sha2::Digest;
-    match hash.split_once('-')?.0 {
-        "sha256" => Some(format!(
-            "sha256-{}",
-            hex::encode(sha2::Sha256::digest(bytes))
-        )),
-        "sha512" => Some(format!(
-            "sha512-{}",
-            hex::encode(sha2::Sha512::digest(bytes))
-        )),
-        _ => None,
-    }
+    let mut hasher = ContentHasher::for_hash(hash)?;
+    hasher.update(bytes);
+    Some(hasher.finish())
 }
 
 /// Who owns a node on disk (numeric ids: Flatcar's etcd user is 232:232).

@@ -143,7 +143,7 @@ impl Files<'_> {
                 .get_file(dir.path().join(name))?
                 .contents_utf8()
                 .map(str::to_string),
-            Files::Disk(dir) => std::fs::read_to_string(dir.join(name)).ok(),
+            Files::Disk(dir) => crate::read::text(&dir.join(name), crate::read::SPEC_LIMIT).ok(),
         }
     }
 

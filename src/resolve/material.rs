@@ -68,7 +68,7 @@ fn read_pair(pair: &CertPair, span: &Span, report: &mut Report) -> KeyedCert {
 }
 
 fn read_text(path: &Path, span: &Span, report: &mut Report) -> Option<String> {
-    match std::fs::read_to_string(path) {
+    match crate::read::text(path, crate::read::SPEC_LIMIT) {
         Ok(text) => Some(text),
         Err(error) => {
             report.push(
@@ -179,7 +179,7 @@ fn hash_from_sums(
     image_file: &str,
     report: &mut Report,
 ) -> Option<String> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::read::text(path, crate::read::SPEC_LIMIT) {
         Ok(text) => text,
         Err(error) => {
             report.push(Diagnostic::at(
@@ -190,7 +190,8 @@ fn hash_from_sums(
             return None;
         }
     };
-    let source = SourceFile::new(path, text);
+    // The spec may name any file here; its lines are located but never quoted.
+    let source = SourceFile::unquoted(path, text);
     for (index, line) in source.text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;

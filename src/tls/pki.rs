@@ -120,7 +120,8 @@ fn presence(pair: &CertPair, report: &mut Report) -> bool {
 
 fn load_issuer(pair: &CertPair) -> Result<Issuer<'static, KeyPair>, Report> {
     let read = |path: &Path| {
-        std::fs::read_to_string(path).map_err(|e| file_error(path, &format!("cannot read it: {e}")))
+        crate::read::text(path, crate::read::SPEC_LIMIT)
+            .map_err(|e| file_error(path, &format!("cannot read it: {e}")))
     };
     let cert_pem = read(&pair.cert)?;
     let key_pem = read(&pair.key)?;

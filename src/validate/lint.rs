@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::unit::parse_sections;
 use super::{array, finding, text, warning};
 use crate::diag::Diagnostic;
-use crate::ignition::{content_hash, dataurl, gunzip};
+use crate::ignition::{ContentHasher, INFLATE_LIMIT, InflateError, dataurl, gunzip_into};
 
 /// Runs every lint over a config.
 pub fn check(config: &Value) -> Vec<Diagnostic> {
@@ -32,27 +32,45 @@ fn check_inline_contents(config: &Value, findings: &mut Vec<Diagnostic>) {
         let Ok(raw) = dataurl::decode(source) else {
             continue;
         };
-        let bytes = if text(contents, "compression") == "gzip" {
-            let Ok(out) = gunzip(&raw) else {
-                findings.push(finding(
-                    "ign.gzip",
-                    format!("{at}.contents.compression"),
-                    "contents claim gzip but do not decompress",
-                ));
-                continue;
-            };
-            out
-        } else {
-            raw
-        };
-        if let Some(hash) = contents
+        let hash = contents
             .pointer("/verification/hash")
-            .and_then(Value::as_str)
-        {
-            check_inline_hash(hash, &bytes, &at, findings);
+            .and_then(Value::as_str);
+        let mut inspected = Inspected::new(hash);
+        if text(contents, "compression") == "gzip" {
+            match gunzip_into(&raw, INFLATE_LIMIT, &mut inspected) {
+                Ok(_) => {}
+                Err(InflateError::Corrupt(_)) => {
+                    findings.push(finding(
+                        "ign.gzip",
+                        format!("{at}.contents.compression"),
+                        "contents claim gzip but do not decompress",
+                    ));
+                    continue;
+                }
+                Err(too_large @ InflateError::TooLarge { .. }) => {
+                    findings.push(warning(
+                        "ign.gzip-unchecked",
+                        format!("{at}.contents.compression"),
+                        format!("the contents were not checked to the end: {too_large}"),
+                    ));
+                    continue;
+                }
+            }
+        } else {
+            inspected.absorb(&raw);
+        }
+        if let (Some(hash), Some(hasher)) = (hash, inspected.hasher) {
+            let actual = hasher.finish();
+            if !actual.eq_ignore_ascii_case(hash) {
+                findings.push(finding(
+                    "ign.data-hash-mismatch",
+                    format!("{at}.contents.verification.hash"),
+                    format!("the inline contents hash to {actual}; Ignition will refuse the file"),
+                ));
+            }
         }
         let mode = file.get("mode").and_then(Value::as_u64).unwrap_or(0o644);
-        if mode & 0o077 != 0 && looks_like_private_key(&bytes) {
+        if mode & 0o077 != 0 && looks_like_private_key(&inspected.head) {
             findings.push(warning(
                 "ign.private-key-mode",
                 format!("{at}.mode"),
@@ -62,16 +80,41 @@ fn check_inline_contents(config: &Value, findings: &mut Vec<Diagnostic>) {
     }
 }
 
-fn check_inline_hash(hash: &str, bytes: &[u8], at: &str, findings: &mut Vec<Diagnostic>) {
-    let Some(actual) = content_hash(hash, bytes) else {
-        return;
-    };
-    if !actual.eq_ignore_ascii_case(hash) {
-        findings.push(finding(
-            "ign.data-hash-mismatch",
-            format!("{at}.contents.verification.hash"),
-            format!("the inline contents hash to {actual}; Ignition will refuse the file"),
-        ));
+/// How much of a file's start is kept to look for a private key.
+const HEAD: usize = 1 << 20;
+
+/// Inline contents seen once, as they stream past: hashed when a hash is given, and their
+/// start kept for the private-key check. Nothing else is held, however large they inflate.
+struct Inspected {
+    hasher: Option<ContentHasher>,
+    head: Vec<u8>,
+}
+
+impl Inspected {
+    fn new(hash: Option<&str>) -> Self {
+        Inspected {
+            hasher: hash.and_then(ContentHasher::for_hash),
+            head: Vec::new(),
+        }
+    }
+
+    fn absorb(&mut self, bytes: &[u8]) {
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(bytes);
+        }
+        let room = HEAD.saturating_sub(self.head.len());
+        self.head.extend_from_slice(&bytes[..room.min(bytes.len())]);
+    }
+}
+
+impl std::io::Write for Inspected {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.absorb(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -56,6 +56,8 @@ pub const CODES: &[(&str, &str)] = &[
     ("ign.group-duplicate", "error"),
     ("ign.ssh-key-duplicate", "error"),
     ("ign.gzip", "error"),
+    ("ign.gzip-unchecked", "warning"),
+    ("ign.duplicate-key", "error"),
     ("ign.data-hash-mismatch", "error"),
     ("ign.private-key-mode", "warning"),
     ("ign.unit-section", "warning"),

@@ -11,6 +11,9 @@ use std::collections::HashMap;
 #[derive(Debug, Default)]
 pub struct Positions {
     map: HashMap<String, (u64, u64)>,
+    /// Object members whose key already appeared in the same object: the path and the
+    /// position of the repeated key.
+    duplicates: Vec<(String, (u64, u64))>,
 }
 
 impl Positions {
@@ -28,6 +31,12 @@ impl Positions {
         scanner.positions.map.insert("$".to_string(), start);
         scanner.value("$");
         scanner.positions
+    }
+
+    /// Keys repeated within one object, in document order: JSON parsers disagree on what
+    /// they mean (serde keeps the last, Go merges objects), so they are refused.
+    pub fn duplicates(&self) -> &[(String, (u64, u64))] {
+        &self.duplicates
     }
 
     /// The position of `path`, or of its nearest recorded ancestor.
@@ -111,6 +120,7 @@ impl Scanner<'_> {
 
     fn object(&mut self, path: &str) {
         self.bump();
+        let mut keys = std::collections::HashSet::new();
         loop {
             self.skip_space();
             match self.peek() {
@@ -118,7 +128,11 @@ impl Scanner<'_> {
                     let position = (self.line, self.column);
                     let key = self.string();
                     let member = format!("{path}.{key}");
-                    self.positions.map.insert(member.clone(), position);
+                    if keys.insert(key) {
+                        self.positions.map.insert(member.clone(), position);
+                    } else {
+                        self.positions.duplicates.push((member.clone(), position));
+                    }
                     self.skip_space();
                     self.bump(); // ':'
                     self.skip_space();
@@ -181,5 +195,19 @@ mod tests {
             Some((5, 23))
         );
         assert_eq!(positions.find("$.storage.files.0.path"), Some((4, 6)));
+        assert!(positions.duplicates().is_empty());
+    }
+
+    #[test]
+    fn repeated_keys_are_found_once_each_even_when_escaped() {
+        let text = r#"{"a": {"b": 1}, "\u0061": {"b": 2}, "c": [{"d": 1, "d": 2}]}"#;
+        let positions = Positions::index(text);
+        let found: Vec<&str> = positions
+            .duplicates()
+            .iter()
+            .map(|(path, _)| path.as_str())
+            .collect();
+        assert_eq!(found, ["$.a", "$.c.0.d"]);
+        assert_eq!(positions.duplicates()[0].1, (1, 17));
     }
 }

@@ -17,6 +17,7 @@ use crate::ignition::{SpecVersion, dataurl};
 pub fn check(config: &Value, version: SpecVersion) -> Report {
     let mut findings = Vec::new();
     check_version(config, version, &mut findings);
+    check_whole_numbers(config, "$", &mut findings);
     let nodes = storage_nodes(config);
     check_node_paths(&nodes, &mut findings);
     check_nodes(&nodes, version, &mut findings);
@@ -26,6 +27,29 @@ pub fn check(config: &Value, version: SpecVersion) -> Report {
     check_passwd(config, &mut findings);
     Report {
         diagnostics: findings,
+    }
+}
+
+/// Every number in an Ignition config is an integer, and Go's decoder refuses `420.0` or
+/// `4.2e2` for one (JSON Schema would call both integers).
+fn check_whole_numbers(value: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
+    match value {
+        Value::Number(number) if !number.is_i64() && !number.is_u64() => findings.push(finding(
+            "ign.schema",
+            at.to_string(),
+            format!("{number} is not a whole number written as one (no fraction, no exponent)"),
+        )),
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                check_whole_numbers(item, &format!("{at}.{index}"), findings);
+            }
+        }
+        Value::Object(members) => {
+            for (key, member) in members {
+                check_whole_numbers(member, &format!("{at}.{key}"), findings);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -404,7 +428,7 @@ fn check_source(source: &str, at: &str, version: SpecVersion, findings: &mut Vec
             findings.push(finding(
                 "ign.data-url",
                 at,
-                format!("data URL does not decode: {error:?}"),
+                format!("data URL does not decode: {error}"),
             ));
         }
     } else if url::Url::parse(source).is_err() {

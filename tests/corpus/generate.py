@@ -142,6 +142,19 @@ INVALID = [
     ("unit-install-target-unknown", units({"name": "a.service", "enabled": True, "contents": UNIT.replace("multi-user.target", "multiuser.target")}), "ign.unit-install-target", "$.systemd.units.0.contents", "warning"),
     ("dropin-unknown-unit", units({"name": "etcd-member.service", "dropins": [{"name": "x.conf", "contents": "[Service]\n"}]}), "ign.dropin-unknown-unit", "$.systemd.units.0.name", "warning"),
     ("link-target-unknown", cfg(storage={"links": [{"path": "/etc/l", "target": "/opt/nothing"}]}), "ign.link-target-unknown", "$.storage.links.0.target", "warning"),
+    ("duplicate-key", '{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"relative"}]},"storage":{}}\n', "ign.duplicate-key", "$.storage", "error"),
+    ("duplicate-key-smuggled-file", '{"ignition":{"version":"3.4.0"},\n "storage":{"files":[{"path":"/etc/ssh/sshd_config.d/99-evil.conf","mode":420,"contents":{"source":"data:,PermitRootLogin%20yes%0A"}}]},\n "storage":{"directories":[{"path":"/etc/harmless"}]}}\n', "ign.duplicate-key", "$.storage", "error"),
+    ("gzip-bomb", files({"path": "/a", "contents": {"source": "data:;base64," + base64.b64encode(gzip.compress(bytes(256 << 20 | 1), 9, mtime=0)).decode(), "compression": "gzip"}}), "ign.gzip-unchecked", "$.storage.files.0.contents.compression", "warning"),
+    ("gzip-trailing-garbage", files({"path": "/a", "contents": {"source": "data:;base64," + base64.b64encode(gzip.compress(b"hello\n", mtime=0) + b"GARBAGE").decode(), "compression": "gzip"}}), "ign.gzip", "$.storage.files.0.contents.compression", "error"),
+    ("mode-fraction", '{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/etc/a","mode":420.0}]}}\n', "ign.schema", "$.storage.files.0.mode", "error"),
+    ("mode-exponent", '{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/etc/a","mode":4.2e2}]}}\n', "ign.schema", "$.storage.files.0.mode", "error"),
+    ("data-url-base64-escaped-newline", files({"path": "/a", "contents": {"source": "data:;base64,QUFB%0AQUFB"}}), "ign.data-url", "$.storage.files.0.contents.source", "error"),
+    ("data-url-base64-upper-case", files({"path": "/a", "contents": {"source": "data:;BASE64,QUFB"}}), "ign.data-url", "$.storage.files.0.contents.source", "error"),
+    ("data-url-hash-sign", files({"path": "/a", "contents": {"source": "data:,a#b"}}), "ign.data-url", "$.storage.files.0.contents.source", "error"),
+    ("data-url-bad-media-type", files({"path": "/a", "contents": {"source": "data:foo;base64,QUFB"}}), "ign.data-url", "$.storage.files.0.contents.source", "error"),
+    ("data-url-parameter-after-base64", files({"path": "/a", "contents": {"source": "data:;base64;charset=utf-8,QUFB"}}), "ign.data-url", "$.storage.files.0.contents.source", "error"),
+    ("data-url-raw-space", files({"path": "/a", "contents": {"source": "data:,a b"}}), "ign.data-url", "$.storage.files.0.contents.source", "error"),
+    ("data-url-non-ascii", files({"path": "/a", "contents": {"source": "data:,\u00e9"}}), "ign.data-url", "$.storage.files.0.contents.source", "error"),
     ("link-target-relative-unknown", cfg(storage={"links": [{"path": "/etc/a/l", "target": "../b"}]}), "ign.link-target-unknown", "$.storage.links.0.target", "warning"),
 ]
 
@@ -167,6 +180,11 @@ VALID = [
     ("masked-unit", units({"name": "locksmithd.service", "mask": True})),
     ("links-known-targets", cfg(storage={"files": [{"path": "/opt/bin/tool", "mode": 0o755, "contents": {"source": data("#!/bin/sh\n")}}], "links": [{"path": "/etc/l1", "target": "/opt/bin/tool"}, {"path": "/etc/l2", "target": "/usr/share/zoneinfo/UTC"}, {"path": "/opt/bin/l3", "target": "tool"}]})),
     ("private-key-0600", files({"path": "/etc/tls/key.pem", "mode": 0o600, "contents": {"source": data(KEY)}})),
+    ("base64-trailing-bits", files({"path": "/etc/a", "contents": {"source": "data:;base64,QR=="}})),
+    ("gzip-two-members", files({"path": "/etc/mm", "contents": {"source": "data:;base64," + base64.b64encode(gzip.compress(b"hello ", mtime=0) + gzip.compress(b"world\n", mtime=0)).decode(), "compression": "gzip", "verification": {"hash": h("hello world\n")}}})),
+    ("owner-id-negative", files({"path": "/etc/a", "user": {"id": -1}})),
+    ("lone-surrogate", '{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/etc/\\ud800"}]}}\n'),
+    ("raw-bytes-not-utf8", b'{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/etc/a\xff"}]}}\n'),
     ("users-and-groups", cfg(passwd={"users": [{"name": "core", "sshAuthorizedKeys": ["ssh-ed25519 AAAA a", "ssh-ed25519 BBBB b"]}], "groups": [{"name": "ops", "gid": 5000}]})),
 ]
 
@@ -184,8 +202,12 @@ def main():
     with open(os.path.join(HERE, "expected.tsv"), "w") as f:
         f.write("\n".join(rows) + "\n")
     for name, config in VALID:
-        with open(os.path.join(HERE, "valid", f"{name}.ign"), "w") as f:
-            f.write(json.dumps(config, indent=2) + "\n")
+        if isinstance(config, dict):
+            config = json.dumps(config, indent=2) + "\n"
+        if isinstance(config, str):
+            config = config.encode()
+        with open(os.path.join(HERE, "valid", f"{name}.ign"), "wb") as f:
+            f.write(config)
     print(f"{len(INVALID)} invalid, {len(VALID)} valid")
 
 

@@ -1,0 +1,142 @@
+//! Reading the files kindling is given, with limits: a size cap (so `/dev/zero` or a
+//! 20 GB file is refused, not read until memory runs out), regular files only where a
+//! planted symlink could make kindling print something else (`/proc/self/environ`), and
+//! UTF-8 errors that say where the bad byte is.
+
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// The largest spec, profile file or `SHA256SUMS` kindling reads.
+pub const SPEC_LIMIT: u64 = 4 << 20;
+/// The largest Ignition config kindling reads (Ignition configs with inline files are
+/// rarely above a few megabytes).
+pub const CONFIG_LIMIT: u64 = 64 << 20;
+
+/// Why a file could not be read.
+#[derive(Debug)]
+pub enum ReadError {
+    Io(std::io::Error),
+    TooLarge { limit: u64 },
+    NotRegular,
+    NotUtf8 { line: u64, column: u64 },
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Io(error) => write!(f, "{error}"),
+            ReadError::TooLarge { limit } => {
+                write!(f, "it is larger than kindling's limit of {}", size(*limit))
+            }
+            ReadError::NotRegular => {
+                f.write_str("it is not a regular file (a symlink, device or directory)")
+            }
+            ReadError::NotUtf8 { line, column } => {
+                write!(f, "it is not UTF-8 text (line {line}, column {column})")
+            }
+        }
+    }
+}
+
+/// `4 MiB`, `64 MiB`, or bytes.
+pub fn size(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// Reads at most `limit` bytes of UTF-8 text from `path` (following symlinks).
+pub fn text(path: &Path, limit: u64) -> Result<String, ReadError> {
+    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    utf8(bounded(file, limit)?)
+}
+
+/// Like `text`, but refuses anything that is not a regular file, a symlink included.
+pub fn regular_text(path: &Path, limit: u64) -> Result<String, ReadError> {
+    utf8(regular_bytes(path, limit)?)
+}
+
+/// At most `limit` bytes of the regular file at `path`, never through a symlink.
+pub fn regular_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|error| match error.raw_os_error() {
+            Some(libc::ELOOP) => ReadError::NotRegular,
+            _ => ReadError::Io(error),
+        })?;
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular);
+    }
+    bounded(file, limit)
+}
+
+/// At most `limit` bytes of any reader (standard input, say).
+pub fn bounded(reader: impl Read, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let mut bytes = Vec::new();
+    reader
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge { limit });
+    }
+    Ok(bytes)
+}
+
+/// The bytes as a String, or where the first byte that is not UTF-8 is.
+pub fn utf8(bytes: Vec<u8>) -> Result<String, ReadError> {
+    String::from_utf8(bytes).map_err(|error| {
+        let valid = error.utf8_error().valid_up_to();
+        let before = &error.as_bytes()[..valid];
+        let line = before.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |at| at + 1);
+        // `before` is valid UTF-8 up to `valid`, so this cannot fail; count characters.
+        let column = std::str::from_utf8(&before[line_start..])
+            .map_or(1, |text| text.chars().count() as u64 + 1);
+        ReadError::NotUtf8 { line, column }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_input_is_refused_without_reading_it_all() {
+        let zeros = std::io::repeat(0).take(1 << 40);
+        assert!(matches!(
+            bounded(zeros, 1024),
+            Err(ReadError::TooLarge { limit: 1024 })
+        ));
+    }
+
+    #[test]
+    fn bad_utf8_is_located() {
+        let error = utf8(b"ab\ncd\xffe".to_vec()).unwrap_err();
+        assert!(matches!(error, ReadError::NotUtf8 { line: 2, column: 3 }));
+    }
+
+    #[test]
+    fn symlinks_and_devices_are_not_regular_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink("/etc/hostname", &link).unwrap();
+        assert!(matches!(
+            regular_bytes(&link, 10),
+            Err(ReadError::NotRegular)
+        ));
+        assert!(matches!(
+            regular_bytes(Path::new("/dev/zero"), 10),
+            Err(ReadError::NotRegular)
+        ));
+    }
+}
