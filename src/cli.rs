@@ -298,7 +298,7 @@ fn materialize_config(args: &MaterializeArgs) -> Result<i32, Report> {
 }
 
 fn matchbox(args: &MatchboxArgs, format: Format) -> Result<i32, Report> {
-    let key_mode = crate::resolve::values::octal_mode(&args.mode).map_err(|invalid| {
+    let key_mode = crate::resolve::values::key_file_mode(&args.mode).map_err(|invalid| {
         Report::from(
             Diagnostic::error("cli.mode", invalid.message, Location::Nowhere)
                 .with_help(invalid.help),

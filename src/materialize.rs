@@ -8,7 +8,7 @@
 //! must be real directories, never symlinks.
 
 use std::collections::BTreeSet;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
@@ -328,10 +328,11 @@ fn install_targets(contents: &str) -> BTreeSet<String> {
 }
 
 fn apply(actions: &[Action], root: &Path) -> Result<Outcome, Report> {
-    std::fs::create_dir_all(root).map_err(|e| Report::io(root, "write", &e))?;
+    crate::emit::tree::make_dirs(root, 0o755)?;
     let as_root = std::fs::metadata(root)
         .map(|m| m.uid() == 0)
         .unwrap_or(false);
+    check_planned_parents(actions)?;
     for action in actions {
         check_inside(root, action.path())?;
     }
@@ -355,6 +356,29 @@ impl Action {
     }
 }
 
+/// Refuses, before anything is written, a path below a file or link the config itself
+/// creates (`/etc/f` and `/etc/f/g`): Ignition would fail there, after writing `/etc/f`.
+fn check_planned_parents(actions: &[Action]) -> Result<(), Report> {
+    let not_directories: BTreeSet<&str> = actions
+        .iter()
+        .filter(|a| !matches!(a, Action::Directory { .. } | Action::Skipped { .. }))
+        .map(Action::path)
+        .collect();
+    let mut report = Report::default();
+    for action in actions {
+        let path = action.path();
+        let blocked = Path::new(path)
+            .ancestors()
+            .skip(1)
+            .filter_map(Path::to_str)
+            .find(|parent| not_directories.contains(parent));
+        if let Some(parent) = blocked {
+            report.push(not_a_directory(path, parent));
+        }
+    }
+    report.into_result(())
+}
+
 /// Refuses, before anything is written, a path that is not absolute and clean or whose
 /// existing parents inside the root include anything but real directories.
 fn check_inside(root: &Path, node_path: &str) -> Result<(), Report> {
@@ -363,12 +387,30 @@ fn check_inside(root: &Path, node_path: &str) -> Result<(), Report> {
     for part in &parts[..parts.len() - 1] {
         current.push(part);
         match std::fs::symlink_metadata(&current) {
-            Ok(meta) if !meta.file_type().is_dir() => return Err(escape(node_path)),
+            Ok(meta) if meta.file_type().is_symlink() => return Err(escape(node_path)),
+            Ok(meta) if !meta.is_dir() => {
+                return Err(not_a_directory(node_path, &node_path_of(root, &current)).into());
+            }
             Ok(_) => {}
             Err(_) => return Ok(()),
         }
     }
     Ok(())
+}
+
+/// `/etc/f` for `ROOT/etc/f`.
+fn node_path_of(root: &Path, host: &Path) -> String {
+    let relative = host.strip_prefix(root).unwrap_or(host);
+    format!("/{}", relative.display())
+}
+
+fn not_a_directory(node_path: &str, parent: &str) -> Diagnostic {
+    Diagnostic::error(
+        "materialize.not-a-directory",
+        format!("{node_path} cannot be created: {parent} is a file or link, not a directory"),
+        Location::Nowhere,
+    )
+    .with_help("Ignition would fail here too: make the parent a directory, or move the entry")
 }
 
 /// The components of an absolute, clean node path (`/a/b` → [a, b]).
@@ -393,7 +435,10 @@ fn apply_one(
         Action::Directory { path, mode, owner } => {
             let target = prepare(root, path)?;
             if !target.is_dir() {
-                std::fs::create_dir(&target).map_err(|e| Report::io(&target, "write", &e))?;
+                std::fs::DirBuilder::new()
+                    .mode(*mode & 0o777)
+                    .create(&target)
+                    .map_err(|e| Report::io(&target, "write", &e))?;
             }
             set_mode(&target, *mode)?;
             let owned = apply_owner(&target, owner, as_root)?;
@@ -408,8 +453,7 @@ fn apply_one(
             bytes,
         } => {
             let target = prepare(root, path)?;
-            std::fs::write(&target, bytes).map_err(|e| Report::io(&target, "write", &e))?;
-            set_mode(&target, *mode)?;
+            create_file(&target, bytes, *mode)?;
             let owned = apply_owner(&target, owner, as_root)?;
             outcome.lines.push(format!(
                 "file    {path} {mode:04o} ({} bytes){owned}",
@@ -424,7 +468,7 @@ fn apply_one(
         Action::Link { path, target, hard } => {
             let link = prepare(root, path)?;
             if *hard {
-                let existing = prepare(root, target)?;
+                let existing = existing(root, target)?;
                 std::fs::hard_link(&existing, &link).map_err(|e| Report::io(&link, "write", &e))?;
             } else {
                 std::os::unix::fs::symlink(target, &link)
@@ -437,8 +481,7 @@ fn apply_one(
         }
         Action::UnitFile { path, bytes, what } => {
             let target = prepare(root, path)?;
-            std::fs::write(&target, bytes).map_err(|e| Report::io(&target, "write", &e))?;
-            set_mode(&target, 0o644)?;
+            create_file(&target, bytes, 0o644)?;
             outcome.lines.push(format!("systemd {what}: {path}"));
         }
         Action::Symlink { path, target, what } => {
@@ -464,9 +507,13 @@ fn prepare(root: &Path, node_path: &str) -> Result<PathBuf, Report> {
         current.push(part);
         match std::fs::symlink_metadata(&current) {
             Ok(meta) if meta.file_type().is_dir() => {}
-            Ok(_) => return Err(escape(node_path)),
+            Ok(meta) if meta.file_type().is_symlink() => return Err(escape(node_path)),
+            Ok(_) => return Err(not_a_directory(node_path, &node_path_of(root, &current)).into()),
             Err(_) => {
-                std::fs::create_dir(&current).map_err(|e| Report::io(&current, "write", &e))?;
+                std::fs::DirBuilder::new()
+                    .mode(0o755)
+                    .create(&current)
+                    .map_err(|e| Report::io(&current, "write", &e))?;
                 set_mode(&current, 0o755)?;
             }
         }
@@ -478,6 +525,40 @@ fn prepare(root: &Path, node_path: &str) -> Result<PathBuf, Report> {
         std::fs::remove_file(&current).map_err(|e| Report::io(&current, "write", &e))?;
     }
     Ok(current)
+}
+
+/// The host path of a hard link's target, which must already exist inside the root (written
+/// earlier by the config, or there before). Nothing is created or removed on the way.
+fn existing(root: &Path, node_path: &str) -> Result<PathBuf, Report> {
+    check_inside(root, node_path)?;
+    let host = root.join(node_path.trim_start_matches('/'));
+    match std::fs::symlink_metadata(&host) {
+        Ok(meta) if !meta.is_dir() => Ok(host),
+        _ => Err(Diagnostic::error(
+            "materialize.hardlink-target",
+            format!("the hard link target {node_path} does not exist in the root"),
+            Location::Nowhere,
+        )
+        .with_help(
+            "a hard link's target must be a file the config writes, or one already in the root",
+        )
+        .into()),
+    }
+}
+
+/// Creates a new file with its final mode before any byte is written: a key is never
+/// readable by others, not even for a moment (the umask can only narrow the mode given at
+/// creation, and the exact mode is set before writing).
+fn create_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Report> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode & 0o777)
+        .open(path)
+        .map_err(|e| Report::io(path, "write", &e))?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(|e| Report::io(path, "set the mode of", &e))?;
+    std::io::Write::write_all(&mut file, bytes).map_err(|e| Report::io(path, "write", &e))
 }
 
 fn escape(node_path: &str) -> Report {

@@ -139,7 +139,33 @@ fn check_pair(cx: &Context, ca: &X509Certificate, pair: &Pair, report: &mut Repo
         check_sans(&cert, node, pair, report);
     }
     check_validity(cx, &cert, &pair.files.cert, pair.span, report);
+    check_outlives_ca(&cert, ca, pair, report);
     check_key_strength(&cert, pair, report);
+}
+
+/// A leaf valid past its CA stops verifying the day the CA expires: its own date promises
+/// more than it will give.
+fn check_outlives_ca(
+    cert: &X509Certificate,
+    ca: &X509Certificate,
+    pair: &Pair,
+    report: &mut Report,
+) {
+    if cert.validity().not_after.timestamp() > ca.validity().not_after.timestamp() {
+        report.push(
+            Diagnostic::warning(
+                "tls.outlives-ca",
+                format!(
+                    "{} is valid until {}, after the CA expires on {}",
+                    pair.files.cert.display(),
+                    cert.validity().not_after,
+                    ca.validity().not_after
+                ),
+                crate::diag::Location::Source(pair.span.clone()),
+            )
+            .with_help("it stops verifying when the CA expires: renew the CA before then, or issue leaves that end with it"),
+        );
+    }
 }
 
 /// The private key's public half must be the certificate's public key.

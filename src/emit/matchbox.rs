@@ -9,10 +9,6 @@
 //! `.kindling/<cluster>.files`) are replaced, so a removed node leaves nothing stale.
 
 use std::collections::BTreeSet;
-use std::ffi::CString;
-use std::io::Write;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -23,6 +19,8 @@ use crate::ignition::{dataurl, model};
 use crate::resolve::material::sha256_file;
 use crate::resolve::{Cluster, MatchboxSettings, Node};
 use crate::{Compiled, validate};
+
+use super::tree::{self, Contents};
 
 /// Where the tree goes and what to put in it beyond the configs.
 #[derive(Debug, Clone)]
@@ -43,12 +41,8 @@ struct TreeFile {
     /// Owned by this cluster (listed in its manifest, removed when no longer produced).
     /// Images are shared between clusters and never removed.
     owned: bool,
-}
-
-enum Contents {
-    Bytes(Vec<u8>),
-    /// An existing file linked (or copied) in, such as a multi-gigabyte image.
-    Link(PathBuf),
+    /// What produced it, for collision messages: `node etcd1`, `the cluster`.
+    origin: String,
 }
 
 #[derive(Serialize)]
@@ -130,11 +124,13 @@ fn node_files(
             continue;
         };
         let id = format!("{}-{}", cluster.name, node.name);
+        let first = files.len();
         files.push(TreeFile {
             path: format!("ignition/{id}.ign"),
             contents: Contents::Bytes(rendered.json.clone().into_bytes()),
             mode: key_mode,
             owned: true,
+            origin: String::new(),
         });
         match &settings.install_disk {
             None => {
@@ -160,6 +156,7 @@ fn node_files(
                     contents: Contents::Bytes(installer),
                     mode: 0o644,
                     owned: true,
+                    origin: String::new(),
                 });
                 let boot = Some(pxe_boot(settings));
                 files.push(json_file(
@@ -187,6 +184,9 @@ fn node_files(
                     &group(&id, &id, cluster, node, mac, true),
                 )?);
             }
+        }
+        for file in &mut files[first..] {
+            file.origin = format!("node {}", node.name);
         }
     }
     report.into_result(files)
@@ -257,6 +257,7 @@ fn json_file<T: Serialize>(path: &str, value: &T) -> Result<TreeFile, Report> {
         contents: Contents::Bytes(bytes),
         mode: 0o644,
         owned: true,
+        origin: String::new(),
     })
 }
 
@@ -332,6 +333,7 @@ fn extension_files(
             contents: Contents::Bytes(transfer),
             mode: 0o644,
             owned: true,
+            origin: "the sysupdate transfer".to_string(),
         });
     }
     let Some(images) = &options.images else {
@@ -370,6 +372,7 @@ fn extension_files(
         contents: Contents::Link(source),
         mode: 0o644,
         owned: false,
+        origin: "the sysext image".to_string(),
     });
     Ok(files)
 }
@@ -384,110 +387,121 @@ fn file_in_config(json: &str, path: &str) -> Option<Vec<u8>> {
     dataurl::decode(file.pointer("/contents/source")?.as_str()?).ok()
 }
 
-/// Builds the new tree beside `dir` and swaps it in. Files listed in this cluster's previous
-/// manifest are dropped; every other existing file is carried over by hard link.
+/// Builds the new tree beside `dir` and swaps it in (see `tree`). Files listed in this
+/// cluster's previous manifest are dropped; every other existing file is carried over.
 fn replace_tree(
     dir: &Path,
     cluster: &str,
     files: Vec<TreeFile>,
     refresh_sums: bool,
 ) -> Result<Vec<String>, Report> {
-    let parent = dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = dir
-        .file_name()
-        .ok_or_else(|| internal("the output directory has no name"))?
-        .to_string_lossy()
-        .into_owned();
-    std::fs::create_dir_all(parent).map_err(|e| Report::io(parent, "write", &e))?;
-    remove_leftovers(parent, &name)?;
-    let staging = parent.join(format!(".{name}.kindling-staging-{}", std::process::id()));
+    check_within_cluster(&files)?;
+    let locked = tree::lock(dir)?;
     let manifest = format!("{MANIFESTS}/{cluster}.files");
-    let mut dropped: BTreeSet<String> = previous_manifest(&dir.join(&manifest));
+    check_other_clusters(locked.path(), cluster, &files)?;
+    let mut dropped: BTreeSet<String> = previous_manifest(&locked.path().join(&manifest));
     dropped.extend(files.iter().map(|f| f.path.clone()));
     dropped.insert(manifest.clone());
+    let sums = format!("{EXTENSIONS}/SHA256SUMS");
     if refresh_sums {
-        dropped.insert(format!("{EXTENSIONS}/SHA256SUMS"));
-    }
-    let result = build_and_swap(dir, &staging, &dropped, &files, &manifest, refresh_sums);
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&staging);
-    }
-    result
-}
-
-fn build_and_swap(
-    dir: &Path,
-    staging: &Path,
-    dropped: &BTreeSet<String>,
-    files: &[TreeFile],
-    manifest: &str,
-    refresh_sums: bool,
-) -> Result<Vec<String>, Report> {
-    std::fs::create_dir(staging).map_err(|e| Report::io(staging, "write", &e))?;
-    if dir.is_dir() {
-        mirror(dir, staging, "", dropped)?;
-    }
-    let mut written = Vec::new();
-    for file in files {
-        write_file(staging, &file.path, &file.contents, file.mode)?;
-        written.push(file.path.clone());
-        crash_point("matchbox-mid-write");
-    }
-    if refresh_sums {
-        let sums = sha256sums(&staging.join(EXTENSIONS))?;
-        write_file(
-            staging,
-            &format!("{EXTENSIONS}/SHA256SUMS"),
-            &Contents::Bytes(sums),
-            0o644,
-        )?;
-        written.push(format!("{EXTENSIONS}/SHA256SUMS"));
+        dropped.insert(sums.clone());
     }
     let listing: String = files
         .iter()
         .filter(|f| f.owned)
         .map(|f| format!("{}\n", f.path))
         .collect();
-    write_file(
-        staging,
-        manifest,
-        &Contents::Bytes(listing.into_bytes()),
-        0o644,
+    let tree_files: Vec<tree::TreeFile> = files
+        .into_iter()
+        .map(|f| tree::TreeFile {
+            path: f.path,
+            contents: f.contents,
+            mode: f.mode,
+        })
+        .collect();
+    let mut written: Vec<String> = tree_files.iter().map(|f| f.path.clone()).collect();
+    let mut finish = |staging: &Path| {
+        if refresh_sums {
+            let bytes = sha256sums(&staging.join(EXTENSIONS))?;
+            tree::write_file(staging, &sums, &Contents::Bytes(bytes), 0o644)?;
+        }
+        tree::write_file(
+            staging,
+            &manifest,
+            &Contents::Bytes(listing.clone().into_bytes()),
+            0o644,
+        )
+    };
+    locked.replace(
+        &tree_files,
+        &|relative| !dropped.contains(relative),
+        0o755,
+        &mut finish,
     )?;
-    super::sync_dir(staging);
-    swap(staging, dir)?;
+    if refresh_sums {
+        written.push(sums);
+    }
     Ok(written)
 }
 
-/// Fault injection for the crash test (debug builds only): abort at the named point.
-#[cfg(debug_assertions)]
-fn crash_point(name: &str) {
-    if std::env::var("KINDLING_TEST_CRASH_AT").as_deref() == Ok(name) {
-        std::process::abort();
-    }
-}
-
-#[cfg(not(debug_assertions))]
-fn crash_point(_: &str) {}
-
-/// Staging or old trees of runs that crashed; never the live tree.
-fn remove_leftovers(parent: &Path, name: &str) -> Result<(), Report> {
-    let prefix = format!(".{name}.kindling-staging-");
-    let entries = std::fs::read_dir(parent).map_err(|e| Report::io(parent, "write", &e))?;
-    for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(&prefix) {
-            std::fs::remove_dir_all(entry.path())
-                .map_err(|e| Report::io(&entry.path(), "write", &e))?;
+/// Two files of this run at one path (node `etcd1-install` beside `etcd1`'s installer).
+fn check_within_cluster(files: &[TreeFile]) -> Result<(), Report> {
+    let mut seen: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+    let mut report = Report::default();
+    for file in files {
+        if let Some(first) = seen.insert(&file.path, &file.origin)
+            && first != file.origin
+        {
+            report.push(
+                Diagnostic::error(
+                    "matchbox.id-collision",
+                    format!("{} and {} both produce {}", first, file.origin, file.path),
+                    Location::Nowhere,
+                )
+                .with_help("Matchbox ids are <cluster>-<node> (and <cluster>-<node>-install): rename one of the nodes"),
+            );
         }
     }
-    Ok(())
+    report.into_result(())
+}
+
+/// A file another cluster's manifest lists: ids are `<cluster>-<node>`, so cluster `a` with
+/// node `b-c` and cluster `a-b` with node `c` would silently replace each other.
+fn check_other_clusters(dir: &Path, cluster: &str, files: &[TreeFile]) -> Result<(), Report> {
+    let own = format!("{cluster}.files");
+    let mut report = Report::default();
+    let entries = std::fs::read_dir(dir.join(MANIFESTS))
+        .into_iter()
+        .flatten()
+        .flatten();
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(other) = name.strip_suffix(".files") else {
+            continue;
+        };
+        if name == own {
+            continue;
+        }
+        let theirs = previous_manifest(&entry.path());
+        for file in files.iter().filter(|f| f.owned && theirs.contains(&f.path)) {
+            report.push(
+                Diagnostic::error(
+                    "matchbox.id-collision",
+                    format!(
+                        "{} of cluster {cluster} would replace {}, which belongs to cluster {other}",
+                        file.origin, file.path
+                    ),
+                    Location::File(entry.path()),
+                )
+                .with_help("Matchbox ids are <cluster>-<node>: rename the cluster or the node so the ids differ"),
+            );
+        }
+    }
+    report.into_result(())
 }
 
 fn previous_manifest(path: &Path) -> BTreeSet<String> {
-    std::fs::read_to_string(path)
+    crate::read::text(path, crate::read::SPEC_LIMIT)
         .map(|text| {
             text.lines()
                 .filter(|l| !l.is_empty() && !l.contains(".."))
@@ -495,78 +509,6 @@ fn previous_manifest(path: &Path) -> BTreeSet<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Recreates `from` under `to`: directories with their modes, files hard-linked (copied when
-/// linking fails), symlinks as symlinks; `dropped` relative paths are left out.
-fn mirror(
-    from: &Path,
-    to: &Path,
-    relative: &str,
-    dropped: &BTreeSet<String>,
-) -> Result<(), Report> {
-    let entries = std::fs::read_dir(from).map_err(|e| Report::io(from, "write", &e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| Report::io(from, "write", &e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let rel = if relative.is_empty() {
-            name.clone()
-        } else {
-            format!("{relative}/{name}")
-        };
-        if dropped.contains(&rel) {
-            continue;
-        }
-        let source = entry.path();
-        let target = to.join(&name);
-        let meta =
-            std::fs::symlink_metadata(&source).map_err(|e| Report::io(&source, "write", &e))?;
-        if meta.file_type().is_symlink() {
-            let link = std::fs::read_link(&source).map_err(|e| Report::io(&source, "write", &e))?;
-            std::os::unix::fs::symlink(link, &target)
-                .map_err(|e| Report::io(&target, "write", &e))?;
-        } else if meta.is_dir() {
-            std::fs::create_dir(&target).map_err(|e| Report::io(&target, "write", &e))?;
-            std::fs::set_permissions(&target, meta.permissions())
-                .map_err(|e| Report::io(&target, "write", &e))?;
-            mirror(&source, &target, &rel, dropped)?;
-        } else {
-            link_or_copy(&source, &target)?;
-        }
-    }
-    Ok(())
-}
-
-fn link_or_copy(source: &Path, target: &Path) -> Result<(), Report> {
-    if std::fs::hard_link(source, target).is_ok() {
-        return Ok(());
-    }
-    std::fs::copy(source, target)
-        .map(|_| ())
-        .map_err(|e| Report::io(target, "write", &e))
-}
-
-fn write_file(root: &Path, relative: &str, contents: &Contents, mode: u32) -> Result<(), Report> {
-    let path = root.join(relative);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Report::io(parent, "write", &e))?;
-    }
-    match contents {
-        Contents::Bytes(bytes) => {
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-                .map_err(|e| Report::io(&path, "write", &e))?;
-            file.write_all(bytes)
-                .map_err(|e| Report::io(&path, "write", &e))?;
-            file.sync_data()
-                .map_err(|e| Report::io(&path, "write", &e))?;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-                .map_err(|e| Report::io(&path, "write", &e))
-        }
-        Contents::Link(source) => link_or_copy(source, &path),
-    }
 }
 
 /// `SHA256SUMS` for every `.raw` image in the directory, sorted by name.
@@ -585,41 +527,6 @@ fn sha256sums(dir: &Path) -> Result<Vec<u8>, Report> {
         out.push_str(&format!("{hex}  {name}\n"));
     }
     Ok(out.into_bytes())
-}
-
-/// Puts `staging` in place of `dir` atomically, then removes the old tree.
-fn swap(staging: &Path, dir: &Path) -> Result<(), Report> {
-    if !dir.exists() {
-        return std::fs::rename(staging, dir).map_err(|e| Report::io(dir, "write", &e));
-    }
-    exchange(staging, dir).map_err(|e| {
-        Report::from(
-            Diagnostic::error("io.swap", format!("cannot swap {} into place: {e}", dir.display()), Location::File(dir.to_path_buf()))
-                .with_help("the output directory must be on a filesystem with renameat2(RENAME_EXCHANGE) (ext4, xfs, btrfs, tmpfs) and must not be a mount point itself"),
-        )
-    })?;
-    std::fs::remove_dir_all(staging).map_err(|e| Report::io(staging, "write", &e))
-}
-
-fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
-    let a = CString::new(a.as_os_str().as_bytes())?;
-    let b = CString::new(b.as_os_str().as_bytes())?;
-    // SAFETY: both pointers are valid NUL-terminated strings that outlive the call, and
-    // renameat2 only reads them.
-    let status = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            a.as_ptr(),
-            libc::AT_FDCWD,
-            b.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if status == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
 }
 
 fn internal(message: &str) -> Report {

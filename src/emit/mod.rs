@@ -1,13 +1,16 @@
 //! Emit: the only stage that writes, and the ways a compiled cluster leaves kindling
 //! (files here, a Matchbox tree, the Terraform protocol in the submodules).
 //!
-//! Every file is written to a temporary file beside its final name, flushed to disk, and
-//! only when all of them are ready renamed into place, so a failed run leaves the output
-//! directory as it was.
+//! An output directory is replaced as a whole (see `tree`): readers see the old files or
+//! the new ones, never a mix, and a failed or killed run leaves it as it was. Single new
+//! files (keys, certificates) are written under a temporary name, flushed, and linked into
+//! place without replacing anything.
 
 pub mod matchbox;
 pub mod terraform;
+pub mod tree;
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -22,54 +25,57 @@ pub struct Output {
     pub bytes: Vec<u8>,
 }
 
-/// Writes every output into `dir` with `mode`, all or nothing.
+/// Writes every output into `dir` with `mode`, in one step for readers of `dir`: files of
+/// the same names are replaced, other files are kept, and the temporary files older
+/// kindling versions left behind are dropped. A new `dir` is made mode 0700.
 ///
 /// Rendered configs hold private keys, so callers pass 0o600 for them.
 pub fn write_all(dir: &Path, outputs: &[Output], mode: u32) -> Result<Vec<PathBuf>, Report> {
-    std::fs::create_dir_all(dir).map_err(|e| Report::io(dir, "create the output directory", &e))?;
-    let mut staged = Vec::with_capacity(outputs.len());
-    for output in outputs {
-        staged.push((stage(dir, output, mode)?, dir.join(&output.file_name)));
-    }
-    let mut written = Vec::with_capacity(staged.len());
-    for (temp, target) in staged {
-        temp.persist(&target)
-            .map_err(|e| Report::io(&target, "move into place", &e.error))?;
-        written.push(target);
-    }
-    sync_dir(dir);
-    Ok(written)
+    let locked = tree::lock(dir)?;
+    let names: BTreeSet<&str> = outputs.iter().map(|o| o.file_name.as_str()).collect();
+    let files: Vec<tree::TreeFile> = outputs
+        .iter()
+        .map(|output| tree::TreeFile {
+            path: output.file_name.clone(),
+            contents: tree::Contents::Bytes(output.bytes.clone()),
+            mode,
+        })
+        .collect();
+    let keep = |relative: &str| !names.contains(relative) && !relative.starts_with(".kindling-");
+    locked.replace(&files, &keep, 0o700, &mut |_| Ok(()))?;
+    Ok(outputs
+        .iter()
+        .map(|o| locked.path().join(&o.file_name))
+        .collect())
 }
 
-/// Writes one new file that must not exist yet (used for keys and certificates): the data
-/// lands under a temporary name first, then is linked into place without replacing anything.
+/// Writes one new file that must not exist yet: the data lands under a temporary name
+/// first, then is linked into place without replacing anything. Missing parent
+/// directories are made mode 0700.
 pub fn create_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Report> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Report::io(dir, "create the directory", &e))?;
-    let output = Output {
-        file_name: String::new(),
-        bytes: bytes.to_vec(),
-    };
-    let temp = stage(dir, &output, mode)?;
+    tree::make_dirs(dir, 0o700)?;
+    let temp = stage(dir, bytes, mode)?;
     temp.persist_noclobber(path)
         .map_err(|e| Report::io(path, "create", &e.error))?;
     sync_dir(dir);
     Ok(())
 }
 
-fn stage(dir: &Path, output: &Output, mode: u32) -> Result<NamedTempFile, Report> {
+fn stage(dir: &Path, bytes: &[u8], mode: u32) -> Result<NamedTempFile, Report> {
     let mut temp = tempfile::Builder::new()
         .prefix(".kindling-")
-        .permissions(std::fs::Permissions::from_mode(mode))
+        .permissions(std::fs::Permissions::from_mode(mode & 0o777))
         .tempfile_in(dir)
         .map_err(|e| Report::io(dir, "create a temporary file in", &e))?;
     let path = temp.path().to_path_buf();
-    temp.write_all(&output.bytes)
-        .map_err(|e| Report::io(&path, "write", &e))?;
-    // The umask may have narrowed the mode given at creation; set it exactly.
+    // The umask may have narrowed the mode given at creation; set it exactly, before any
+    // byte is written.
     temp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(|e| Report::io(&path, "set the mode of", &e))?;
+    temp.write_all(bytes)
+        .map_err(|e| Report::io(&path, "write", &e))?;
     temp.as_file()
         .sync_data()
         .map_err(|e| Report::io(&path, "flush", &e))?;

@@ -326,6 +326,87 @@ pub const LOG_LEVELS: &[&str] = &["debug", "info", "warn", "error", "panic", "fa
 /// Auto-compaction modes etcd accepts.
 pub const COMPACTION_MODES: &[&str] = &["periodic", "revision"];
 
+/// The flag an `ETCD_*` env name sets (`ETCD_PRE_VOTE` → `pre-vote`).
+pub fn flag_of(env_name: &str) -> String {
+    env_name
+        .trim_start_matches("ETCD_")
+        .to_ascii_lowercase()
+        .replace('_', "-")
+}
+
+/// Flags etcd parses as booleans (Go's `strconv.ParseBool`).
+const BOOL_FLAGS: &[&str] = &[
+    "strict-reconfig-check",
+    "pre-vote",
+    "client-cert-auth",
+    "auto-tls",
+    "peer-client-cert-auth",
+    "peer-auto-tls",
+    "enable-pprof",
+    "enable-grpc-gateway",
+    "force-new-cluster",
+    "unsafe-no-fsync",
+    "initial-election-tick-advance",
+    "enable-v2",
+    "experimental-enable-v2v3",
+    "experimental-initial-corrupt-check",
+    "experimental-enable-lease-checkpoint",
+    "experimental-peer-skip-client-san-verification",
+    "experimental-enable-distributed-tracing",
+    "socket-reuse-port",
+    "socket-reuse-address",
+    "enable-log-rotation",
+    "experimental-memory-mlock",
+    "experimental-compact-hash-check-enabled",
+    "experimental-stop-grpc-service-on-defrag",
+    "experimental-enable-lease-checkpoint-persist",
+    "discovery-insecure-transport",
+    "discovery-insecure-skip-tls-verify",
+];
+
+/// Flags etcd parses as unsigned integers.
+const UINT_FLAGS: &[&str] = &[
+    "snapshot-count",
+    "heartbeat-interval",
+    "election-timeout",
+    "max-snapshots",
+    "max-wals",
+    "backend-batch-limit",
+    "max-txn-ops",
+    "max-request-bytes",
+    "bcrypt-cost",
+    "self-signed-cert-validity",
+    "auth-token-ttl",
+    "max-concurrent-streams",
+    "experimental-compaction-batch-limit",
+    "experimental-max-learners",
+    "experimental-snapshot-catchup-entries",
+    "experimental-bootstrap-defrag-threshold-megabytes",
+    "max-learners",
+];
+
+/// A value for a boolean or integer flag must parse as one: etcd refuses to start
+/// otherwise. Other flags (strings, URLs, durations) are only checked as env text.
+pub fn check_flag_value(flag: &str, value: &str) -> Result<(), crate::resolve::values::Invalid> {
+    let bools = [
+        "1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False",
+    ];
+    let (ok, expected) = if BOOL_FLAGS.contains(&flag) {
+        (bools.contains(&value), "true or false")
+    } else if UINT_FLAGS.contains(&flag) {
+        (value.parse::<u64>().is_ok(), "a whole number")
+    } else {
+        (true, "")
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(crate::resolve::values::Invalid {
+        message: format!("--{flag} takes {expected}, not {value:?}"),
+        help: format!("etcd refuses to start when --{flag} does not parse; write {expected}"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

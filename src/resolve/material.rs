@@ -77,10 +77,35 @@ fn read_text(path: &Path, span: &Span, report: &mut Report) -> Option<String> {
                     format!("cannot read {}: {error}", path.display()),
                     span,
                 )
-                .with_help("run `kindling pki init SPEC` to create the missing certificates"),
+                .with_help(missing_help(path)),
             );
             None
         }
+    }
+}
+
+/// What to do about a missing certificate or key, the same advice `pki init` acts on: an
+/// interrupted run is finished by running it again; a lone half of a pair is never
+/// completed (a new key would not match the old certificate), so it must be restored or
+/// moved away with its partner.
+fn missing_help(path: &Path) -> String {
+    let pending = path
+        .ancestors()
+        .any(|dir| dir.join(".kindling-pending/MANIFEST").exists());
+    let partner = match path.extension().and_then(|e| e.to_str()) {
+        Some("key") => path.with_extension("crt"),
+        _ => path.with_extension("key"),
+    };
+    if pending {
+        "a `kindling pki init` was interrupted: run it again to finish it".to_string()
+    } else if partner.exists() {
+        format!(
+            "{} exists without it, and pki init never completes half a pair: restore the file, or move {} away too and run `kindling pki init SPEC`",
+            partner.display(),
+            partner.display()
+        )
+    } else {
+        "run `kindling pki init SPEC` to create the missing certificates".to_string()
     }
 }
 

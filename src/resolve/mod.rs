@@ -391,24 +391,29 @@ fn resolve_node(
         values::dns_label("node name", &node.name.value),
         (),
     );
-    let ip = r.check(
-        "spec.ip",
-        ip_span.clone(),
-        values::ip(&node.ip.value),
-        LOCALHOST,
-    );
-    if let Some(subnet) = subnet
-        && !subnet.contains(&ip)
-    {
-        r.error(
-            "spec.ip-outside-subnet",
-            &ip_span,
-            format!(
-                "node {} has IP {ip}, outside network.subnet {subnet}",
-                node.name.value
-            ),
-            "fix the IP, or widen network.subnet",
-        );
+    let parsed = values::node_ip(&node.ip.value);
+    // An IP that is not valid is reported once; the placeholder is not checked further.
+    let valid = parsed.is_ok();
+    let ip = r.check("spec.ip", ip_span.clone(), parsed, LOCALHOST);
+    if let Some(subnet) = subnet.filter(|_| valid) {
+        if !subnet.contains(&ip) {
+            r.error(
+                "spec.ip-outside-subnet",
+                &ip_span,
+                format!(
+                    "node {} has IP {ip}, outside network.subnet {subnet}",
+                    node.name.value
+                ),
+                "fix the IP, or widen network.subnet",
+            );
+        } else if is_subnet_reserved(&subnet, ip) {
+            r.error(
+                "spec.ip",
+                &ip_span,
+                format!("{ip} is the network or broadcast address of {subnet}"),
+                "give the node a host address of the subnet",
+            );
+        }
     }
     let mac = node.mac.as_ref().map(|mac| {
         let mac_span = r.span(mac);
@@ -463,6 +468,21 @@ fn resolve_etcd(r: &mut Resolver) -> EtcdSettings {
     let heartbeat_ms = value_or(&etcd.heartbeat_ms, 100);
     let election_timeout_ms = value_or(&etcd.election_timeout_ms, 1000);
     check_timing(r, heartbeat_ms, election_timeout_ms);
+    if let Some(quota) = &etcd.quota_backend_bytes
+        && i64::try_from(quota.value).is_err()
+    {
+        let span = r.span(quota);
+        r.error(
+            "etcd.quota-range",
+            &span,
+            format!(
+                "quota_backend_bytes {} is above what etcd's flag holds ({})",
+                quota.value,
+                i64::MAX
+            ),
+            "etcd would refuse to start; 8 GiB (8589934592) is the suggested maximum",
+        );
+    }
     let state = r.choice(
         "spec.cluster-state",
         &r.doc.spec.cluster.state,
@@ -497,6 +517,16 @@ fn resolve_etcd(r: &mut Resolver) -> EtcdSettings {
     }
 }
 
+/// The network and broadcast addresses of an IPv4 subnet with room for hosts (/30 or wider).
+fn is_subnet_reserved(subnet: &ipnet::IpNet, ip: IpAddr) -> bool {
+    match subnet {
+        ipnet::IpNet::V4(v4) if v4.prefix_len() < 31 => {
+            ip == IpAddr::V4(v4.network()) || ip == IpAddr::V4(v4.broadcast())
+        }
+        _ => false,
+    }
+}
+
 /// etcd refuses to start unless heartbeat > 0, election ≥ 5 × heartbeat and ≤ 50000 ms.
 fn check_timing(r: &mut Resolver, heartbeat_ms: u64, election_timeout_ms: u64) {
     let etcd = &r.doc.spec.etcd;
@@ -514,11 +544,13 @@ fn check_timing(r: &mut Resolver, heartbeat_ms: u64, election_timeout_ms: u64) {
         return;
     }
     let span = election_span.or(heartbeat_span).unwrap_or(fallback);
-    if election_timeout_ms < 5 * heartbeat_ms {
+    // Saturating: a heartbeat near u64::MAX must be refused, not wrapped into a small number.
+    let five_heartbeats = heartbeat_ms.saturating_mul(5);
+    if election_timeout_ms < five_heartbeats {
         r.error(
             "etcd.election-timeout",
             &span,
-            format!("election_timeout_ms {election_timeout_ms} is less than 5 × heartbeat_ms ({})", 5 * heartbeat_ms),
+            format!("election_timeout_ms {election_timeout_ms} is less than 5 × heartbeat_ms ({five_heartbeats})"),
             "etcd refuses to start: make the election timeout at least five heartbeats (10× is usual)",
         );
     } else if election_timeout_ms > 50_000 {
@@ -660,10 +692,12 @@ fn resolve_extra_env(r: &mut Resolver, minor: u32) -> Vec<(String, String, Span)
             );
             continue;
         }
+        let flag = etcd::flag_of(&name.value);
         r.check(
             "etcd.env-value",
             value_span,
-            values::env_value(&value.value),
+            values::env_value(&value.value)
+                .and_then(|()| etcd::check_flag_value(&flag, &value.value)),
             (),
         );
         resolved.push((name.value.clone(), value.value.clone(), name_span));

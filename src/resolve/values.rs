@@ -77,8 +77,23 @@ pub fn ip(value: &str) -> Result<IpAddr, Invalid> {
     })
 }
 
+/// A member's own address: an IP a peer can dial, so not `0.0.0.0`/`::` (a listen-anywhere
+/// address), multicast or the IPv4 broadcast address.
+pub fn node_ip(value: &str) -> Result<IpAddr, Invalid> {
+    let ip = self::ip(value)?;
+    let broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
+    if ip.is_unspecified() || ip.is_multicast() || broadcast {
+        return Err(invalid(
+            format!("{ip} cannot be a member's address: peers could not dial it"),
+            "give each node the unicast address its peers reach it at, e.g. 10.0.0.11",
+        ));
+    }
+    Ok(ip)
+}
+
 /// A MAC address, normalised to lower-case colon form (`52:54:00:00:00:11`).
-/// Accepts `:` or `-` separators, any case.
+/// Accepts `:` or `-` separators, any case. A machine's own address is unicast and not
+/// all zeros, so the broadcast and multicast forms are refused.
 pub fn mac(value: &str) -> Result<String, Invalid> {
     let groups: Vec<&str> = value.split([':', '-']).collect();
     let well_formed = groups.len() == 6
@@ -86,6 +101,14 @@ pub fn mac(value: &str) -> Result<String, Invalid> {
             .iter()
             .all(|g| g.len() == 2 && g.bytes().all(|b| b.is_ascii_hexdigit()));
     if well_formed {
+        let first = u8::from_str_radix(groups[0], 16).unwrap_or(0);
+        let all_zero = groups.iter().all(|g| *g == "00");
+        if first & 1 == 1 || all_zero {
+            return Err(invalid(
+                format!("{value:?} is a broadcast, multicast or all-zero MAC, not a machine's"),
+                "write the MAC of the machine's network interface, e.g. 52:54:00:00:00:11",
+            ));
+        }
         return Ok(groups.join(":").to_ascii_lowercase());
     }
     Err(invalid(
@@ -104,6 +127,12 @@ pub fn http_base_url(value: &str) -> Result<String, Invalid> {
         return Err(invalid(
             format!("URL scheme {:?} is not http or https", parsed.scheme()),
             help,
+        ));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(invalid(
+            "the URL holds credentials (user:password@)",
+            "they would be published in every node's config and by Matchbox under /assets, readable by anyone: serve the images without credentials (e.g. on a private network)",
         ));
     }
     if parsed.query().is_some() || parsed.fragment().is_some() || parsed.host_str().is_none() {
@@ -239,7 +268,7 @@ pub fn flatcar_version(value: &str) -> Result<(), Invalid> {
 pub fn device_path(value: &str) -> Result<(), Invalid> {
     let ok = value.starts_with("/dev/")
         && value.len() > 5
-        && !value.contains("/../")
+        && !value.split('/').any(|part| part == "." || part == "..")
         && value.bytes().all(|b| {
             b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b':' | b'+')
         });
@@ -252,19 +281,39 @@ pub fn device_path(value: &str) -> Result<(), Invalid> {
     ))
 }
 
-/// One kernel command-line argument: printable, no spaces or quotes.
+/// One kernel command-line argument: printable, no spaces or quotes, and nothing iPXE
+/// would read as an operator or expansion (Matchbox joins the arguments into the iPXE
+/// `kernel` line: `||`, `&&`, `${...}`).
 pub fn kernel_arg(value: &str) -> Result<(), Invalid> {
     let ok = !value.is_empty()
-        && value
-            .chars()
-            .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '\\' | '%'));
+        && value.chars().all(|c| {
+            c.is_ascii_graphic()
+                && !matches!(
+                    c,
+                    '"' | '\'' | '\\' | '%' | '$' | '|' | '&' | ';' | '{' | '}' | '<' | '>' | '`'
+                )
+        });
     if ok {
         return Ok(());
     }
     Err(invalid(
-        format!("kernel argument {value:?} is not one printable word"),
-        "give each argument as its own list item, without spaces or quotes",
+        format!("kernel argument {value:?} is not one plain word"),
+        "give each argument as its own list item, without spaces, quotes or the iPXE characters $ | & ; { } < >",
     ))
+}
+
+/// A mode for files that hold private keys: readable by the owner, at most also by the
+/// group, never writable or executable by anyone but the owner, no special bits (0600,
+/// 0400, 0640 or 0440).
+pub fn key_file_mode(value: &str) -> Result<u32, Invalid> {
+    let mode = octal_mode(value)?;
+    if mode & !0o640 != 0 || mode & 0o400 == 0 {
+        return Err(invalid(
+            format!("mode {value} would let others read or change a file that holds private keys"),
+            "use 0600 (or 0640 to let the owner's group read it)",
+        ));
+    }
+    Ok(mode)
 }
 
 fn shorten(value: &str) -> String {

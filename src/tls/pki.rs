@@ -3,7 +3,13 @@
 //! A CA, per node a server and a peer certificate, and one etcdctl client certificate;
 //! EC P-256 keys; validity set explicitly. It never overwrites: a pair that exists is kept
 //! (new node certs are signed by the existing CA), a half pair (cert without key or the
-//! reverse) is an error, and nothing is written until every pair has been checked.
+//! reverse) is an error.
+//!
+//! Everything is generated in memory first, so a bad validity fails before any file exists.
+//! Then the new files are staged in `DIR/.kindling-pending/` with a manifest written last,
+//! and linked into place: a run killed before the manifest left nothing, one killed after
+//! it is finished by the next `pki init` (which first completes any pending run), so pairs
+//! end up whole or absent, never half.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -17,7 +23,6 @@ use time::{Duration, OffsetDateTime};
 
 use super::CertPair;
 use crate::diag::{Diagnostic, Location, Report};
-use crate::emit;
 use crate::resolve::{Cluster, Node};
 
 /// Validity in days, from the spec's `tls` section or the command line.
@@ -38,8 +43,44 @@ pub struct Outcome {
 /// behind the machine that ran `pki init` still accepts them.
 const BACKDATE: Duration = Duration::hours(1);
 
+/// The journal directory of a run, inside the TLS directory.
+const PENDING: &str = ".kindling-pending";
+/// Its manifest: one `<staged name>\t<target path relative to the TLS directory>` line per file.
+const MANIFEST: &str = "MANIFEST";
+
 /// Creates whatever TLS material the cluster is missing.
 pub fn init(cluster: &Cluster, validity: Validity, now: OffsetDateTime) -> Result<Outcome, Report> {
+    let paths = &cluster.tls.paths;
+    // Validities are checked before anything exists on disk.
+    let ca_end = not_after(now, validity.ca_days, "--ca-days / tls.ca_days")?;
+    let leaf_end = not_after(now, validity.leaf_days, "--leaf-days / tls.leaf_days")?;
+    if !paths.ca().cert.exists() && leaf_end > ca_end {
+        return Err(outlives_ca(validity.leaf_days, ca_end, &paths.ca().cert));
+    }
+    crate::emit::tree::make_dirs(paths.dir(), 0o700)?;
+    let _lock = crate::emit::tree::hold_lock(paths.dir())?;
+    let mut outcome = Outcome::default();
+    outcome.created.extend(finish_pending(paths.dir())?);
+    let files = plan(cluster, validity, now, &mut outcome)?;
+    write_journaled(paths.dir(), &files)?;
+    outcome.created.extend(files.into_iter().map(|f| f.path));
+    Ok(outcome)
+}
+
+/// A file to create: its path, contents and mode.
+struct NewFile {
+    path: PathBuf,
+    bytes: Vec<u8>,
+    mode: u32,
+}
+
+/// Every file the cluster is missing, generated in memory; nothing is written.
+fn plan(
+    cluster: &Cluster,
+    validity: Validity,
+    now: OffsetDateTime,
+    outcome: &mut Outcome,
+) -> Result<Vec<NewFile>, Report> {
     let paths = &cluster.tls.paths;
     let mut wanted: Vec<(CertPair, Leaf)> = vec![(paths.client(), Leaf::Client)];
     for node in &cluster.nodes {
@@ -56,9 +97,9 @@ pub fn init(cluster: &Cluster, validity: Validity, now: OffsetDateTime) -> Resul
     if report.has_errors() {
         return Err(report);
     }
-    let mut outcome = Outcome::default();
     let key_mode = cluster.tls.key_mode;
-    let issuer = if ca_present {
+    let mut files = Vec::new();
+    let (issuer, ca_not_after) = if ca_present {
         outcome
             .kept
             .extend([ca_pair.cert.clone(), ca_pair.key.clone()]);
@@ -68,15 +109,19 @@ pub fn init(cluster: &Cluster, validity: Validity, now: OffsetDateTime) -> Resul
         let cert = params
             .self_signed(&key)
             .map_err(|e| pki_error(&ca_pair.cert, &e))?;
-        write_pair(
+        files.extend(pair_files(
             &ca_pair,
             &cert.pem(),
             &key.serialize_pem(),
             key_mode,
-            &mut outcome,
-        )?;
-        Issuer::new(params, key)
+        ));
+        let not_after = params.not_after;
+        (Issuer::new(params, key), not_after)
     };
+    let leaf_not_after = not_after(now, validity.leaf_days, "--leaf-days / tls.leaf_days")?;
+    if leaf_not_after > ca_not_after && leaves_present.iter().any(|present| !present) {
+        return Err(outlives_ca(validity.leaf_days, ca_not_after, &ca_pair.cert));
+    }
     for ((pair, leaf), present) in wanted.iter().zip(leaves_present) {
         if present {
             outcome.kept.extend([pair.cert.clone(), pair.key.clone()]);
@@ -87,16 +132,145 @@ pub fn init(cluster: &Cluster, validity: Validity, now: OffsetDateTime) -> Resul
         let cert = params
             .signed_by(&key, &issuer)
             .map_err(|e| pki_error(&pair.cert, &e))?;
-        write_pair(
+        files.extend(pair_files(
             pair,
             &cert.pem(),
             &key.serialize_pem(),
             key_mode,
-            &mut outcome,
-        )?;
+        ));
     }
-    Ok(outcome)
+    Ok(files)
 }
+
+fn outlives_ca(leaf_days: u32, ca_end: OffsetDateTime, ca_cert: &Path) -> Report {
+    Diagnostic::error(
+        "pki.leaf-outlives-ca",
+        format!(
+            "leaf certificates of {leaf_days} days would outlive the CA, which expires {}",
+            ca_end.date()
+        ),
+        Location::File(ca_cert.to_path_buf()),
+    )
+    .with_help("give the leaves fewer days (--leaf-days), or a CA more (--ca-days)")
+    .into()
+}
+
+fn pair_files(pair: &CertPair, cert_pem: &str, key_pem: &str, key_mode: u32) -> [NewFile; 2] {
+    [
+        NewFile {
+            path: pair.cert.clone(),
+            bytes: cert_pem.as_bytes().to_vec(),
+            mode: 0o644,
+        },
+        NewFile {
+            path: pair.key.clone(),
+            bytes: key_pem.as_bytes().to_vec(),
+            mode: key_mode,
+        },
+    ]
+}
+
+/// Stages every file in the journal directory, writes the manifest last, links each file
+/// into place (never replacing one), then removes the journal.
+fn write_journaled(dir: &Path, files: &[NewFile]) -> Result<(), Report> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let pending = dir.join(PENDING);
+    crate::emit::tree::make_dirs(&pending, 0o700)?;
+    let mut manifest = String::new();
+    for (index, file) in files.iter().enumerate() {
+        crate::emit::tree::write_file(
+            &pending,
+            &index.to_string(),
+            &crate::emit::tree::Contents::Bytes(file.bytes.clone()),
+            file.mode,
+        )?;
+        let target = file
+            .path
+            .strip_prefix(dir)
+            .ok()
+            .and_then(Path::to_str)
+            .ok_or_else(|| {
+                file_error(&file.path, "is not a UTF-8 path inside the TLS directory")
+            })?;
+        manifest.push_str(&format!("{index}\t{target}\n"));
+    }
+    crate::emit::create_new(&pending.join(MANIFEST), manifest.as_bytes(), 0o600)?;
+    crash_point("pki-after-manifest");
+    finish_pending(dir).map(|_| ())
+}
+
+/// Completes a journaled run: links every staged file the manifest lists whose target is
+/// missing, checks the ones already there, and removes the journal. A journal without a
+/// manifest is a run killed while staging, and is discarded. Returns the files created.
+fn finish_pending(dir: &Path) -> Result<Vec<PathBuf>, Report> {
+    let pending = dir.join(PENDING);
+    if !pending.exists() {
+        return Ok(Vec::new());
+    }
+    let mut created = Vec::new();
+    if let Ok(manifest) = crate::read::text(&pending.join(MANIFEST), crate::read::SPEC_LIMIT) {
+        for line in manifest.lines() {
+            let Some((staged, target)) = line.split_once('\t') else {
+                continue;
+            };
+            if staged.contains('/') || target.split('/').any(|part| part == "..") {
+                continue;
+            }
+            let target = dir.join(target);
+            if link_into_place(&pending.join(staged), &target)? {
+                created.push(target);
+            }
+            crash_point("pki-mid-link");
+        }
+    }
+    std::fs::remove_dir_all(&pending).map_err(|e| Report::io(&pending, "remove", &e))?;
+    crate::emit::sync_dir(dir);
+    Ok(created)
+}
+
+/// Links `staged` at `target`; Ok(false) when the same bytes are already there, an error
+/// when other bytes are.
+fn link_into_place(staged: &Path, target: &Path) -> Result<bool, Report> {
+    if let Some(parent) = target.parent() {
+        crate::emit::tree::make_dirs(parent, 0o700)?;
+    }
+    match std::fs::hard_link(staged, target) {
+        Ok(()) => {
+            if let Some(parent) = target.parent() {
+                crate::emit::sync_dir(parent);
+            }
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let same = std::fs::read(staged).ok() == std::fs::read(target).ok();
+            if same {
+                Ok(false)
+            } else {
+                Err(Diagnostic::error(
+                    "pki.pending-conflict",
+                    format!("{} was created by someone else while a pki init was interrupted", target.display()),
+                    Location::File(target.to_path_buf()),
+                )
+                .with_help("move it away (or remove the .kindling-pending directory) and run pki init again")
+                .into())
+            }
+        }
+        Err(e) => Err(Report::io(target, "create", &e)),
+    }
+}
+
+/// Fault injection for the interruption tests (debug builds only).
+#[cfg(debug_assertions)]
+fn crash_point(name: &str) {
+    if std::env::var("KINDLING_TEST_CRASH_AT").as_deref() == Ok(name) {
+        std::process::abort();
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn crash_point(_: &str) {}
 
 /// Whether a pair exists; a half pair is an error, never silently completed.
 fn presence(pair: &CertPair, report: &mut Report) -> bool {
@@ -118,7 +292,8 @@ fn presence(pair: &CertPair, report: &mut Report) -> bool {
     }
 }
 
-fn load_issuer(pair: &CertPair) -> Result<Issuer<'static, KeyPair>, Report> {
+/// The existing CA as an issuer, and when it expires.
+fn load_issuer(pair: &CertPair) -> Result<(Issuer<'static, KeyPair>, OffsetDateTime), Report> {
     let read = |path: &Path| {
         crate::read::text(path, crate::read::SPEC_LIMIT)
             .map_err(|e| file_error(path, &format!("cannot read it: {e}")))
@@ -131,23 +306,16 @@ fn load_issuer(pair: &CertPair) -> Result<Issuer<'static, KeyPair>, Report> {
             "is not an unencrypted PEM private key rcgen can use",
         )
     })?;
-    Issuer::from_ca_cert_pem(&cert_pem, key)
-        .map_err(|e| file_error(&pair.cert, &format!("is not a usable CA certificate: {e}")))
-}
-
-fn write_pair(
-    pair: &CertPair,
-    cert_pem: &str,
-    key_pem: &str,
-    key_mode: u32,
-    outcome: &mut Outcome,
-) -> Result<(), Report> {
-    emit::create_new(&pair.key, key_pem.as_bytes(), key_mode)?;
-    emit::create_new(&pair.cert, cert_pem.as_bytes(), 0o644)?;
-    outcome
-        .created
-        .extend([pair.cert.clone(), pair.key.clone()]);
-    Ok(())
+    let not_after = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
+        .ok()
+        .and_then(|(_, pem)| {
+            let cert = pem.parse_x509().ok()?;
+            OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).ok()
+        })
+        .ok_or_else(|| file_error(&pair.cert, "is not a readable PEM certificate"))?;
+    let issuer = Issuer::from_ca_cert_pem(&cert_pem, key)
+        .map_err(|e| file_error(&pair.cert, &format!("is not a usable CA certificate: {e}")))?;
+    Ok((issuer, not_after))
 }
 
 enum Leaf<'a> {
@@ -170,7 +338,8 @@ fn ca_params(
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    set_validity(&mut params, now, validity.ca_days);
+    params.not_before = now - BACKDATE;
+    params.not_after = not_after(now, validity.ca_days, "--ca-days / tls.ca_days")?;
     params.serial_number = Some(serial(&key, now));
     Ok((params, key))
 }
@@ -184,7 +353,8 @@ fn leaf_params(
     let mut params = CertificateParams::default();
     params.use_authority_key_identifier_extension = true;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    set_validity(&mut params, now, validity.leaf_days);
+    params.not_before = now - BACKDATE;
+    params.not_after = not_after(now, validity.leaf_days, "--leaf-days / tls.leaf_days")?;
     params.serial_number = Some(serial(key, now));
     match leaf {
         Leaf::Client => {
@@ -235,10 +405,23 @@ fn name(common_name: &str) -> DistinguishedName {
     name
 }
 
-fn set_validity(params: &mut CertificateParams, now: OffsetDateTime, days: u32) {
-    let start = now - BACKDATE;
-    params.not_before = start;
-    params.not_after = start + Duration::days(i64::from(days));
+/// The end of a validity of `days` from now (backdated like the start). X.509 dates end
+/// with the year 9999; a validity past it is refused, not wrapped or panicked on.
+fn not_after(now: OffsetDateTime, days: u32, setting: &str) -> Result<OffsetDateTime, Report> {
+    (now - BACKDATE)
+        .checked_add(Duration::days(i64::from(days)))
+        .filter(|end| end.year() <= 9999)
+        .ok_or_else(|| {
+            Diagnostic::error(
+                "pki.validity",
+                format!(
+                    "a validity of {days} days ends after the year 9999, the last X.509 can express"
+                ),
+                Location::Nowhere,
+            )
+            .with_help(format!("give {setting} a smaller number of days"))
+            .into()
+        })
 }
 
 /// A positive 128-bit serial derived from the (random) public key and the time.
