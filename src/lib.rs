@@ -8,6 +8,8 @@ pub mod check;
 pub mod cli;
 pub mod diag;
 pub mod emit;
+#[doc(hidden)]
+pub mod fuzz_entry;
 pub mod ignition;
 pub mod materialize;
 pub mod profile;
