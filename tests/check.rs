@@ -273,6 +273,22 @@ fn expired_and_not_yet_valid_certs_are_errors() {
 }
 
 #[test]
+fn a_leaf_outliving_the_ca_is_a_warning() {
+    let dir = scratch_copy("three-node");
+    let issuer = golden_issuer(dir.path());
+    let mut leaf = etcd1_leaf();
+    // The golden CA lasts a century; this leaf lasts longer.
+    leaf.not_after = OffsetDateTime::now_utc() + Duration::days(365 * 150);
+    replace_etcd1(dir.path(), "peer", leaf, &issuer);
+    let output = check(dir.path(), &[]);
+    assert_eq!(output.status.code(), Some(0));
+    let all = findings(&output);
+    let finding = find(&all, "tls.outlives-ca");
+    assert_eq!(finding["severity"], "warning");
+    assert_eq!(finding["line"], ETCD1_LINE, "{finding}");
+}
+
+#[test]
 fn a_cert_expiring_soon_is_a_warning_within_the_window() {
     let dir = scratch_copy("three-node");
     let issuer = golden_issuer(dir.path());

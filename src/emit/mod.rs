@@ -82,6 +82,18 @@ fn stage(dir: &Path, bytes: &[u8], mode: u32) -> Result<NamedTempFile, Report> {
     Ok(temp)
 }
 
+/// Fault injection for the crash tests (debug builds only): with
+/// `KINDLING_TEST_CRASH_AT=<name>`, the process aborts at the point of that name.
+#[cfg(debug_assertions)]
+pub(crate) fn crash_point(name: &str) {
+    if std::env::var("KINDLING_TEST_CRASH_AT").as_deref() == Ok(name) {
+        std::process::abort();
+    }
+}
+
+#[cfg(not(debug_assertions))]
+pub(crate) fn crash_point(_: &str) {}
+
 /// Makes the renames durable. Best effort: not every filesystem supports syncing a directory.
 pub(crate) fn sync_dir(dir: &Path) {
     if let Ok(handle) = std::fs::File::open(dir) {

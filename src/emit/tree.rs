@@ -192,7 +192,7 @@ impl LockedDir {
         };
         for file in files {
             write_file(staging, &file.path, &file.contents, file.mode)?;
-            crash_point("tree-mid-write");
+            super::crash_point("tree-mid-write");
         }
         finish(staging)?;
         set_mode(staging, final_mode)?;
@@ -222,17 +222,6 @@ impl LockedDir {
         std::fs::remove_dir_all(staging).map_err(|e| Report::io(staging, "remove the old tree", &e))
     }
 }
-
-/// Fault injection for the crash tests (debug builds only): abort at the named point.
-#[cfg(debug_assertions)]
-fn crash_point(name: &str) {
-    if std::env::var("KINDLING_TEST_CRASH_AT").as_deref() == Ok(name) {
-        std::process::abort();
-    }
-}
-
-#[cfg(not(debug_assertions))]
-fn crash_point(_: &str) {}
 
 /// Recreates `from` under `to`: directories with their modes, files hard-linked (copied when
 /// linking fails), symlinks as symlinks; only relative paths `keep` accepts.

@@ -197,7 +197,7 @@ fn write_journaled(dir: &Path, files: &[NewFile]) -> Result<(), Report> {
         manifest.push_str(&format!("{index}\t{target}\n"));
     }
     crate::emit::create_new(&pending.join(MANIFEST), manifest.as_bytes(), 0o600)?;
-    crash_point("pki-after-manifest");
+    crate::emit::crash_point("pki-after-manifest");
     finish_pending(dir).map(|_| ())
 }
 
@@ -222,7 +222,7 @@ fn finish_pending(dir: &Path) -> Result<Vec<PathBuf>, Report> {
             if link_into_place(&pending.join(staged), &target)? {
                 created.push(target);
             }
-            crash_point("pki-mid-link");
+            crate::emit::crash_point("pki-mid-link");
         }
     }
     std::fs::remove_dir_all(&pending).map_err(|e| Report::io(&pending, "remove", &e))?;
@@ -260,17 +260,6 @@ fn link_into_place(staged: &Path, target: &Path) -> Result<bool, Report> {
         Err(e) => Err(Report::io(target, "create", &e)),
     }
 }
-
-/// Fault injection for the interruption tests (debug builds only).
-#[cfg(debug_assertions)]
-fn crash_point(name: &str) {
-    if std::env::var("KINDLING_TEST_CRASH_AT").as_deref() == Ok(name) {
-        std::process::abort();
-    }
-}
-
-#[cfg(not(debug_assertions))]
-fn crash_point(_: &str) {}
 
 /// Whether a pair exists; a half pair is an error, never silently completed.
 fn presence(pair: &CertPair, report: &mut Report) -> bool {
