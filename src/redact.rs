@@ -59,6 +59,12 @@ pub fn printable(text: &str) -> String {
     out
 }
 
+/// How far either side of the caret an excerpt's scrubbing looks (bytes). A run reaching
+/// into the window is whole within this reach unless it is over a kilobyte of base64
+/// characters, whose part inside the reach is then long enough to be judged on its own; so a
+/// finding costs the same on a 64 MiB line as on a short one.
+const REACH: usize = 1024;
+
 /// A quoted source line for an excerpt: scrubbed, then windowed around the 0-based character
 /// `column`. Returns the text and the caret's character offset in it.
 pub fn excerpt(line: &str, column: usize) -> (String, usize) {
@@ -66,8 +72,30 @@ pub fn excerpt(line: &str, column: usize) -> (String, usize) {
         .char_indices()
         .nth(column)
         .map_or(line.len(), |(at, _)| at);
-    // Scrub first, on the whole line, so a window edge never splits a run into pieces short
-    // enough to pass; then map the caret into the scrubbed text.
+    let start = floor_boundary(line, caret_byte.saturating_sub(REACH));
+    let end = floor_boundary(line, caret_byte.saturating_add(REACH).min(line.len()));
+    let (shown, caret) = scrubbed_with_caret(&line[start..end], caret_byte - start);
+    window(
+        &shown.replace('\t', " "),
+        caret,
+        start > 0,
+        end < line.len(),
+    )
+}
+
+/// The largest character boundary of `text` at or before `at`.
+fn floor_boundary(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// `line` scrubbed, and the character offset in it of the byte `caret_byte` of `line` (the
+/// start of a marker when the caret falls in redacted bytes).
+fn scrubbed_with_caret(line: &str, caret_byte: usize) -> (String, usize) {
+    // Scrub first, before any window is cut, so a window edge never splits a run into pieces
+    // short enough to pass; then map the caret into the scrubbed text.
     let ranges = secret_ranges(line);
     let mut shown = String::new();
     let mut caret = None;
@@ -90,23 +118,24 @@ pub fn excerpt(line: &str, column: usize) -> (String, usize) {
         at = range.end;
     }
     let caret = caret.unwrap_or_else(|| shown.chars().count());
-    window(&shown.replace('\t', " "), caret)
+    (shown, caret)
 }
 
 /// At most [`WINDOW_BEFORE`] characters before the caret and [`WINDOW_AFTER`] after it, with
-/// `…` where the line goes on.
-fn window(text: &str, caret: usize) -> (String, usize) {
+/// `…` where the line goes on (in `text`, or beyond it when `more_before`/`more_after`).
+fn window(text: &str, caret: usize, more_before: bool, more_after: bool) -> (String, usize) {
     let chars: Vec<char> = text.chars().map(printable_char).collect();
+    let caret = caret.min(chars.len());
     let start = caret.saturating_sub(WINDOW_BEFORE);
     let end = (caret + WINDOW_AFTER).min(chars.len());
     let mut out = String::new();
     let mut offset = caret - start;
-    if start > 0 {
+    if start > 0 || more_before {
         out.push('…');
         offset += 1;
     }
-    out.extend(&chars[start..end.max(start)]);
-    if end < chars.len() {
+    out.extend(&chars[start..end]);
+    if end < chars.len() || more_after {
         out.push('…');
     }
     (out, offset)
@@ -305,6 +334,22 @@ mod tests {
         let column = line.find("k3Hn").unwrap();
         let (shown, caret) = excerpt(&line, column);
         assert!(!shown.contains("k3Hn"), "{shown}");
+        assert_eq!(
+            &shown.chars().skip(caret).take(10).collect::<String>(),
+            MARKER
+        );
+    }
+
+    #[test]
+    fn a_caret_deep_in_a_huge_encoded_run_shows_only_the_marker() {
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let blob: String = (0..200_000u64)
+            .map(|i| char::from(alphabet[(i.wrapping_mul(2_654_435_761) >> 7) as usize % 64]))
+            .collect();
+        let line = format!("{{\"source\":\"data:;base64,{blob}\"}}");
+        let (shown, caret) = excerpt(&line, 100_000);
+        assert!(shown.starts_with('…') && shown.ends_with('…'), "{shown}");
+        assert_eq!(shown, format!("…{MARKER}…"));
         assert_eq!(
             &shown.chars().skip(caret).take(10).collect::<String>(),
             MARKER
