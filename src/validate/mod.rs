@@ -65,6 +65,17 @@ pub const CODES: &[(&str, &str)] = &[
     ("ign.unit-install-target", "warning"),
     ("ign.dropin-unknown-unit", "warning"),
     ("ign.link-target-unknown", "warning"),
+    ("ign.s3", "error"),
+    ("ign.source-required", "error"),
+    ("ign.proxy", "error"),
+    ("ign.proxy-insecure", "warning"),
+    ("ign.disk", "error"),
+    ("ign.partition", "error"),
+    ("ign.filesystem", "error"),
+    ("ign.filesystem-overwrite", "warning"),
+    ("ign.raid", "error"),
+    ("ign.luks", "error"),
+    ("ign.kernel-args", "error"),
 ];
 
 /// Validates a config that claims `version`: Ignition's rules, kindling's stricter lints,

@@ -1,8 +1,16 @@
 //! The semantic rules Ignition enforces when it runs (shared/reference/ignition-rules.md),
 //! plus kindling's stricter ones. One function per rule family; each finding has a stable
-//! code and the JSON path of the offending value.
+//! code and the JSON path of the offending value. Sections with rules of their own live in
+//! the submodules, organised as the spec is; files, links, units and passwd are still here.
 //!
 //! The rules read the config as JSON, so they apply to any config, not only kindling's.
+
+mod disks;
+mod filesystems;
+mod ignition_section;
+mod kernel_args;
+mod luks;
+mod raid;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -25,6 +33,16 @@ pub fn check(config: &Value, version: SpecVersion) -> Report {
     check_units(config, &mut findings);
     check_unit_path_conflicts(config, &nodes, &mut findings);
     check_passwd(config, &mut findings);
+    ignition_section::check(config, version, &mut findings);
+    disks::check(config, &mut findings);
+    filesystems::check(config, version, &mut findings);
+    raid::check(config, &mut findings);
+    if version >= SpecVersion::V3_2 {
+        luks::check(config, &mut findings);
+    }
+    if version >= SpecVersion::V3_3 {
+        kernel_args::check(config, &mut findings);
+    }
     Report {
         diagnostics: findings,
     }
@@ -51,6 +69,22 @@ fn check_whole_numbers(value: &Value, at: &str, findings: &mut Vec<Diagnostic>) 
         }
         _ => {}
     }
+}
+
+/// A device or mount path that must be absolute.
+fn absolute_path(code: &'static str, path: &str, at: &str, findings: &mut Vec<Diagnostic>) {
+    if !path.starts_with('/') {
+        findings.push(finding(code, at.to_string(), "path not absolute"));
+    }
+}
+
+/// A second entry with a key an earlier one already has.
+fn duplicate(code: &'static str, at: String, what: &str) -> Diagnostic {
+    finding(
+        code,
+        at,
+        format!("duplicate entry defined: this {what} is given twice"),
+    )
 }
 
 /// A file, directory or link: they share one namespace keyed by path.
@@ -175,7 +209,7 @@ fn check_nodes(nodes: &[StorageNode], version: SpecVersion, findings: &mut Vec<D
         }
         match node.kind {
             "file" => check_file(node, findings),
-            "link" => check_link(node, &directories, findings),
+            "link" => check_link(node, &directories, version, findings),
             _ => {}
         }
     }
@@ -209,14 +243,22 @@ fn check_file(node: &StorageNode, findings: &mut Vec<Diagnostic>) {
     }
 }
 
-fn check_link(node: &StorageNode, directories: &[&str], findings: &mut Vec<Diagnostic>) {
+fn check_link(
+    node: &StorageNode,
+    directories: &[&str],
+    version: SpecVersion,
+    findings: &mut Vec<Diagnostic>,
+) {
     let target = node.value.get("target").and_then(Value::as_str);
     let Some(target) = target.filter(|t| !t.is_empty()) else {
-        findings.push(finding(
-            "ign.link-target",
-            format!("{}.target", node.json_path),
-            "link has no target",
-        ));
+        // Ignition requires a target from spec 3.3.0 on; before, it accepts the config.
+        if version >= SpecVersion::V3_3 {
+            findings.push(finding(
+                "ign.link-target",
+                format!("{}.target", node.json_path),
+                "link target is required",
+            ));
+        }
         return;
     };
     let hard = node.value.get("hard").and_then(Value::as_bool) == Some(true);
@@ -280,7 +322,11 @@ fn resources(config: &Value) -> Vec<(String, &Value)> {
 
 fn check_resources(config: &Value, version: SpecVersion, findings: &mut Vec<Diagnostic>) {
     for (at, resource) in resources(config) {
-        let source = resource.get("source").and_then(Value::as_str);
+        // Ignition reads `"source": ""` as no source at all.
+        let source = resource
+            .get("source")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
         let compression = resource
             .get("compression")
             .and_then(Value::as_str)
@@ -431,12 +477,46 @@ fn check_source(source: &str, at: &str, version: SpecVersion, findings: &mut Vec
                 format!("data URL does not decode: {error}"),
             ));
         }
-    } else if url::Url::parse(source).is_err() {
+    } else if let Ok(url) = url::Url::parse(source) {
+        if let Some(problem) = s3_problem(&url) {
+            findings.push(finding("ign.s3", at, problem));
+        }
+    } else {
         findings.push(finding(
             "ign.url",
             at,
             format!("{:?} is not a valid URL", shorten(source)),
         ));
+    }
+}
+
+/// What Ignition refuses in an `s3://` URL or an S3 ARN: an empty `versionId`, an ARN that
+/// is not `arn:PARTITION:s3:REGION:ACCOUNT:RESOURCE` naming an object.
+fn s3_problem(url: &url::Url) -> Option<&'static str> {
+    let empty_version = url
+        .query_pairs()
+        .any(|(k, v)| k == "versionId" && v.is_empty());
+    match url.scheme() {
+        "s3" if empty_version => Some("invalid S3 object VersionId"),
+        "arn" => {
+            let full = format!("arn:{}", url.path());
+            let parts: Vec<&str> = full.splitn(6, ':').collect();
+            let resource = parts.get(5).copied().unwrap_or("");
+            let segments = full.split('/').count();
+            let needed = if resource.starts_with("accesspoint/") {
+                3
+            } else {
+                2
+            };
+            if parts.len() < 6 || parts[2] != "s3" || segments < needed {
+                Some("invalid S3 ARN format")
+            } else if empty_version {
+                Some("invalid S3 object VersionId")
+            } else {
+                None
+            }
+        }
+        _ => None,
     }
 }
 

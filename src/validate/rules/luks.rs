@@ -1,0 +1,133 @@
+//! `storage.luks`, as Ignition checks it: device-mapper names without slashes, labels that
+//! fit a LUKS2 header, a device for every volume, one volume per name, and Clevis either
+//! custom or built from tpm2/tang/threshold, with a known pin, a config, and for each Tang
+//! server an http(s) URL, a thumbprint and an advertisement that is JSON.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::{absolute_path, duplicate};
+use crate::diag::Diagnostic;
+use crate::validate::{array, finding, text};
+
+const CODE: &str = "ign.luks";
+
+pub fn check(config: &Value, findings: &mut Vec<Diagnostic>) {
+    let mut names = HashMap::new();
+    for (index, luks) in array(config, "/storage/luks").iter().enumerate() {
+        let at = format!("$.storage.luks.{index}");
+        let name = text(luks, "name");
+        if name.contains('/') {
+            findings.push(finding(
+                CODE,
+                format!("{at}.name"),
+                "device names cannot contain slashes",
+            ));
+        }
+        if luks
+            .get("label")
+            .and_then(Value::as_str)
+            .is_some_and(|l| l.len() > 47)
+        {
+            findings.push(finding(
+                CODE,
+                format!("{at}.label"),
+                "luks device labels cannot be longer than 47 characters",
+            ));
+        }
+        match luks
+            .get("device")
+            .and_then(Value::as_str)
+            .filter(|d| !d.is_empty())
+        {
+            None => findings.push(finding(
+                CODE,
+                format!("{at}.device"),
+                "disk device is required",
+            )),
+            Some(device) => absolute_path(CODE, device, &format!("{at}.device"), findings),
+        }
+        if let Some(clevis) = luks.get("clevis") {
+            check_clevis(clevis, &format!("{at}.clevis"), findings);
+        }
+        if !name.is_empty() && names.insert(name, index).is_some() {
+            findings.push(duplicate(CODE, at, "luks name"));
+        }
+    }
+}
+
+fn check_clevis(clevis: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
+    let tang = array(clevis, "/tang");
+    for (index, server) in tang.iter().enumerate() {
+        check_tang(server, &format!("{at}.tang.{index}"), findings);
+    }
+    let Some(custom) = clevis.get("custom").filter(|c| c.is_object()) else {
+        return;
+    };
+    let pin = text(custom, "pin");
+    let config = text(custom, "config");
+    if pin.is_empty() && config.is_empty() {
+        return;
+    }
+    let others = clevis.get("tpm2") == Some(&Value::Bool(true))
+        || !tang.is_empty()
+        || clevis.get("threshold").and_then(Value::as_i64).unwrap_or(0) != 0;
+    if others {
+        findings.push(finding(
+            CODE,
+            at.to_string(),
+            "cannot use custom clevis config with tpm2, tang, or threshold",
+        ));
+    }
+    if pin.is_empty() {
+        findings.push(finding(
+            CODE,
+            format!("{at}.custom.pin"),
+            "missing required custom clevis pin",
+        ));
+    } else if !matches!(pin, "tpm2" | "tang" | "sss") {
+        findings.push(finding(
+            CODE,
+            format!("{at}.custom.pin"),
+            format!("unsupported clevis pin {pin:?}"),
+        ));
+    }
+    if config.is_empty() {
+        findings.push(finding(
+            CODE,
+            format!("{at}.custom.config"),
+            "missing required custom clevis config",
+        ));
+    }
+}
+
+fn check_tang(server: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
+    let url = text(server, "url");
+    match url::Url::parse(url) {
+        Err(_) => findings.push(finding(CODE, format!("{at}.url"), "unable to parse url")),
+        Ok(parsed) if !matches!(parsed.scheme(), "http" | "https") => findings.push(finding(
+            CODE,
+            format!("{at}.url"),
+            "invalid url scheme: Tang servers are reached over http(s)",
+        )),
+        Ok(_) => {}
+    }
+    if text(server, "thumbprint").is_empty() {
+        findings.push(finding(
+            CODE,
+            format!("{at}.thumbprint"),
+            "thumbprint is required",
+        ));
+    }
+    if let Some(advertisement) = server.get("advertisement").and_then(Value::as_str)
+        && !advertisement.is_empty()
+        && serde_json::from_str::<serde::de::IgnoredAny>(advertisement).is_err()
+    {
+        findings.push(finding(
+            CODE,
+            format!("{at}.advertisement"),
+            "advertisement is not valid JSON",
+        ));
+    }
+}
