@@ -171,25 +171,56 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         }
     };
     let format = Format::from(cli.format);
+    // Where the report goes: with --format json, stdout, unless stdout carries the
+    // command's own output (a config from `render -o -`, materialize's action lines).
+    let stdout_busy = match &cli.command {
+        Command::Render(args) => args.output == Path::new("-"),
+        Command::Materialize(_) => true,
+        _ => false,
+    };
+    let sink = Sink {
+        format,
+        stdout_busy,
+    };
     let result = match cli.command {
-        Command::Render(args) => render(&args, format),
+        Command::Render(args) => render(&args, sink),
         Command::Pki(PkiCommand::Init(args)) => pki_init(&args),
         Command::Materialize(args) => materialize_config(&args),
-        Command::Validate(args) => return validate_configs(&args, format),
-        Command::Check(args) => return check_cluster(&args, format),
+        Command::Validate(args) => return validate_configs(&args, sink),
+        Command::Check(args) => return check_cluster(&args, sink),
         Command::Terraform => return terraform(),
-        Command::Matchbox(args) => matchbox(&args, format),
+        Command::Matchbox(args) => matchbox(&args, sink),
     };
     match result {
         Ok(code) => code,
         Err(report) => {
-            eprint!("{}", report.render(format));
+            sink.print(&report);
             1
         }
     }
 }
 
-fn render(args: &RenderArgs, format: Format) -> Result<i32, Report> {
+/// How and where a command prints its report: human and github formats on stderr, the
+/// JSON array on stdout (for `jq` and CI steps that capture it), except when stdout
+/// already carries the command's output.
+#[derive(Clone, Copy)]
+struct Sink {
+    format: Format,
+    stdout_busy: bool,
+}
+
+impl Sink {
+    fn print(self, report: &Report) {
+        let text = report.render(self.format);
+        if self.format == Format::Json && !self.stdout_busy {
+            print!("{text}");
+        } else {
+            eprint!("{text}");
+        }
+    }
+}
+
+fn render(args: &RenderArgs, sink: Sink) -> Result<i32, Report> {
     let to_stdout = args.output == Path::new("-");
     if to_stdout && args.node.is_none() {
         eprintln!("error: `-o -` prints one config, so it needs --node NAME");
@@ -207,9 +238,9 @@ fn render(args: &RenderArgs, format: Format) -> Result<i32, Report> {
     let result = if to_stdout {
         print_configs(&compiled.nodes)
     } else {
-        write_configs(&args.output, compiled.nodes, format)
+        write_configs(&args.output, compiled.nodes, sink.format)
     };
-    finish(warnings, result, format).map(|()| 0)
+    finish(warnings, result, sink).map(|()| 0)
 }
 
 fn print_configs(nodes: &[crate::RenderedNode]) -> Result<(), Report> {
@@ -243,11 +274,11 @@ fn write_configs(
 
 /// Each command prints one report: on success its warnings, on failure warnings and errors
 /// together (one JSON array with `--format json`).
-fn finish<T>(warnings: Report, result: Result<T, Report>, format: Format) -> Result<T, Report> {
+fn finish<T>(warnings: Report, result: Result<T, Report>, sink: Sink) -> Result<T, Report> {
     match result {
         Ok(value) => {
             if !warnings.is_empty() {
-                eprint!("{}", warnings.render(format));
+                sink.print(&warnings);
             }
             Ok(value)
         }
@@ -297,7 +328,7 @@ fn materialize_config(args: &MaterializeArgs) -> Result<i32, Report> {
     Ok(0)
 }
 
-fn matchbox(args: &MatchboxArgs, format: Format) -> Result<i32, Report> {
+fn matchbox(args: &MatchboxArgs, sink: Sink) -> Result<i32, Report> {
     let key_mode = crate::resolve::values::key_file_mode(&args.mode).map_err(|invalid| {
         Report::from(
             Diagnostic::error("cli.mode", invalid.message, Location::Nowhere)
@@ -318,9 +349,9 @@ fn matchbox(args: &MatchboxArgs, format: Format) -> Result<i32, Report> {
     let written = finish(
         warnings,
         emit::matchbox::write(&compiled.cluster, &compiled, &tree),
-        format,
+        sink,
     )?;
-    if format == Format::Human {
+    if sink.format == Format::Human {
         eprintln!(
             "wrote {} file(s) for cluster {} into {}",
             written.len(),
@@ -333,7 +364,7 @@ fn matchbox(args: &MatchboxArgs, format: Format) -> Result<i32, Report> {
 
 /// The whole pipeline without writing: every error and warning of render, plus drift
 /// against committed configs. Exit 1 on errors (or, with --strict, warnings).
-fn check_cluster(args: &CheckArgs, format: Format) -> i32 {
+fn check_cluster(args: &CheckArgs, sink: Sink) -> i32 {
     let options = Options {
         profiles_dir: args.profiles.clone(),
         checks: crate::check::Options {
@@ -355,10 +386,10 @@ fn check_cluster(args: &CheckArgs, format: Format) -> i32 {
     if args.strict {
         report.promote_warnings();
     }
-    if !report.is_empty() || format != Format::Human {
-        eprint!("{}", report.render(format));
+    if !report.is_empty() || sink.format != Format::Human {
+        sink.print(&report);
     }
-    if report.is_empty() && format == Format::Human {
+    if report.is_empty() && sink.format == Format::Human {
         eprintln!("{}: no problems found", args.spec.display());
     }
     i32::from(report.has_errors())
@@ -366,7 +397,7 @@ fn check_cluster(args: &CheckArgs, format: Format) -> i32 {
 
 /// Validates every file and prints one report; exit 1 when any file has an error (or,
 /// with --strict, a warning).
-fn validate_configs(args: &ValidateArgs, format: Format) -> i32 {
+fn validate_configs(args: &ValidateArgs, sink: Sink) -> i32 {
     if args.files.iter().filter(|f| *f == Path::new("-")).count() > 1 {
         eprintln!("error: `-` (standard input) may be given only once");
         return 2;
@@ -381,8 +412,8 @@ fn validate_configs(args: &ValidateArgs, format: Format) -> i32 {
     if args.strict {
         report.promote_warnings();
     }
-    if !report.is_empty() || format != Format::Human {
-        eprint!("{}", report.render(format));
+    if !report.is_empty() || sink.format != Format::Human {
+        sink.print(&report);
     }
     i32::from(report.has_errors())
 }

@@ -28,7 +28,7 @@ fn check(dir: &Path, extra: &[&str]) -> Output {
 }
 
 fn findings(output: &Output) -> Vec<Value> {
-    let all: Value = serde_json::from_slice(&output.stderr)
+    let all: Value = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stderr)));
     all.as_array().unwrap().clone()
 }

@@ -402,11 +402,18 @@ const CASES: &[Case] = &[
     },
 ];
 
-fn first_finding(stderr: &[u8]) -> serde_json::Value {
-    let findings: serde_json::Value = serde_json::from_slice(stderr).unwrap_or_else(|e| {
+/// The first finding of a `--format json` report: on stdout, or on stderr when stdout
+/// carries a config (`render -o -`).
+fn first_finding(output: &std::process::Output) -> serde_json::Value {
+    let stream = if output.stdout.is_empty() {
+        &output.stderr
+    } else {
+        &output.stdout
+    };
+    let findings: serde_json::Value = serde_json::from_slice(stream).unwrap_or_else(|e| {
         panic!(
-            "stderr is not JSON ({e}): {}",
-            String::from_utf8_lossy(stderr)
+            "the report is not JSON ({e}): {}",
+            String::from_utf8_lossy(stream)
         )
     });
     findings[0].clone()
@@ -445,7 +452,7 @@ fn every_bad_spec_is_refused_with_its_code_and_line_and_nothing_written() {
             .arg(&out)
             .output()
             .unwrap();
-        let finding = first_finding(&output.stderr);
+        let finding = first_finding(&output);
         let got = (
             output.status.code(),
             finding["code"].as_str().map(str::to_string),
@@ -531,7 +538,7 @@ fn a_bad_sha256sums_line_is_located_in_that_file() {
         .args(["-o", "-", "--node", "etcd1"])
         .output()
         .unwrap();
-    let finding = first_finding(&output.stderr);
+    let finding = first_finding(&output);
     assert_eq!(finding["code"], "sysext.sha256sums-format");
     assert!(finding["file"].as_str().unwrap().ends_with("SHA256SUMS"));
     assert_eq!(finding["line"], 1);
@@ -551,8 +558,9 @@ fn an_encrypted_or_foreign_key_is_refused_without_printing_it() {
         .arg(dir.path().join("out"))
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(first_finding(&output.stderr)["code"], "tls.encrypted-key");
+    let stderr = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert_eq!(first_finding(&output)["code"], "tls.encrypted-key");
     assert!(!stderr.contains("SECRET"), "key material leaked: {stderr}");
     std::fs::write(&key_path, "not a key at all SECRET\n").unwrap();
     let output = kindling()
@@ -562,7 +570,8 @@ fn an_encrypted_or_foreign_key_is_refused_without_printing_it() {
         .arg(dir.path().join("out"))
         .output()
         .unwrap();
-    assert_eq!(first_finding(&output.stderr)["code"], "tls.not-pem");
+    assert_eq!(first_finding(&output)["code"], "tls.not-pem");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("SECRET"));
     assert!(!String::from_utf8_lossy(&output.stderr).contains("SECRET"));
 }
 
@@ -576,7 +585,7 @@ fn unknown_node_and_stdout_without_node_are_usage_errors() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert_eq!(first_finding(&output.stderr)["code"], "cli.unknown-node");
+    assert_eq!(first_finding(&output)["code"], "cli.unknown-node");
     let output = kindling()
         .arg("render")
         .arg(&spec)
@@ -607,7 +616,7 @@ fn an_unreadable_spec_is_reported() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert_eq!(first_finding(&output.stderr)["code"], "spec.unreadable");
+    assert_eq!(first_finding(&output)["code"], "spec.unreadable");
 }
 
 #[test]

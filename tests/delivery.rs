@@ -33,7 +33,7 @@ fn json(path: &Path) -> Value {
 
 /// The first error of the one JSON array a failed command prints.
 fn first_finding(output: &Output) -> Value {
-    let findings: Value = serde_json::from_slice(&output.stderr)
+    let findings: Value = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stderr)));
     let all = findings.as_array().expect("a JSON array").clone();
     all.iter()

@@ -22,6 +22,11 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Everything a command printed, both streams (`--format json` reports go to stdout).
+fn both_streams(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned() + &stderr(output)
+}
+
 /// Every private key under `dir/pki`, as its PEM body lines.
 fn key_lines(dir: &Path) -> Vec<String> {
     let mut keys = Vec::new();
@@ -118,7 +123,12 @@ fn r04_findings_on_a_rendered_config_never_quote_its_keys() {
             &["--format", format, "validate", "truncated.ign"],
         );
         assert_eq!(truncated.status.code(), Some(1));
-        assert_no_key_material(&stderr(&truncated), &keys, "validate of a truncated config");
+        assert!(both_streams(&truncated).contains("ign.json-syntax"));
+        assert_no_key_material(
+            &both_streams(&truncated),
+            &keys,
+            "validate of a truncated config",
+        );
         let warning = run(dir.path(), &["--format", format, "validate", "warning.ign"]);
         assert_eq!(warning.status.code(), Some(0));
         let printed = format!(
@@ -140,7 +150,7 @@ fn r04_findings_on_a_rendered_config_never_quote_its_keys() {
             ],
         );
         assert_eq!(materialized.status.code(), Some(1));
-        assert_no_key_material(&stderr(&materialized), &keys, "materialize");
+        assert_no_key_material(&both_streams(&materialized), &keys, "materialize");
     }
 }
 
@@ -237,7 +247,7 @@ fn r03_input_and_inflation_are_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let output = run(dir.path(), &["--format", "json", "validate", "/dev/zero"]);
     assert_eq!(output.status.code(), Some(1));
-    let printed = stderr(&output);
+    let printed = both_streams(&output);
     assert!(
         printed.contains("ign.unreadable") && printed.contains("64 MiB"),
         "{printed}"
@@ -248,7 +258,11 @@ fn r03_input_and_inflation_are_bounded() {
         &["materialize", bomb.to_str().unwrap(), "--root", "root"],
     );
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("256 MiB"), "{}", stderr(&output));
+    assert!(
+        both_streams(&output).contains("256 MiB"),
+        "{}",
+        both_streams(&output)
+    );
     assert!(!dir.path().join("root/a").exists());
 }
 
@@ -262,7 +276,7 @@ fn r07_duplicate_keys_are_refused_by_materialize_too() {
     );
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        stderr(&output).contains("ign.duplicate-key"),
+        both_streams(&output).contains("ign.duplicate-key"),
         "{}",
         stderr(&output)
     );
@@ -283,7 +297,7 @@ fn spec_error(old: &str, new: &str) -> Value {
     std::fs::write(dir.path().join("cluster.yaml"), edited).unwrap();
     let output = run(dir.path(), &["--format", "json", "check", "cluster.yaml"]);
     assert_eq!(output.status.code(), Some(1));
-    let all: Value = serde_json::from_slice(&output.stderr).expect("one JSON array");
+    let all: Value = serde_json::from_slice(&output.stdout).expect("one JSON array on stdout");
     all.as_array().unwrap()[0].clone()
 }
 
@@ -344,7 +358,7 @@ fn r19_bad_bytes_are_located_and_echoes_are_bounded() {
     broken.extend(&spec);
     std::fs::write(dir.path().join("bytes.yaml"), broken).unwrap();
     let output = run(dir.path(), &["--format", "json", "check", "bytes.yaml"]);
-    let all: Value = serde_json::from_slice(&output.stderr).unwrap();
+    let all: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(all[0]["code"], "spec.unreadable");
     assert_eq!(
         (all[0]["line"].as_u64(), all[0]["column"].as_u64()),

@@ -188,7 +188,7 @@ fn a_half_pair_is_an_error_and_nothing_is_written() {
     let before = snapshot(&dir.path().join("pki"));
     let output = init(dir.path(), &[]);
     assert_eq!(output.status.code(), Some(1));
-    let findings: serde_json::Value = serde_json::from_slice(&output.stderr).unwrap();
+    let findings: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(findings[0]["code"], "pki.half-pair");
     assert!(
         findings[0]["file"]

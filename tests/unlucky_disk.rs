@@ -30,8 +30,15 @@ fn ok(output: &Output) {
     );
 }
 
+/// The codes of a `--format json` report: on stdout, or on stderr for materialize, whose
+/// stdout carries its action lines.
 fn codes(output: &Output) -> Vec<String> {
-    let all: Value = serde_json::from_slice(&output.stderr)
+    let stream = if output.stdout.is_empty() {
+        &output.stderr
+    } else {
+        &output.stdout
+    };
+    let all: Value = serde_json::from_slice(stream)
         .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stderr)));
     all.as_array()
         .unwrap()
@@ -413,7 +420,7 @@ fn r16_an_interrupted_pki_init_is_finished_by_the_next() {
         assert_eq!(output.status.signal(), Some(6), "{point}");
         let check = run(dir.path(), &["--format", "json", "check", "cluster.yaml"]);
         if check.status.code() == Some(1) {
-            let text = String::from_utf8_lossy(&check.stderr);
+            let text = String::from_utf8_lossy(&check.stdout);
             assert!(
                 text.contains("interrupted"),
                 "check says how to repair: {text}"

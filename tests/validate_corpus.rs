@@ -45,7 +45,7 @@ fn findings(files: &[PathBuf], strict: bool) -> (Option<i32>, Vec<Value>) {
         cmd.arg("--strict");
     }
     let output = cmd.output().unwrap();
-    let all: Value = serde_json::from_slice(&output.stderr)
+    let all: Value = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stderr)));
     (output.status.code(), all.as_array().unwrap().clone())
 }
@@ -214,4 +214,31 @@ fn stdin_several_files_and_exit_codes() {
             .unwrap()
             .starts_with("::error title=ign.path-relative,file=")
     );
+}
+
+#[test]
+fn json_reports_go_to_stdout_and_the_others_to_stderr() {
+    let file = corpus().join("invalid/path-relative.ign");
+    for (format, on_stdout) in [("json", true), ("human", false), ("github", false)] {
+        let output = kindling()
+            .args(["--format", format, "validate"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        let (report, other) = if on_stdout {
+            (&output.stdout, &output.stderr)
+        } else {
+            (&output.stderr, &output.stdout)
+        };
+        assert!(
+            String::from_utf8_lossy(report).contains("ign.path-relative"),
+            "{format}"
+        );
+        assert!(
+            other.is_empty(),
+            "{format}: {}",
+            String::from_utf8_lossy(other)
+        );
+    }
 }
