@@ -54,7 +54,7 @@ enum Command {
     Pki(PkiCommand),
     /// Apply an Ignition config's files and units to a directory, as Ignition would at first boot
     Materialize(MaterializeArgs),
-    /// Validate Ignition configs (spec 3.0.0-3.4.0); `-` reads stdin
+    /// Validate Ignition configs (spec 3.0.0-3.5.0); `-` reads stdin
     Validate(ValidateArgs),
     /// Run the whole pipeline and every check (TLS, etcd, sysext, drift) without writing
     Check(CheckArgs),
@@ -90,6 +90,15 @@ struct ValidateArgs {
     /// Treat warnings as errors
     #[arg(long)]
     strict: bool,
+    /// Also run the lints that depend on what this OS ships (its units, targets, paths)
+    #[arg(long, value_enum)]
+    os: Option<OsArg>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum OsArg {
+    Flatcar,
+    Fcos,
 }
 
 #[derive(Debug, Args)]
@@ -405,7 +414,14 @@ fn validate_configs(args: &ValidateArgs, sink: Sink) -> i32 {
     let mut report = Report::default();
     for file in &args.files {
         match crate::validate::input::read(file) {
-            Ok((name, text)) => report.extend(crate::validate::input::validate_text(&name, text)),
+            Ok((name, text)) => report.extend(crate::validate::input::validate_text_for(
+                &name,
+                text,
+                args.os.map(|os| match os {
+                    OsArg::Flatcar => crate::validate::Os::Flatcar,
+                    OsArg::Fcos => crate::validate::Os::Fcos,
+                }),
+            )),
             Err(errors) => report.extend(errors),
         }
     }

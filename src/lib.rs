@@ -135,7 +135,11 @@ fn compile_node(
     let assembled = ignition::assemble(version, entries)?;
     let config = to_json(&assembled.config)?;
     let report = attach_origins(
-        own_output_strictness(validate::validate(&config, version)),
+        own_output_strictness(validate::validate_for(
+            &config,
+            version,
+            Some(validate::Os::Flatcar),
+        )),
         &assembled,
         &context.node.name,
     );

@@ -304,7 +304,7 @@ fn installer_config(
         }),
     };
     let value = serde_json::to_value(&config).map_err(|e| internal(&e.to_string()))?;
-    let findings = validate::validate(&value, cluster.ignition);
+    let findings = validate::validate_for(&value, cluster.ignition, Some(validate::Os::Flatcar));
     if findings.has_errors() {
         return Err(findings);
     }

@@ -21,10 +21,18 @@ pub enum SpecVersion {
     V3_2,
     V3_3,
     V3_4,
+    V3_5,
 }
 
 impl SpecVersion {
-    pub const ALL: [SpecVersion; 5] = [Self::V3_0, Self::V3_1, Self::V3_2, Self::V3_3, Self::V3_4];
+    pub const ALL: [SpecVersion; 6] = [
+        Self::V3_0,
+        Self::V3_1,
+        Self::V3_2,
+        Self::V3_3,
+        Self::V3_4,
+        Self::V3_5,
+    ];
 
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|v| v.as_str() == text)
@@ -37,6 +45,7 @@ impl SpecVersion {
             Self::V3_2 => "3.2.0",
             Self::V3_3 => "3.3.0",
             Self::V3_4 => "3.4.0",
+            Self::V3_5 => "3.5.0",
         }
     }
 }

@@ -15,9 +15,13 @@ use crate::read;
 /// A config that parsed and declares a supported version.
 #[derive(Debug)]
 pub struct ParsedConfig {
+    /// The config as Ignition reads it: keys written in another case renamed to the field
+    /// they set (see `keys`).
     pub config: Value,
     pub version: SpecVersion,
     pub source: Arc<SourceFile>,
+    /// A warning for each key so renamed.
+    pub folded_keys: Report,
     positions: Positions,
 }
 
@@ -100,14 +104,19 @@ pub fn parse(name: &str, text: String) -> Result<ParsedConfig, Report> {
     if !positions.duplicates().is_empty() {
         return Err(duplicate_keys(&positions, &source));
     }
-    let parsed = ParsedConfig {
+    let mut parsed = ParsedConfig {
         version: SpecVersion::V3_4,
         config,
         source,
+        folded_keys: Report::default(),
         positions,
     };
-    let version = declared_version(&parsed.config).map_err(|report| parsed.locate(report))?;
-    Ok(ParsedConfig { version, ..parsed })
+    parsed.version = declared_version(&parsed.config).map_err(|report| parsed.locate(report))?;
+    let folded = super::keys::fold(&mut parsed.config, parsed.version);
+    parsed.folded_keys = parsed.locate(Report {
+        diagnostics: folded,
+    });
+    Ok(parsed)
 }
 
 /// serde_json ends its messages with " at line N column M"; the span says that already.
@@ -224,15 +233,24 @@ fn declared_version(config: &Value) -> Result<SpecVersion, Report> {
             format!("{why}: {declared:?}"),
             at("$.ignition.version"),
         )
-        .with_help("kindling validates spec 3.0.0, 3.1.0, 3.2.0, 3.3.0 and 3.4.0")
+        .with_help("kindling validates spec 3.0.0, 3.1.0, 3.2.0, 3.3.0, 3.4.0 and 3.5.0")
         .into()
     })
 }
 
-/// Parses and validates config text: every finding, located.
+/// Parses and validates config text for no particular OS: every finding, located.
 pub fn validate_text(name: &str, text: String) -> Report {
+    validate_text_for(name, text, None)
+}
+
+/// Like `validate_text`, with the lints for `os` too.
+pub fn validate_text_for(name: &str, text: String, os: Option<super::Os>) -> Report {
     match parse(name, text) {
-        Ok(parsed) => parsed.locate(super::validate(&parsed.config, parsed.version)),
+        Ok(parsed) => {
+            let mut report = parsed.folded_keys.clone();
+            report.extend(parsed.locate(super::validate_for(&parsed.config, parsed.version, os)));
+            report
+        }
         Err(report) => report,
     }
 }

@@ -1,22 +1,26 @@
 //! kindling's own rules, stricter than Ignition's validator: things Ignition accepts that
-//! then fail (or quietly do nothing) at boot on Flatcar. Each has its own code.
+//! then fail (or quietly do nothing) at boot. Each has its own code. Only inline contents
+//! that Ignition cannot write are errors; the rest are warnings, and the ones that depend on
+//! what an OS ships (its units, targets and trees) run only for a named `Os`.
 
 use std::collections::BTreeSet;
 
 use serde_json::Value;
 
 use super::unit::parse_sections;
-use super::{array, finding, text, warning};
+use super::{Os, array, finding, text, warning};
 use crate::diag::Diagnostic;
 use crate::ignition::{ContentHasher, INFLATE_LIMIT, InflateError, dataurl, gunzip_into};
 
-/// Runs every lint over a config.
-pub fn check(config: &Value) -> Vec<Diagnostic> {
+/// Runs every lint over a config; the OS-specific ones only when `os` is given.
+pub fn check(config: &Value, os: Option<Os>) -> Vec<Diagnostic> {
     let mut findings = Vec::new();
     check_inline_contents(config, &mut findings);
-    check_unit_contents(config, &mut findings);
-    check_dropin_units(config, &mut findings);
-    check_link_targets(config, &mut findings);
+    check_unit_contents(config, os, &mut findings);
+    if let Some(os) = os {
+        check_dropin_units(config, os, &mut findings);
+        check_link_targets(config, &mut findings);
+    }
     findings
 }
 
@@ -139,8 +143,9 @@ const SECTIONS: [&str; 11] = [
     "Scope",
 ];
 
-/// Targets (and other units) an `[Install]` section may hook into on Flatcar.
-const FLATCAR_TARGETS: [&str; 22] = [
+/// Targets (and other units) an `[Install]` section may hook into on Flatcar and Fedora
+/// CoreOS alike.
+const OS_TARGETS: [&str; 22] = [
     "multi-user.target",
     "default.target",
     "graphical.target",
@@ -165,7 +170,8 @@ const FLATCAR_TARGETS: [&str; 22] = [
     "sysinit-reboot.target",
 ];
 
-/// Settings whose value is a command line: the binary must be an absolute path.
+/// Settings whose value is a command line: systemd takes an absolute path or a bare name it
+/// looks up in its search path, and refuses a relative path with a slash.
 const EXEC_KEYS: [&str; 8] = [
     "ExecStart",
     "ExecStartPre",
@@ -184,19 +190,20 @@ fn configured_units(config: &Value) -> BTreeSet<&str> {
         .collect()
 }
 
-fn check_unit_contents(config: &Value, findings: &mut Vec<Diagnostic>) {
+fn check_unit_contents(config: &Value, os: Option<Os>, findings: &mut Vec<Diagnostic>) {
     let units = configured_units(config);
+    let context = UnitContext { units: &units, os };
     for (index, unit) in array(config, "/systemd/units").iter().enumerate() {
         let at = format!("$.systemd.units.{index}");
         if let Some(contents) = unit.get("contents").and_then(Value::as_str) {
-            check_unit_text(contents, &format!("{at}.contents"), &units, findings);
+            check_unit_text(contents, &format!("{at}.contents"), &context, findings);
         }
         for (dropin_index, dropin) in array(unit, "/dropins").iter().enumerate() {
             if let Some(contents) = dropin.get("contents").and_then(Value::as_str) {
                 check_unit_text(
                     contents,
                     &format!("{at}.dropins.{dropin_index}.contents"),
-                    &units,
+                    &context,
                     findings,
                 );
             }
@@ -204,10 +211,16 @@ fn check_unit_contents(config: &Value, findings: &mut Vec<Diagnostic>) {
     }
 }
 
+/// What a unit's text is checked against: the units the config defines, and the OS.
+struct UnitContext<'a> {
+    units: &'a BTreeSet<&'a str>,
+    os: Option<Os>,
+}
+
 fn check_unit_text(
     contents: &str,
     at: &str,
-    units: &BTreeSet<&str>,
+    context: &UnitContext,
     findings: &mut Vec<Diagnostic>,
 ) {
     let Ok(sections) = parse_sections(contents) else {
@@ -234,37 +247,61 @@ fn check_unit_text(
         };
         let (key, value) = (key.trim(), value.trim());
         if EXEC_KEYS.contains(&key) {
-            let command = value.trim_start_matches(['-', '@', ':', '+', '!']);
+            let command = value.trim_start_matches(['-', '@', ':', '+', '!', '|']);
             let binary = command.split_whitespace().next().unwrap_or("");
-            if !binary.is_empty() && !binary.starts_with('/') {
-                findings.push(finding(
+            if binary.contains('/') && !binary.starts_with('/') {
+                findings.push(warning(
                     "ign.unit-exec-path",
                     at.to_string(),
-                    format!("{key}={value}: the command {binary:?} is not an absolute path"),
+                    format!("{key}={value}: systemd refuses {binary:?}, a relative path (write it absolute, or a bare name from its search path)"),
                 ));
             }
         }
-        if section == "Install" && matches!(key, "WantedBy" | "RequiredBy" | "UpheldBy") {
+        let install = section == "Install" && matches!(key, "WantedBy" | "RequiredBy" | "UpheldBy");
+        if let (true, Some(os)) = (install, context.os) {
             for target in value
                 .split_whitespace()
-                .filter(|t| !FLATCAR_TARGETS.contains(t) && !units.contains(t))
+                .filter(|t| !OS_TARGETS.contains(t) && !context.units.contains(t))
             {
-                findings.push(warning("ign.unit-install-target", at.to_string(), format!("{key}={target}: no such unit on Flatcar or in this config, so enabling does nothing")));
+                findings.push(warning("ign.unit-install-target", at.to_string(), format!("{key}={target}: no such unit on {} or in this config, so enabling does nothing", os_name(os))));
             }
         }
     }
 }
 
-/// Units Flatcar ships that a drop-in may reasonably extend.
-fn is_standard_unit(name: &str) -> bool {
-    const SHIPPED: [&str; 14] = [
+fn os_name(os: Os) -> &'static str {
+    match os {
+        Os::Flatcar => "Flatcar",
+        Os::Fcos => "Fedora CoreOS",
+    }
+}
+
+/// Units the OS ships that a drop-in may reasonably extend.
+fn is_standard_unit(name: &str, os: Os) -> bool {
+    const FLATCAR: [&str; 4] = [
+        "etcd-member.service",
+        "flanneld.service",
+        "update-engine.service",
+        "locksmithd.service",
+    ];
+    const FCOS: [&str; 6] = [
+        "zincati.service",
+        "rpm-ostreed.service",
+        "rpm-ostree-countme.service",
+        "podman.service",
+        "NetworkManager.service",
+        "afterburn.service",
+    ];
+    let shipped_here = match os {
+        Os::Flatcar => FLATCAR.contains(&name),
+        Os::Fcos => FCOS.contains(&name) || name.starts_with("coreos-"),
+    };
+    const SHIPPED: [&str; 12] = [
         "docker.service",
         "docker.socket",
         "containerd.service",
         "sshd.service",
         "sshd.socket",
-        "update-engine.service",
-        "locksmithd.service",
         "chronyd.service",
         "ntpd.service",
         "getty@.service",
@@ -273,23 +310,26 @@ fn is_standard_unit(name: &str) -> bool {
         "dbus.service",
         "polkit.service",
     ];
-    name.starts_with("systemd-")
+    shipped_here
+        || name.starts_with("systemd-")
+        || name.starts_with("ignition-")
         || name.ends_with(".target")
         || SHIPPED.contains(&name)
         || name.starts_with("getty@")
         || name.starts_with("serial-getty@")
 }
 
-fn check_dropin_units(config: &Value, findings: &mut Vec<Diagnostic>) {
+fn check_dropin_units(config: &Value, os: Os, findings: &mut Vec<Diagnostic>) {
     for (index, unit) in array(config, "/systemd/units").iter().enumerate() {
         let name = text(unit, "name");
         let has_contents = unit.get("contents").is_some_and(|c| !c.is_null());
-        if !array(unit, "/dropins").is_empty() && !has_contents && !is_standard_unit(name) {
+        if !array(unit, "/dropins").is_empty() && !has_contents && !is_standard_unit(name, os) {
             findings.push(warning(
                 "ign.dropin-unknown-unit",
                 format!("$.systemd.units.{index}.name"),
                 format!(
-                    "drop-ins for {name}, a unit neither configured here nor shipped by Flatcar"
+                    "drop-ins for {name}, a unit neither configured here nor shipped by {}",
+                    os_name(os)
                 ),
             ));
         }
@@ -309,8 +349,8 @@ fn check_link_targets(config: &Value, findings: &mut Vec<Diagnostic>) {
         .collect();
     for (index, link) in array(config, "/storage/links").iter().enumerate() {
         let target = text(link, "target");
-        if target.is_empty() {
-            continue; // ign.link-target reports it
+        if !target.starts_with('/') {
+            continue; // relative targets resolve on the node; an empty one is a rule's
         }
         let absolute = resolve_target(text(link, "path"), target);
         let known = configured.contains(absolute.as_str())

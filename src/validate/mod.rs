@@ -6,6 +6,7 @@
 //! profile entry or spec line that produced them.
 
 pub mod input;
+pub mod keys;
 pub mod lint;
 pub mod positions;
 pub mod rules;
@@ -61,7 +62,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("ign.data-hash-mismatch", "error"),
     ("ign.private-key-mode", "warning"),
     ("ign.unit-section", "warning"),
-    ("ign.unit-exec-path", "error"),
+    ("ign.unit-exec-path", "warning"),
     ("ign.unit-install-target", "warning"),
     ("ign.dropin-unknown-unit", "warning"),
     ("ign.link-target-unknown", "warning"),
@@ -78,12 +79,26 @@ pub const CODES: &[(&str, &str)] = &[
     ("ign.kernel-args", "error"),
 ];
 
-/// Validates a config that claims `version`: Ignition's rules, kindling's stricter lints,
-/// and the schema. A schema finding at a path where a rule already reported something is
-/// left out: the rule's code says more.
+/// The operating system a config is for, when known: it enables the lints that depend on
+/// what the OS ships (its units, targets and directories). Without one, only lints that are
+/// right on every OS run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Os {
+    Flatcar,
+    Fcos,
+}
+
+/// Validates a config that claims `version` for no particular OS: Ignition's rules,
+/// kindling's stricter lints that hold everywhere, and the schema.
 pub fn validate(config: &Value, version: SpecVersion) -> Report {
+    validate_for(config, version, None)
+}
+
+/// Like `validate`, with the lints for `os` too. A schema finding at a path where a rule
+/// already reported something is left out: the rule's code says more.
+pub fn validate_for(config: &Value, version: SpecVersion, os: Option<Os>) -> Report {
     let mut report = rules::check(config, version);
-    report.diagnostics.extend(lint::check(config));
+    report.diagnostics.extend(lint::check(config, os));
     let covered: std::collections::HashSet<String> =
         report.diagnostics.iter().map(Diagnostic::place).collect();
     let schema = schema::check(config, version);

@@ -13,7 +13,7 @@ use super::{finding, json_path, warning};
 use crate::diag::Report;
 use crate::ignition::SpecVersion;
 
-const SCHEMAS: [(SpecVersion, &str); 5] = [
+const SCHEMAS: [(SpecVersion, &str); 6] = [
     (
         SpecVersion::V3_0,
         include_str!("../../schemas/ignition-3.0.0.json"),
@@ -34,6 +34,10 @@ const SCHEMAS: [(SpecVersion, &str); 5] = [
         SpecVersion::V3_4,
         include_str!("../../schemas/ignition-3.4.0.json"),
     ),
+    (
+        SpecVersion::V3_5,
+        include_str!("../../schemas/ignition-3.5.0.json"),
+    ),
 ];
 
 /// The schema text for a spec version.
@@ -44,18 +48,30 @@ pub fn schema_text(version: SpecVersion) -> &'static str {
         .map_or("", |(_, text)| text)
 }
 
+/// The schema of a spec version as JSON, parsed once per process.
+pub fn value(version: SpecVersion) -> &'static Value {
+    static VALUES: [OnceLock<Value>; SpecVersion::ALL.len()] =
+        [const { OnceLock::new() }; SpecVersion::ALL.len()];
+    let index = SpecVersion::ALL
+        .iter()
+        .position(|v| *v == version)
+        .unwrap_or(0);
+    // The schemas are part of the binary and covered by tests: a failure here is a build
+    // defect, not something a user's input can cause.
+    VALUES[index].get_or_init(|| {
+        serde_json::from_str(schema_text(version)).expect("embedded schema is valid JSON")
+    })
+}
+
 fn compiled(version: SpecVersion) -> &'static jsonschema::Validator {
-    static VALIDATORS: [OnceLock<jsonschema::Validator>; 5] = [const { OnceLock::new() }; 5];
+    static VALIDATORS: [OnceLock<jsonschema::Validator>; SpecVersion::ALL.len()] =
+        [const { OnceLock::new() }; SpecVersion::ALL.len()];
     let index = SpecVersion::ALL
         .iter()
         .position(|v| *v == version)
         .unwrap_or(0);
     VALIDATORS[index].get_or_init(|| {
-        // The schemas are part of the binary and covered by tests: a failure here is a
-        // build defect, not something a user's input can cause.
-        let schema: Value =
-            serde_json::from_str(schema_text(version)).expect("embedded schema is valid JSON");
-        jsonschema::validator_for(&schema).expect("embedded schema compiles")
+        jsonschema::validator_for(value(version)).expect("embedded schema compiles")
     })
 }
 
@@ -121,6 +137,11 @@ mod tests {
 
     #[test]
     fn schemas_differ_only_where_the_spec_did() {
+        assert_step(
+            SpecVersion::V3_4,
+            SpecVersion::V3_5,
+            &["/$defs/luks/properties/cex", "/$defs/cex"],
+        );
         assert_step(
             SpecVersion::V3_3,
             SpecVersion::V3_4,

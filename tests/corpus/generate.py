@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the validation corpus: invalid/*.ign (one rule broken each) with expected.tsv
 (file, code, JSON path, severity), and valid/*.ign (no finding at all, even with --strict).
+Files named flatcar-* hold a lint that needs `--os flatcar`.
 
 The corpus is plain data so other validators can be run on it; this script is only how it
 was written. Run it from anywhere: python3 tests/corpus/generate.py
@@ -93,7 +94,7 @@ INVALID = [
     ("hardlink-to-directory", cfg(storage={"directories": [{"path": "/d"}], "links": [{"path": "/l", "target": "/d", "hard": True}]}), "ign.hardlink-dir", "$.storage.links.0.target", "error"),
     ("hardlink-owner", cfg(storage={"files": [{"path": "/opt/a", "contents": {"source": data("x")}}], "links": [{"path": "/opt/b", "target": "/opt/a", "hard": True, "user": {"id": 500}}]}), "ign.hardlink-owner", "$.storage.links.0.user", "warning"),
     ("compression-unknown", files({"path": "/a", "contents": {"source": data("x"), "compression": "xz"}}), "ign.compression", "$.storage.files.0.contents.compression", "error"),
-    ("v3.0-compression-merge", cfg("3.0.0", ignition={"version": "3.0.0", "config": {"merge": [{"source": "http://x/c.ign", "compression": "gzip"}]}}), "ign.compression", "$.ignition.config.merge.0.compression", "error"),
+    ("v3.0-compression-merge", cfg("3.0.0", ignition={"version": "3.0.0", "config": {"merge": [{"source": "http://x/c.ign", "compression": "gzip"}]}}), "ign.unknown-key", "$.ignition.config.merge.0.compression", "warning"),
     ("verification-no-source", files({"path": "/a", "contents": {"verification": {"hash": "sha256-" + SHA}}}), "ign.verification-no-source", "$.storage.files.0.contents.verification.hash", "error"),
     ("hash-no-function", files({"path": "/a", "contents": {"source": "http://x/a", "verification": {"hash": SHA}}}), "ign.hash-format", "$.storage.files.0.contents.verification.hash", "error"),
     ("hash-md5", files({"path": "/a", "contents": {"source": "http://x/a", "verification": {"hash": "md5-" + "a" * 32}}}), "ign.hash-format", "$.storage.files.0.contents.verification.hash", "error"),
@@ -136,11 +137,12 @@ INVALID = [
     ("private-key-world-readable", files({"path": "/etc/tls/key.pem", "mode": 0o644, "contents": {"source": data(KEY)}}), "ign.private-key-mode", "$.storage.files.0.mode", "warning"),
     ("private-key-default-mode", files({"path": "/etc/tls/key.pem", "contents": {"source": data(KEY)}}), "ign.private-key-mode", "$.storage.files.0.mode", "warning"),
     ("unit-unknown-section", units({"name": "a.service", "contents": "[Unit]\n[Servce]\nExecStart=/usr/bin/true\n"}), "ign.unit-section", "$.systemd.units.0.contents", "warning"),
-    ("unit-exec-relative", units({"name": "a.service", "contents": "[Service]\nExecStart=true\n"}), "ign.unit-exec-path", "$.systemd.units.0.contents", "error"),
-    ("dropin-exec-relative", units({"name": "docker.service", "dropins": [{"name": "x.conf", "contents": "[Service]\nExecStartPre=-sh -c true\n"}]}), "ign.unit-exec-path", "$.systemd.units.0.dropins.0.contents", "error"),
-    ("unit-install-target-unknown", units({"name": "a.service", "enabled": True, "contents": UNIT.replace("multi-user.target", "multiuser.target")}), "ign.unit-install-target", "$.systemd.units.0.contents", "warning"),
-    ("dropin-unknown-unit", units({"name": "etcd-member.service", "dropins": [{"name": "x.conf", "contents": "[Service]\n"}]}), "ign.dropin-unknown-unit", "$.systemd.units.0.name", "warning"),
-    ("link-target-unknown", cfg(storage={"links": [{"path": "/etc/l", "target": "/opt/nothing"}]}), "ign.link-target-unknown", "$.storage.links.0.target", "warning"),
+    ("unit-exec-relative", units({"name": "a.service", "contents": "[Service]\nExecStart=bin/true\n"}), "ign.unit-exec-path", "$.systemd.units.0.contents", "warning"),
+    ("dropin-exec-relative", units({"name": "docker.service", "dropins": [{"name": "x.conf", "contents": "[Service]\nExecStartPre=-./run.sh\n"}]}), "ign.unit-exec-path", "$.systemd.units.0.dropins.0.contents", "warning"),
+    ("unit-template-no-install", units({"name": "a@.service", "contents": "[Service]\nExecStart=/usr/bin/true %i\n"}, {"name": "a@one.service", "enabled": True}), "ign.unit-no-install", "$.systemd.units.0.contents", "warning"),
+    ("flatcar-unit-install-target-unknown", units({"name": "a.service", "enabled": True, "contents": UNIT.replace("multi-user.target", "multiuser.target")}), "ign.unit-install-target", "$.systemd.units.0.contents", "warning"),
+    ("flatcar-dropin-unknown-unit", units({"name": "foo.service", "dropins": [{"name": "x.conf", "contents": "[Service]\n"}]}), "ign.dropin-unknown-unit", "$.systemd.units.0.name", "warning"),
+    ("flatcar-link-target-unknown", cfg(storage={"links": [{"path": "/etc/l", "target": "/opt/nothing"}]}), "ign.link-target-unknown", "$.storage.links.0.target", "warning"),
     ("duplicate-key", '{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"relative"}]},"storage":{}}\n', "ign.duplicate-key", "$.storage", "error"),
     ("duplicate-key-smuggled-file", '{"ignition":{"version":"3.4.0"},\n "storage":{"files":[{"path":"/etc/ssh/sshd_config.d/99-evil.conf","mode":420,"contents":{"source":"data:,PermitRootLogin%20yes%0A"}}]},\n "storage":{"directories":[{"path":"/etc/harmless"}]}}\n', "ign.duplicate-key", "$.storage", "error"),
     ("gzip-bomb", files({"path": "/a", "contents": {"source": "data:;base64," + base64.b64encode(gzip.compress(bytes(256 << 20 | 1), 9, mtime=0)).decode(), "compression": "gzip"}}), "ign.gzip-unchecked", "$.storage.files.0.contents.compression", "warning"),
@@ -179,8 +181,9 @@ INVALID = [
     ("luks-name-slash", cfg(storage={"luks": [{"name": "a/b", "device": "/dev/vdb"}]}), "ign.luks", "$.storage.luks.0.name", "error"),
     ("luks-tang-no-thumbprint", cfg(storage={"luks": [{"name": "d", "device": "/dev/vdb", "clevis": {"tang": [{"url": "http://tang"}]}}]}), "ign.luks", "$.storage.luks.0.clevis.tang.0.thumbprint", "error"),
     ("luks-custom-pin-unknown", cfg(storage={"luks": [{"name": "d", "device": "/dev/vdb", "clevis": {"custom": {"pin": "yubikey", "config": "{}"}}}]}), "ign.luks", "$.storage.luks.0.clevis.custom.pin", "error"),
+    ("v3.5-cex-with-clevis", cfg("3.5.0", storage={"luks": [{"name": "d", "device": "/dev/dasdb", "cex": {"enabled": True}, "clevis": {"tpm2": True}}]}), "ign.luks", "$.storage.luks.0.cex", "error"),
+    ("v3.4-cex", cfg("3.4.0", storage={"luks": [{"name": "d", "device": "/dev/dasdb", "cex": {"enabled": True}}]}), "ign.unknown-key", "$.storage.luks.0.cex", "warning"),
     ("kernel-arguments-conflict", dict(cfg("3.3.0"), kernelArguments={"shouldExist": ["quiet"], "shouldNotExist": ["quiet"]}), "ign.kernel-args", "$.kernelArguments.shouldNotExist.0", "error"),
-    ("link-target-relative-unknown", cfg(storage={"links": [{"path": "/etc/a/l", "target": "../b"}]}), "ign.link-target-unknown", "$.storage.links.0.target", "warning"),
 ]
 
 VALID = [
@@ -189,6 +192,8 @@ VALID = [
     ("minimal-3.2", cfg("3.2.0")),
     ("minimal-3.3", cfg("3.3.0")),
     ("minimal-3.4", cfg("3.4.0")),
+    ("minimal-3.5", cfg("3.5.0")),
+    ("luks-cex-3.5", cfg("3.5.0", storage={"luks": [{"name": "d", "device": "/dev/dasdb", "cex": {"enabled": True}}]})),
     ("file-inline-3.0", files({"path": "/etc/motd", "mode": 0o644, "contents": {"source": data("hello\n")}}, version="3.0.0")),
     ("file-sha512-3.0", files({"path": "/opt/a", "contents": {"source": "https://x/a", "verification": {"hash": "sha512-" + "a" * 128}}}, version="3.0.0")),
     ("file-gzip-hash", files({"path": "/etc/motd", "contents": {"source": gz("hello\n"), "compression": "gzip", "verification": {"hash": h("hello\n")}}})),
@@ -217,6 +222,9 @@ VALID = [
     ("merge-without-source-3.0", cfg("3.0.0", ignition={"version": "3.0.0", "config": {"merge": [{}]}})),
     ("storage-devices", cfg(storage={"disks": [{"device": "/dev/vdb", "wipeTable": True, "partitions": [{"number": 1, "label": "data", "startMiB": 0, "sizeMiB": 0, "typeGuid": "0FC63DAF-8483-4772-8E79-3D69D8477DE4"}]}], "raid": [{"name": "md0", "level": "raid1", "devices": ["/dev/vdc", "/dev/vdd"], "spares": 1}], "filesystems": [{"device": "/dev/disk/by-partlabel/data", "format": "xfs", "path": "/var/data", "label": "data"}, {"device": "/dev/md/md0", "format": "none"}], "luks": [{"name": "secret", "device": "/dev/vde", "clevis": {"tpm2": True}}]})),
     ("s3-with-version", files({"path": "/opt/a", "contents": {"source": "s3://bucket/key?versionId=abc"}})),
+    ("unit-exec-bare-name", units({"name": "a.service", "contents": "[Service]\nExecStart=true\n"})),
+    ("dropin-on-fcos-unit", units({"name": "zincati.service", "dropins": [{"name": "10-x.conf", "contents": "[Service]\nEnvironment=A=b\n"}]})),
+    ("link-relative-target", cfg(storage={"links": [{"path": "/etc/a/l", "target": "../b"}]})),
     ("users-and-groups", cfg(passwd={"users": [{"name": "core", "sshAuthorizedKeys": ["ssh-ed25519 AAAA a", "ssh-ed25519 BBBB b"]}], "groups": [{"name": "ops", "gid": 5000}]})),
 ]
 

@@ -1,7 +1,8 @@
 //! `storage.luks`, as Ignition checks it: device-mapper names without slashes, labels that
 //! fit a LUKS2 header, a device for every volume, one volume per name, and Clevis either
 //! custom or built from tpm2/tang/threshold, with a known pin, a config, and for each Tang
-//! server an http(s) URL, a thumbprint and an advertisement that is JSON.
+//! server an http(s) URL, a thumbprint and an advertisement that is JSON. From spec 3.5.0, a
+//! volume keyed by an IBM CEX card uses neither Clevis nor a key file.
 
 use std::collections::HashMap;
 
@@ -9,11 +10,12 @@ use serde_json::Value;
 
 use super::{absolute_path, duplicate};
 use crate::diag::Diagnostic;
+use crate::ignition::SpecVersion;
 use crate::validate::{array, finding, text};
 
 const CODE: &str = "ign.luks";
 
-pub fn check(config: &Value, findings: &mut Vec<Diagnostic>) {
+pub fn check(config: &Value, version: SpecVersion, findings: &mut Vec<Diagnostic>) {
     let mut names = HashMap::new();
     for (index, luks) in array(config, "/storage/luks").iter().enumerate() {
         let at = format!("$.storage.luks.{index}");
@@ -51,9 +53,43 @@ pub fn check(config: &Value, findings: &mut Vec<Diagnostic>) {
         if let Some(clevis) = luks.get("clevis") {
             check_clevis(clevis, &format!("{at}.clevis"), findings);
         }
+        if version >= SpecVersion::V3_5 {
+            check_cex(luks, &at, findings);
+        }
         if !name.is_empty() && names.insert(name, index).is_some() {
             findings.push(duplicate(CODE, at, "luks name"));
         }
+    }
+}
+
+/// A CEX-keyed volume (`cex.enabled`) takes its key from the card alone.
+fn check_cex(luks: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
+    if luks.pointer("/cex/enabled") != Some(&Value::Bool(true)) {
+        return;
+    }
+    let clevis = luks.get("clevis");
+    let uses_clevis = clevis.is_some_and(|c| {
+        c.get("tpm2") == Some(&Value::Bool(true))
+            || !array(c, "/tang").is_empty()
+            || !text(c.get("custom").unwrap_or(&Value::Null), "pin").is_empty()
+    });
+    if uses_clevis {
+        findings.push(finding(
+            CODE,
+            format!("{at}.cex"),
+            "cannot use both cex and clevis",
+        ));
+    }
+    if luks
+        .pointer("/keyFile/source")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty())
+    {
+        findings.push(finding(
+            CODE,
+            format!("{at}.cex"),
+            "cannot use key file with cex",
+        ));
     }
 }
 

@@ -38,7 +38,7 @@ pub fn check(config: &Value, version: SpecVersion) -> Report {
     filesystems::check(config, version, &mut findings);
     raid::check(config, &mut findings);
     if version >= SpecVersion::V3_2 {
-        luks::check(config, &mut findings);
+        luks::check(config, version, &mut findings);
     }
     if version >= SpecVersion::V3_3 {
         kernel_args::check(config, &mut findings);
@@ -331,21 +331,20 @@ fn check_resources(config: &Value, version: SpecVersion, findings: &mut Vec<Diag
             .get("compression")
             .and_then(Value::as_str)
             .unwrap_or("");
-        if !matches!(compression, "" | "gzip") {
+        // In 3.0.0 only file contents know `compression`: on a merged config or a CA,
+        // Ignition ignores it, and so it is an unknown key, not a wrong value.
+        let counts = version > SpecVersion::V3_0 || at.starts_with("$.storage.files.");
+        if !counts && resource.get("compression").is_some() {
+            findings.push(warning(
+                "ign.unknown-key",
+                format!("{at}.compression"),
+                "unknown key \"compression\": spec 3.0.0 does not define it here",
+            ));
+        } else if counts && !matches!(compression, "" | "gzip") {
             findings.push(finding(
                 "ign.compression",
                 format!("{at}.compression"),
                 format!("compression {compression:?} is not \"gzip\""),
-            ));
-        } else if !compression.is_empty()
-            && version == SpecVersion::V3_0
-            && !at.starts_with("$.storage.files.")
-        {
-            // 3.0.0 compresses file contents only; CAs and merged configs gained it in 3.1.0.
-            findings.push(finding(
-                "ign.compression",
-                format!("{at}.compression"),
-                "compression here needs spec 3.1.0 or later",
             ));
         }
         let hash = resource
@@ -541,7 +540,8 @@ const UNIT_SUFFIXES: [&str; 12] = [
 
 fn check_units(config: &Value, findings: &mut Vec<Diagnostic>) {
     let mut seen: HashMap<&str, usize> = HashMap::new();
-    for (index, unit) in array(config, "/systemd/units").iter().enumerate() {
+    let units = array(config, "/systemd/units");
+    for (index, unit) in units.iter().enumerate() {
         let at = format!("$.systemd.units.{index}");
         let name = unit.get("name").and_then(Value::as_str).unwrap_or("");
         if !UNIT_SUFFIXES
@@ -567,16 +567,53 @@ fn check_units(config: &Value, findings: &mut Vec<Diagnostic>) {
             check_unit_text(contents, &format!("{at}.contents"), findings);
         }
         let enabled = unit.get("enabled").and_then(Value::as_bool) == Some(true);
-        let has_install = contents
-            .is_some_and(|c| parse_sections(c).is_ok_and(|s| s.iter().any(|s| s == "Install")));
-        if enabled && contents.is_some() && !has_install {
+        // Contents that do not parse are reported as ign.unit-syntax, not as missing [Install].
+        if enabled && contents.is_some_and(lacks_install) {
             findings.push(warning(
                 "ign.unit-no-install",
                 format!("{at}.enabled"),
                 format!("{name} is enabled but has no [Install] section, so enabling does nothing"),
             ));
         }
+        if enabled && contents.is_none() {
+            check_template_install(units, name, findings);
+        }
         check_dropins(unit, &at, findings);
+    }
+}
+
+/// Whether unit contents parse and have no `[Install]` section.
+fn lacks_install(contents: &str) -> bool {
+    parse_sections(contents).is_ok_and(|sections| !sections.iter().any(|s| s == "Install"))
+}
+
+/// An enabled instance (`a@one.service`) without contents of its own is enabled through its
+/// template (`a@.service`), which then needs an `[Install]` section.
+fn check_template_install(units: &[Value], instance: &str, findings: &mut Vec<Diagnostic>) {
+    let Some((prefix, rest)) = instance.split_once('@') else {
+        return;
+    };
+    let Some((_, suffix)) = rest.rsplit_once('.') else {
+        return;
+    };
+    let template = format!("{prefix}@.{suffix}");
+    let found = units
+        .iter()
+        .enumerate()
+        .find(|(_, u)| u.get("name").and_then(Value::as_str) == Some(template.as_str()));
+    if let Some((index, unit)) = found
+        && unit
+            .get("contents")
+            .and_then(Value::as_str)
+            .is_some_and(lacks_install)
+    {
+        findings.push(warning(
+            "ign.unit-no-install",
+            format!("$.systemd.units.{index}.contents"),
+            format!(
+                "template unit {template:?} for {instance:?} doesn't have an [Install] section"
+            ),
+        ));
     }
 }
 
