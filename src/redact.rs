@@ -177,6 +177,9 @@ fn unit_at(bytes: &[u8], at: usize) -> Option<(usize, u8)> {
 /// percent-encoded.
 fn separator_at(bytes: &[u8], at: usize) -> Option<usize> {
     let rest = bytes.get(at..)?;
+    if !matches!(rest.first(), Some(b'\r' | b'\n' | b'\\' | b'%')) {
+        return None;
+    }
     [
         "\r\n", "\n", "\\r\\n", "\\n", "%0D%0A", "%0d%0a", "%0A", "%0a",
     ]

@@ -1,0 +1,270 @@
+//! Files and every other resource Ignition fetches (file contents and appends, merged and
+//! replacing configs, CAs, LUKS key files): sources Ignition can fetch for the spec version
+//! (`gs://` from 3.2.0, S3 ARNs from 3.4.0), data URLs it can decode, S3 URLs and ARNs in
+//! its form, hashes with a known function and size, compression it knows (CAs and merged
+//! configs only from 3.1.0), HTTP headers only on http(s) sources, and `overwrite` only
+//! with a source.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::nodes::StorageNode;
+use crate::diag::Diagnostic;
+use crate::ignition::{SpecVersion, dataurl};
+use crate::validate::{array, finding, warning};
+
+pub(super) fn check_file(node: &StorageNode, findings: &mut Vec<Diagnostic>) {
+    let overwrite = node.value.get("overwrite").and_then(Value::as_bool) == Some(true);
+    let has_source = node
+        .value
+        .pointer("/contents/source")
+        .is_some_and(|s| !s.is_null());
+    if overwrite && !has_source {
+        findings.push(finding(
+            "ign.overwrite-no-source",
+            format!("{}.overwrite", node.json_path),
+            "overwrite is true but contents has no source",
+        ));
+    }
+}
+
+/// Every resource in the config with its JSON path.
+fn resources(config: &Value) -> Vec<(String, &Value)> {
+    let mut out = Vec::new();
+    for (index, file) in array(config, "/storage/files").iter().enumerate() {
+        if let Some(contents) = file.get("contents") {
+            out.push((format!("$.storage.files.{index}.contents"), contents));
+        }
+        for (append_index, append) in array(file, "/append").iter().enumerate() {
+            out.push((
+                format!("$.storage.files.{index}.append.{append_index}"),
+                append,
+            ));
+        }
+    }
+    for (index, merge) in array(config, "/ignition/config/merge").iter().enumerate() {
+        out.push((format!("$.ignition.config.merge.{index}"), merge));
+    }
+    if let Some(replace) = config.pointer("/ignition/config/replace") {
+        out.push(("$.ignition.config.replace".into(), replace));
+    }
+    for (index, ca) in array(config, "/ignition/security/tls/certificateAuthorities")
+        .iter()
+        .enumerate()
+    {
+        out.push((
+            format!("$.ignition.security.tls.certificateAuthorities.{index}"),
+            ca,
+        ));
+    }
+    for (index, luks) in array(config, "/storage/luks").iter().enumerate() {
+        if let Some(key_file) = luks.get("keyFile") {
+            out.push((format!("$.storage.luks.{index}.keyFile"), key_file));
+        }
+    }
+    out
+}
+
+pub(super) fn check(config: &Value, version: SpecVersion, findings: &mut Vec<Diagnostic>) {
+    for (at, resource) in resources(config) {
+        // Ignition reads `"source": ""` as no source at all.
+        let source = resource
+            .get("source")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
+        let compression = resource
+            .get("compression")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        // In 3.0.0 only file contents know `compression`: on a merged config or a CA,
+        // Ignition ignores it, and so it is an unknown key, not a wrong value.
+        let counts = version > SpecVersion::V3_0 || at.starts_with("$.storage.files.");
+        if !counts && resource.get("compression").is_some() {
+            findings.push(warning(
+                "ign.unknown-key",
+                format!("{at}.compression"),
+                "unknown key \"compression\": spec 3.0.0 does not define it here",
+            ));
+        } else if counts && !matches!(compression, "" | "gzip") {
+            findings.push(finding(
+                "ign.compression",
+                format!("{at}.compression"),
+                format!("compression {compression:?} is not \"gzip\""),
+            ));
+        }
+        let hash = resource
+            .pointer("/verification/hash")
+            .and_then(Value::as_str);
+        if let Some(hash) = hash {
+            check_hash(hash, source.is_some(), &at, version, findings);
+        }
+        if let Some(source) = source {
+            check_source(source, &at, version, findings);
+        }
+        let headers = array(resource, "/httpHeaders");
+        let is_http = source.is_some_and(|s| s.starts_with("http://") || s.starts_with("https://"));
+        check_header_names(headers, &at, findings);
+        if !headers.is_empty() && !is_http {
+            findings.push(finding(
+                "ign.http-headers",
+                format!("{at}.httpHeaders"),
+                "HTTP headers are only allowed with http(s) sources",
+            ));
+        }
+    }
+}
+
+/// Header names must be non-empty and given once.
+fn check_header_names(headers: &[Value], at: &str, findings: &mut Vec<Diagnostic>) {
+    let mut seen = HashMap::new();
+    for (index, header) in headers.iter().enumerate() {
+        let name = header.get("name").and_then(Value::as_str).unwrap_or("");
+        let path = format!("{at}.httpHeaders.{index}.name");
+        if name.trim().is_empty() {
+            findings.push(finding(
+                "ign.http-headers",
+                path,
+                "an HTTP header needs a name",
+            ));
+        } else if let Some(first) = seen.insert(name.to_ascii_lowercase(), index) {
+            findings.push(finding(
+                "ign.http-headers",
+                path,
+                format!("header {name} is also given at index {first}"),
+            ));
+        }
+    }
+}
+
+fn check_hash(
+    hash: &str,
+    has_source: bool,
+    at: &str,
+    version: SpecVersion,
+    findings: &mut Vec<Diagnostic>,
+) {
+    let at = format!("{at}.verification.hash");
+    if !has_source {
+        findings.push(finding(
+            "ign.verification-no-source",
+            at.clone(),
+            "verification needs a source",
+        ));
+    }
+    let Some((function, digest)) = hash.split_once('-') else {
+        findings.push(finding(
+            "ign.hash-format",
+            at,
+            format!("hash {hash:?} is not <function>-<hex>"),
+        ));
+        return;
+    };
+    let expected = match function {
+        "sha512" => 128,
+        "sha256" if version >= SpecVersion::V3_1 => 64,
+        _ => {
+            findings.push(finding(
+                "ign.hash-format",
+                at,
+                format!(
+                    "hash function {function:?} is not supported by spec {}",
+                    version.as_str()
+                ),
+            ));
+            return;
+        }
+    };
+    if digest.len() != expected {
+        findings.push(finding(
+            "ign.hash-format",
+            at,
+            format!(
+                "a {function} digest has {expected} hex digits, this one {}",
+                digest.len()
+            ),
+        ));
+    } else if !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        findings.push(finding(
+            "ign.hash-hex",
+            at,
+            "the digest has characters that are not hex digits",
+        ));
+    }
+}
+
+fn check_source(source: &str, at: &str, version: SpecVersion, findings: &mut Vec<Diagnostic>) {
+    let at = format!("{at}.source");
+    let scheme = source.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+    let allowed = match scheme.as_deref() {
+        Some("http" | "https" | "tftp" | "s3" | "data") => true,
+        Some("gs") => version >= SpecVersion::V3_2,
+        Some("arn") => version >= SpecVersion::V3_4,
+        _ => false,
+    };
+    if !allowed {
+        findings.push(finding(
+            "ign.url-scheme",
+            at,
+            format!(
+                "URL scheme of {:?} is not supported by spec {}",
+                shorten(source),
+                version.as_str()
+            ),
+        ));
+        return;
+    }
+    if scheme.as_deref() == Some("data") {
+        if let Err(error) = dataurl::decode(source) {
+            findings.push(finding(
+                "ign.data-url",
+                at,
+                format!("data URL does not decode: {error}"),
+            ));
+        }
+    } else if let Ok(url) = url::Url::parse(source) {
+        if let Some(problem) = s3_problem(&url) {
+            findings.push(finding("ign.s3", at, problem));
+        }
+    } else {
+        findings.push(finding(
+            "ign.url",
+            at,
+            format!("{:?} is not a valid URL", shorten(source)),
+        ));
+    }
+}
+
+/// What Ignition refuses in an `s3://` URL or an S3 ARN: an empty `versionId`, an ARN that
+/// is not `arn:PARTITION:s3:REGION:ACCOUNT:RESOURCE` naming an object.
+fn s3_problem(url: &url::Url) -> Option<&'static str> {
+    let empty_version = url
+        .query_pairs()
+        .any(|(k, v)| k == "versionId" && v.is_empty());
+    match url.scheme() {
+        "s3" if empty_version => Some("invalid S3 object VersionId"),
+        "arn" => {
+            let full = format!("arn:{}", url.path());
+            let parts: Vec<&str> = full.splitn(6, ':').collect();
+            let resource = parts.get(5).copied().unwrap_or("");
+            let segments = full.split('/').count();
+            let needed = if resource.starts_with("accesspoint/") {
+                3
+            } else {
+                2
+            };
+            if parts.len() < 6 || parts[2] != "s3" || segments < needed {
+                Some("invalid S3 ARN format")
+            } else if empty_version {
+                Some("invalid S3 object VersionId")
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+fn shorten(text: &str) -> String {
+    text.chars().take(60).collect()
+}
