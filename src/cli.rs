@@ -121,7 +121,7 @@ struct MatchboxArgs {
 
 #[derive(Debug, Args)]
 struct MaterializeArgs {
-    /// The Ignition config (a rendered <node>.ign, or any spec 3.0-3.4 config)
+    /// The Ignition config (a rendered <node>.ign, or any spec 3.0-3.5 config)
     config: PathBuf,
     /// The directory standing for the node's root filesystem
     #[arg(long)]
