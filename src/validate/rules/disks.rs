@@ -77,10 +77,13 @@ fn check_partitions(disk: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
 }
 
 /// Whether partition `index`, placed with an explicit start and size, overlaps an earlier
-/// one also placed explicitly (a start or size of 0 means "decide at boot").
+/// one also placed so. A start of 0 means "where sgdisk finds room" and is not checked; a
+/// size of 0 ("fill the rest") covers only its first MiB here, as in Ignition.
 fn overlaps_earlier(partitions: &[Value], index: usize) -> bool {
     let extent = |p: &Value| match (mib(p, "startMiB"), mib(p, "sizeMiB")) {
-        (Some(start), Some(size)) if start > 0 && size > 0 => Some((start, start + size)),
+        (Some(start), Some(size)) if start != 0 => {
+            Some((start, if size == 0 { start } else { start + size - 1 }))
+        }
         _ => None,
     };
     let Some((start, end)) = extent(&partitions[index]) else {
@@ -88,14 +91,15 @@ fn overlaps_earlier(partitions: &[Value], index: usize) -> bool {
     };
     partitions[..index]
         .iter()
-        .filter(|other| number(other) == 0 || number(other) != number(&partitions[index]))
+        .filter(|other| **other != partitions[index])
         .filter_map(extent)
-        .any(|(other_start, other_end)| start < other_end && other_start < end)
+        .any(|(other_start, other_end)| start <= other_end && other_start <= end)
 }
 
 fn check_partition(partition: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
     if let Some(label) = label(partition) {
-        if label.encode_utf16().count() > 36 {
+        // Ignition counts bytes here, though GPT holds 36 UTF-16 code units.
+        if label.len() > 36 {
             findings.push(finding(
                 CODE,
                 format!("{at}.label"),

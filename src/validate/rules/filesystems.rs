@@ -25,10 +25,15 @@ pub fn check(config: &Value, version: SpecVersion, findings: &mut Vec<Diagnostic
         check_format(filesystem, &at, version, findings);
         check_label(filesystem, &at, findings);
         let device = text(filesystem, "device");
+        if device.is_empty() {
+            findings.push(finding(CODE, format!("{at}.device"), "path not specified"));
+        } else {
+            absolute_path(CODE, device, &format!("{at}.device"), findings);
+        }
         if !device.is_empty() && devices.insert(device, index).is_some() {
             findings.push(duplicate(CODE, at.clone(), "filesystem device"));
         }
-        check_disk_overwrite(config, device, &at, findings);
+        check_disk_overwrite(config, filesystem, &at, findings);
     }
 }
 
@@ -68,7 +73,11 @@ fn check_format(
 }
 
 fn check_label(filesystem: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
-    let Some(label) = filesystem.get("label").and_then(Value::as_str) else {
+    let Some(label) = filesystem
+        .get("label")
+        .and_then(Value::as_str)
+        .filter(|l| !l.is_empty())
+    else {
         return;
     };
     let format = text(filesystem, "format");
@@ -100,7 +109,13 @@ fn check_label(filesystem: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
 }
 
 /// A filesystem on a whole disk that the config also partitions, or whose table it wipes.
-fn check_disk_overwrite(config: &Value, device: &str, at: &str, findings: &mut Vec<Diagnostic>) {
+fn check_disk_overwrite(
+    config: &Value,
+    filesystem: &Value,
+    at: &str,
+    findings: &mut Vec<Diagnostic>,
+) {
+    let device = text(filesystem, "device");
     let Some(disk) = array(config, "/storage/disks")
         .iter()
         .find(|d| !device.is_empty() && text(d, "device") == device)
@@ -113,7 +128,9 @@ fn check_disk_overwrite(config: &Value, device: &str, at: &str, findings: &mut V
             format!("{at}.device"),
             "filesystem overwrites partitioned device",
         ));
-    } else if disk.get("wipeTable") == Some(&Value::Bool(true)) {
+    } else if disk.get("wipeTable") == Some(&Value::Bool(true))
+        && filesystem.get("wipeFilesystem") != Some(&Value::Bool(true))
+    {
         findings.push(warning(
             "ign.filesystem-overwrite",
             format!("{at}.device"),

@@ -101,11 +101,6 @@ fn check_clevis(clevis: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
     let Some(custom) = clevis.get("custom").filter(|c| c.is_object()) else {
         return;
     };
-    let pin = text(custom, "pin");
-    let config = text(custom, "config");
-    if pin.is_empty() && config.is_empty() {
-        return;
-    }
     let others = clevis.get("tpm2") == Some(&Value::Bool(true))
         || !tang.is_empty()
         || clevis.get("threshold").and_then(Value::as_i64).unwrap_or(0) != 0;
@@ -115,6 +110,12 @@ fn check_clevis(clevis: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
             at.to_string(),
             "cannot use custom clevis config with tpm2, tang, or threshold",
         ));
+    }
+    let pin = text(custom, "pin");
+    let config = text(custom, "config");
+    let needs_network = custom.get("needsNetwork") == Some(&Value::Bool(true));
+    if pin.is_empty() && config.is_empty() && !needs_network {
+        return;
     }
     if pin.is_empty() {
         findings.push(finding(

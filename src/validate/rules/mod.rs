@@ -71,10 +71,16 @@ fn check_whole_numbers(value: &Value, at: &str, findings: &mut Vec<Diagnostic>) 
     }
 }
 
-/// A device or mount path that must be absolute.
+/// A device or mount path, which Ignition wants absolute and in its simplest form.
 fn absolute_path(code: &'static str, path: &str, at: &str, findings: &mut Vec<Diagnostic>) {
     if !path.starts_with('/') {
         findings.push(finding(code, at.to_string(), "path not absolute"));
+    } else if nodes::path_problem(path).is_some() {
+        findings.push(finding(
+            code,
+            at.to_string(),
+            "path is not fully simplified",
+        ));
     }
 }
 

@@ -46,7 +46,7 @@ pub(super) fn storage_nodes(config: &Value) -> Vec<StorageNode<'_>> {
 }
 
 /// A path is usable when it is absolute and cleaning it changes nothing.
-fn path_problem(path: &str) -> Option<&'static str> {
+pub(super) fn path_problem(path: &str) -> Option<&'static str> {
     if !path.starts_with('/') {
         return Some("path is not absolute");
     }
