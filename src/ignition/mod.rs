@@ -34,6 +34,11 @@ impl SpecVersion {
         Self::V3_5,
     ];
 
+    /// The version's place in `ALL`, for tables indexed by version.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|v| v.as_str() == text)
     }

@@ -52,13 +52,9 @@ pub fn schema_text(version: SpecVersion) -> &'static str {
 pub fn value(version: SpecVersion) -> &'static Value {
     static VALUES: [OnceLock<Value>; SpecVersion::ALL.len()] =
         [const { OnceLock::new() }; SpecVersion::ALL.len()];
-    let index = SpecVersion::ALL
-        .iter()
-        .position(|v| *v == version)
-        .unwrap_or(0);
     // The schemas are part of the binary and covered by tests: a failure here is a build
     // defect, not something a user's input can cause.
-    VALUES[index].get_or_init(|| {
+    VALUES[version.index()].get_or_init(|| {
         serde_json::from_str(schema_text(version)).expect("embedded schema is valid JSON")
     })
 }
@@ -66,11 +62,7 @@ pub fn value(version: SpecVersion) -> &'static Value {
 fn compiled(version: SpecVersion) -> &'static jsonschema::Validator {
     static VALIDATORS: [OnceLock<jsonschema::Validator>; SpecVersion::ALL.len()] =
         [const { OnceLock::new() }; SpecVersion::ALL.len()];
-    let index = SpecVersion::ALL
-        .iter()
-        .position(|v| *v == version)
-        .unwrap_or(0);
-    VALIDATORS[index].get_or_init(|| {
+    VALIDATORS[version.index()].get_or_init(|| {
         jsonschema::validator_for(value(version)).expect("embedded schema compiles")
     })
 }
