@@ -268,6 +268,25 @@ fn r15_a_symlinked_output_updates_the_directory_it_points_at() {
 }
 
 #[test]
+fn the_current_directory_is_never_swapped_away() {
+    let dir = scratch_copy("three-node");
+    let before = snapshot(dir.path());
+    for output in [".", "./", "pki/.."] {
+        let result = run(
+            dir.path(),
+            &["--format", "json", "render", "cluster.yaml", "-o", output],
+        );
+        assert_eq!(codes(&result), ["emit.output-is-current"], "{output}");
+    }
+    assert_eq!(snapshot(dir.path()), before);
+    ok(&run(
+        dir.path(),
+        &["render", "cluster.yaml", "-o", "./out/"],
+    ));
+    assert!(dir.path().join("out/etcd1.ign").exists());
+}
+
+#[test]
 fn r13_hard_links_never_delete_their_target() {
     let dir = tempfile::tempdir().unwrap();
     let own = r#"{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/etc/a","contents":{"source":"data:,hello"}}],"links":[{"path":"/etc/b","target":"/etc/a","hard":true}]}}"#;

@@ -74,20 +74,40 @@ pub fn lock(dir: &Path) -> Result<LockedDir, Report> {
     Ok(locked)
 }
 
-/// A symlinked output directory is replaced where it points, never the link itself.
+/// The directory to replace, as an absolute path: a symlinked output directory is
+/// replaced where it points, never the link itself. The current directory (or one above
+/// it) cannot be swapped away from under the shell that runs kindling, so it is refused.
 fn real_dir(dir: &Path) -> Result<PathBuf, Report> {
-    match std::fs::symlink_metadata(dir) {
-        Ok(meta) if meta.file_type().is_symlink() => {
-            std::fs::canonicalize(dir).map_err(|e| Report::io(dir, "follow the symlink", &e))
+    let real = match std::fs::symlink_metadata(dir) {
+        Ok(meta) if meta.file_type().is_symlink() || meta.is_dir() => {
+            std::fs::canonicalize(dir).map_err(|e| Report::io(dir, "resolve", &e))?
         }
-        Ok(meta) if !meta.is_dir() => Err(Diagnostic::error(
-            "emit.not-a-directory",
-            format!("{} exists and is not a directory", dir.display()),
+        Ok(_) => {
+            return Err(Diagnostic::error(
+                "emit.not-a-directory",
+                format!("{} exists and is not a directory", dir.display()),
+                Location::File(dir.to_path_buf()),
+            )
+            .into());
+        }
+        Err(_) => dir.to_path_buf(),
+    };
+    let current = std::env::current_dir().unwrap_or_default();
+    let absolute = if real.is_absolute() {
+        real.clone()
+    } else {
+        current.join(&real)
+    };
+    if absolute.parent().is_none() || current.starts_with(&absolute) {
+        return Err(Diagnostic::error(
+            "emit.output-is-current",
+            format!("{} is the current directory or holds it", dir.display()),
             Location::File(dir.to_path_buf()),
         )
-        .into()),
-        _ => Ok(dir.to_path_buf()),
+        .with_help("kindling replaces the output directory as a whole: write into a subdirectory, e.g. -o out")
+        .into());
     }
+    Ok(real)
 }
 
 /// Takes the exclusive lock on the directory `dir` itself (which stays in place, unlike
