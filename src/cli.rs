@@ -62,6 +62,29 @@ enum Command {
     Terraform,
     /// Write (or update) a Matchbox data directory for the cluster, swapped in atomically
     Matchbox(MatchboxArgs),
+    /// Translate a Butane config (fcos 1.0.0-1.6.0, flatcar 1.0.0-1.1.0) into an Ignition config
+    Butane(ButaneArgs),
+}
+
+#[derive(Debug, Args)]
+struct ButaneArgs {
+    /// The Butane config; `-` or nothing reads standard input
+    input: Option<PathBuf>,
+    /// Write the Ignition config to FILE (atomically, mode 0600) instead of standard output
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Fail on any warning
+    #[arg(long)]
+    strict: bool,
+    /// Indented JSON instead of compact
+    #[arg(long, short = 'p')]
+    pretty: bool,
+    /// The directory `local`, `contents_local`, `ssh_authorized_keys_local` and `trees` read from
+    #[arg(short = 'd', long)]
+    files_dir: Option<PathBuf>,
+    /// Always write a plain Ignition config (what fcos and flatcar configs give anyway)
+    #[arg(short, long)]
+    raw: bool,
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +208,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     let stdout_busy = match &cli.command {
         Command::Render(args) => args.output == Path::new("-"),
         Command::Materialize(_) => true,
+        Command::Butane(args) => args.output.is_none(),
         _ => false,
     };
     let sink = Sink {
@@ -199,6 +223,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Check(args) => return check_cluster(&args, sink),
         Command::Terraform => return terraform(),
         Command::Matchbox(args) => matchbox(&args, sink),
+        Command::Butane(args) => butane(&args, sink),
     };
     match result {
         Ok(code) => code,
@@ -432,6 +457,46 @@ fn validate_configs(args: &ValidateArgs, sink: Sink) -> i32 {
         sink.print(&report);
     }
     i32::from(report.has_errors())
+}
+
+/// Translates one Butane config: the Ignition JSON goes to stdout or `-o FILE`, findings to
+/// stderr. With --strict a warning fails the run and nothing is written.
+fn butane(args: &ButaneArgs, sink: Sink) -> Result<i32, Report> {
+    let input = args.input.clone().unwrap_or_else(|| PathBuf::from("-"));
+    let (name, text) = crate::validate::input::read(&input)?;
+    let source = crate::diag::SourceFile::new(name, text);
+    let options = crate::butane::Options {
+        files_dir: args.files_dir.clone(),
+    };
+    let mut translation = crate::butane::translate(&source, &options)?;
+    if args.strict && !translation.warnings.is_empty() {
+        translation.warnings.promote_warnings();
+        return Err(translation.warnings);
+    }
+    let mut json = if args.pretty {
+        serde_json::to_string_pretty(&translation.config)
+    } else {
+        serde_json::to_string(&translation.config)
+    }
+    .map_err(|e| {
+        Report::from(Diagnostic::error(
+            "butane.output",
+            format!("cannot serialize the config: {e}"),
+            Location::Nowhere,
+        ))
+    })?;
+    json.push('\n');
+    let written = match &args.output {
+        Some(path) => emit::replace_file(path, json.as_bytes(), 0o600),
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(json.as_bytes())
+                .and_then(|()| stdout.flush())
+                .map_err(|e| stdout_error(&e))
+        }
+    };
+    finish(translation.warnings, written, sink).map(|()| 0)
 }
 
 /// Terraform reads stdout only on success and shows stderr on failure: one line there.

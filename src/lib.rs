@@ -4,6 +4,7 @@
 //! assemble (`ignition`) → validate (`validate`) → emit (`emit`). `compile` strings the
 //! stages together and writes nothing; the CLI decides where the result goes.
 
+pub mod butane;
 pub mod check;
 pub mod cli;
 pub mod diag;

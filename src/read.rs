@@ -76,6 +76,20 @@ pub fn regular_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     bounded(file, limit)
 }
 
+/// At most `limit` bytes of the regular file at `path` or at the end of its symlinks (a
+/// directory or device is refused).
+pub fn bytes(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(ReadError::Io)?;
+    if !file.metadata().map_err(ReadError::Io)?.is_file() {
+        return Err(ReadError::NotRegular);
+    }
+    bounded(file, limit)
+}
+
 /// At most `limit` bytes of any reader (standard input, say).
 pub fn bounded(reader: impl Read, limit: u64) -> Result<Vec<u8>, ReadError> {
     let mut bytes = Vec::new();

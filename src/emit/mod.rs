@@ -62,6 +62,21 @@ pub fn create_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Report> {
     Ok(())
 }
 
+/// Writes one file, replacing any file of that name in one step: readers see the old
+/// contents or the new, never a part. Missing parent directories are made mode 0700.
+pub fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Report> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    tree::make_dirs(dir, 0o700)?;
+    let temp = stage(dir, bytes, mode)?;
+    temp.persist(path)
+        .map_err(|e| Report::io(path, "replace", &e.error))?;
+    sync_dir(dir);
+    Ok(())
+}
+
 fn stage(dir: &Path, bytes: &[u8], mode: u32) -> Result<NamedTempFile, Report> {
     let mut temp = tempfile::Builder::new()
         .prefix(".kindling-")

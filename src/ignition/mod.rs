@@ -3,6 +3,7 @@
 //! and nowhere else; JSON is never built from strings.
 
 pub mod dataurl;
+pub mod merge;
 pub mod model;
 
 use std::collections::BTreeMap;

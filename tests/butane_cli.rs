@@ -1,0 +1,148 @@
+//! `kindling butane` as a user drives it: findings located at the Butane line and column,
+//! `--strict` failing on warnings, and `-o FILE` written whole or not at all.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt as _;
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const UNIT: &str = "variant: flatcar\nversion: 1.1.0\nsystemd:\n  units:\n    - name: hello.service\n      enabled: true\n      contents: |\n        [Service]\n        ExecStart=/usr/bin/echo hello\n        [Install]\n        WantedBy=multi-user.target\n";
+
+#[test]
+fn a_config_is_translated_to_stdout_and_to_a_file_with_mode_0600() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "a.bu", UNIT);
+    let stdout = common::kindling()
+        .arg("butane")
+        .arg(&input)
+        .assert()
+        .success();
+    let config: serde_json::Value = serde_json::from_slice(&stdout.get_output().stdout).unwrap();
+    assert_eq!(config["ignition"]["version"], "3.4.0");
+    assert_eq!(config["systemd"]["units"][0]["name"], "hello.service");
+
+    let out = dir.path().join("a.ign");
+    common::kindling()
+        .args(["butane", "--pretty", "-o"])
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .success();
+    let meta = std::fs::metadata(&out).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert!(std::fs::read_to_string(&out).unwrap().starts_with("{\n  "));
+}
+
+#[test]
+fn standard_input_is_read_for_dash() {
+    let result = common::kindling()
+        .args(["butane", "-"])
+        .write_stdin(UNIT)
+        .assert()
+        .success();
+    assert!(String::from_utf8_lossy(&result.get_output().stdout).contains("hello.service"));
+}
+
+#[test]
+fn strict_fails_on_an_unused_key_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(
+        dir.path(),
+        "a.bu",
+        "variant: fcos\nversion: 1.6.0\nstorage:\n  files:\n    - path: /etc/a\n      permissions: 0644\n",
+    );
+    let out = dir.path().join("a.ign");
+    std::fs::write(&out, "old").unwrap();
+    let result = common::kindling()
+        .args(["butane", "--strict", "-o"])
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&result.get_output().stderr).into_owned();
+    assert!(stderr.contains("butane.unused-key"), "{stderr}");
+    assert!(stderr.contains("a.bu:6:7"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "old");
+    // Without --strict the warning is printed and the config written.
+    common::kindling()
+        .args(["butane", "-o"])
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .success();
+    assert!(std::fs::read_to_string(&out).unwrap().contains("/etc/a"));
+}
+
+#[test]
+fn findings_point_at_the_butane_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "variant: fcos\nversion: 1.5.0\nsystemd:\n  units:\n    - name: a.service\n      enabled: enable\n",
+            "butane.type",
+            "a.bu:6:16",
+        ),
+        (
+            "variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: etc/a\n",
+            "ign.path-relative",
+            "a.bu:5:13",
+        ),
+        (
+            "variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /etc/a\n      contents:\n        local: a.txt\n",
+            "butane.files-dir",
+            "a.bu:7:16",
+        ),
+        (
+            "variant: fcos\nversion: 9.9.9\n",
+            "butane.variant",
+            "a.bu:2:10",
+        ),
+        (
+            "variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /etc/a\n      path: /etc/b\n",
+            "butane.yaml",
+            "a.bu:6:7",
+        ),
+    ];
+    for (text, code, place) in cases {
+        let input = write(dir.path(), "a.bu", text);
+        let result = common::kindling()
+            .current_dir(dir.path())
+            .arg("butane")
+            .arg("a.bu")
+            .assert()
+            .code(1);
+        let stderr = String::from_utf8_lossy(&result.get_output().stderr).into_owned();
+        assert!(
+            stderr.contains(code) && stderr.contains(place),
+            "{code} at {place}:\n{stderr}"
+        );
+        assert!(result.get_output().stdout.is_empty());
+        drop(input);
+    }
+}
+
+#[test]
+fn local_files_stay_inside_the_files_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("files")).unwrap();
+    write(dir.path(), "secret", "s");
+    let input = write(
+        dir.path(),
+        "a.bu",
+        "variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /etc/a\n      contents:\n        local: ../secret\n",
+    );
+    let result = common::kindling()
+        .arg("butane")
+        .arg(&input)
+        .arg("-d")
+        .arg(dir.path().join("files"))
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&result.get_output().stderr).into_owned();
+    assert!(stderr.contains("butane.files-dir-escape"), "{stderr}");
+}
