@@ -81,15 +81,21 @@ fn resource(
         out.insert("source".into(), Value::String(plain_url(&bytes)));
         return;
     }
-    let chosen = out
+    set_source(out, &bytes);
+}
+
+/// Sets a resource's `source` to `bytes` as a data URL by Butane's rules: gzip only when the
+/// user left `compression` unset or empty, and `compression` written when it was unset.
+pub(super) fn set_source(resource: &mut Map<String, Value>, bytes: &[u8]) {
+    let chosen = resource
         .get("compression")
         .and_then(Value::as_str)
         .map(str::to_string);
-    let (url, gzipped) = data_url(&bytes, chosen.as_deref().is_none_or(str::is_empty));
-    out.insert("source".into(), Value::String(url));
+    let (url, gzipped) = data_url(bytes, chosen.as_deref().is_none_or(str::is_empty));
+    resource.insert("source".into(), Value::String(url));
     if chosen.is_none() {
         let compression = if gzipped { "gzip" } else { "" };
-        out.insert("compression".into(), Value::String(compression.into()));
+        resource.insert("compression".into(), Value::String(compression.into()));
     }
 }
 

@@ -6,7 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use super::Variant;
-use super::contents::data_url;
+use super::contents::set_source;
 use super::walk::{Place, Walker};
 use super::yaml::{self, Node};
 
@@ -381,11 +381,11 @@ fn grub_users(walker: &mut Walker, grub: &Node, config: &mut Value) {
         names.join(" "),
         commands.join("\n")
     );
-    let (url, gzipped) = data_url(contents.as_bytes(), true);
-    let compression = if gzipped { "gzip" } else { "" };
+    let mut user_cfg = Map::new();
+    set_source(&mut user_cfg, contents.as_bytes());
     let generated = json!({"storage": {
         "filesystems": [{"device": "/dev/disk/by-label/boot", "format": "ext4", "path": "/boot"}],
-        "files": [{"path": "/boot/grub2/user.cfg", "append": [{"source": url, "compression": compression}]}],
+        "files": [{"path": "/boot/grub2/user.cfg", "append": [user_cfg]}],
     }});
     *config = crate::ignition::merge::merge(generated, std::mem::take(config));
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
-use super::contents::data_url;
+use super::contents::set_source;
 use super::walk::{Place, Walker};
 use super::yaml::Node;
 
@@ -206,16 +206,7 @@ impl Tracker<'_, '_, '_> {
             .entry("contents")
             .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(contents) = contents {
-            let chosen = contents
-                .get("compression")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let (url, gzipped) = data_url(&bytes, chosen.as_deref().is_none_or(str::is_empty));
-            contents.insert("source".into(), Value::String(url));
-            if chosen.is_none() {
-                let compression = if gzipped { "gzip" } else { "" };
-                contents.insert("compression".into(), Value::String(compression.into()));
-            }
+            set_source(contents, &bytes);
         }
         if !entry.contains_key("mode") {
             use std::os::unix::fs::PermissionsExt as _;
