@@ -248,7 +248,7 @@ impl Builder<'_> {
             Event::SequenceStart(_, anchor, _) => {
                 let mut items = Vec::new();
                 loop {
-                    let item = self.expect(events)?;
+                    let item = self.next_node_event(events)?;
                     if matches!(item.0, Event::SequenceEnd) {
                         break;
                     }
@@ -283,7 +283,7 @@ impl Builder<'_> {
         Ok(node)
     }
 
-    fn expect<'a>(
+    fn next_node_event<'a>(
         &mut self,
         events: &mut Parser<'a, granit_parser::StrInput<'a>>,
     ) -> Result<Located<'a>, Report> {
@@ -300,13 +300,13 @@ impl Builder<'_> {
         let mut entries: Vec<Entry> = Vec::new();
         let mut merges = Vec::new();
         loop {
-            let key_event = self.expect(events)?;
+            let key_event = self.next_node_event(events)?;
             if matches!(key_event.0, Event::MappingEnd) {
                 break;
             }
             let key_node = self.node(key_event, events)?;
             let value = {
-                let event = self.expect(events)?;
+                let event = self.next_node_event(events)?;
                 self.node(event, events)?
             };
             let key = match &key_node.value {
