@@ -64,6 +64,32 @@ enum Command {
     Matchbox(MatchboxArgs),
     /// Translate a Butane config (fcos 1.0.0-1.6.0, flatcar 1.0.0-1.1.0) into an Ignition config
     Butane(ButaneArgs),
+    /// Print Ignition configs as readable YAML: contents decoded, private keys as fingerprints
+    Show(ShowArgs),
+    /// Work with profiles
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+}
+
+#[derive(Debug, Args)]
+struct ShowArgs {
+    /// Ignition config files, or `-` for standard input
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ProfileCommand {
+    /// Write a built-in profile into DIR, to start a custom one from
+    Export(ProfileExportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ProfileExportArgs {
+    /// The built-in profile
+    name: String,
+    /// The directory to create (it must not exist, or be empty)
+    dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -207,7 +233,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     // command's own output (a config from `render -o -`, materialize's action lines).
     let stdout_busy = match &cli.command {
         Command::Render(args) => args.output == Path::new("-"),
-        Command::Materialize(_) => true,
+        Command::Materialize(_) | Command::Show(_) => true,
         Command::Butane(args) => args.output.is_none(),
         _ => false,
     };
@@ -224,6 +250,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Terraform => return terraform(),
         Command::Matchbox(args) => matchbox(&args, sink),
         Command::Butane(args) => butane(&args, sink),
+        Command::Show(args) => show(&args),
+        Command::Profile(ProfileCommand::Export(args)) => export_profile(&args),
     };
     match result {
         Ok(code) => code,
@@ -497,6 +525,80 @@ fn butane(args: &ButaneArgs, sink: Sink) -> Result<i32, Report> {
         }
     };
     finish(translation.warnings, written, sink).map(|()| 0)
+}
+
+/// Prints each config's readable form; with several files, each under a `# FILE` line.
+fn show(args: &ShowArgs) -> Result<i32, Report> {
+    if args.files.iter().filter(|f| *f == Path::new("-")).count() > 1 {
+        eprintln!("error: `-` (standard input) may be given only once");
+        return Ok(2);
+    }
+    let mut out = String::new();
+    for file in &args.files {
+        let (name, text) = crate::validate::input::read(file)?;
+        let config: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            let source = crate::diag::SourceFile::unquoted(&name, text.clone());
+            Report::from(
+                Diagnostic::at(
+                    "show.json",
+                    format!("not an Ignition config: {e}"),
+                    &crate::diag::Span::new(&source, e.line() as u64, e.column() as u64),
+                )
+                .with_help(
+                    "kindling show reads the JSON of an Ignition config (a rendered <node>.ign)",
+                ),
+            )
+        })?;
+        if args.files.len() > 1 {
+            out.push_str(&format!("# {name}\n"));
+        }
+        out.push_str(&crate::show::render(&config));
+    }
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| stdout_error(&e))?;
+    Ok(0)
+}
+
+fn export_profile(args: &ProfileExportArgs) -> Result<i32, Report> {
+    let files = crate::profile::builtin_files(&args.name).ok_or_else(|| {
+        Report::from(
+            Diagnostic::error(
+                "profile.unknown",
+                format!("there is no built-in profile named {:?}", args.name),
+                Location::Nowhere,
+            )
+            .with_help(format!(
+                "built-in profiles: {}",
+                crate::profile::builtin_names().join(", ")
+            )),
+        )
+    })?;
+    let occupied = std::fs::read_dir(&args.dir).is_ok_and(|mut entries| entries.next().is_some());
+    if occupied || args.dir.is_file() {
+        return Err(Diagnostic::error(
+            "profile.export-exists",
+            format!("{} exists and is not empty", args.dir.display()),
+            Location::File(args.dir.clone()),
+        )
+        .with_help("export into a new directory; kindling does not overwrite a profile you may have changed")
+        .into());
+    }
+    let outputs: Vec<Output> = files
+        .into_iter()
+        .map(|(file_name, bytes)| Output { file_name, bytes })
+        .collect();
+    emit::write_all(&args.dir, &outputs, 0o644)?;
+    eprintln!(
+        "wrote profile {} ({} files) to {}; use it with `profile: {}` in the spec, or --profiles",
+        args.name,
+        outputs.len(),
+        args.dir.display(),
+        args.dir.display()
+    );
+    Ok(0)
 }
 
 /// Terraform reads stdout only on success and shows stderr on failure: one line there.

@@ -222,6 +222,19 @@ impl Report {
         }
     }
 
+    /// The report with each finding once: a setting or snippet every node shares is
+    /// checked once per node, and said once.
+    pub fn without_repeats(self) -> Report {
+        let mut seen = std::collections::HashSet::new();
+        Report {
+            diagnostics: self
+                .diagnostics
+                .into_iter()
+                .filter(|d| seen.insert((d.code, d.place(), d.message.clone())))
+                .collect(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.diagnostics.is_empty()
     }

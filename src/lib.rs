@@ -18,6 +18,8 @@ pub mod read;
 pub mod redact;
 pub mod resolve;
 pub mod secret;
+pub mod show;
+pub mod snippet;
 pub mod spec;
 pub mod tls;
 pub mod validate;
@@ -81,16 +83,30 @@ pub fn compile(spec_path: &Path, options: &Options) -> Result<Compiled, Report> 
     if report.has_errors() {
         return Err(report);
     }
+    let wanted = |name: &str| options.only_node.as_ref().is_none_or(|only| only == name);
+    let snippets = match snippet::load(&cluster, wanted) {
+        Ok((snippets, warnings)) => {
+            report.extend(warnings);
+            snippets
+        }
+        Err(errors) => {
+            report.extend(errors);
+            return Err(report);
+        }
+    };
     let mut nodes = Vec::new();
-    for context in resolve::context::node_contexts(&cluster, &material) {
-        if options
-            .only_node
-            .as_ref()
-            .is_some_and(|only| *only != context.node.name)
-        {
+    let contexts = resolve::context::node_contexts(&cluster, &material);
+    for (context, node) in contexts.iter().zip(&cluster.nodes) {
+        if !wanted(&node.name) {
             continue;
         }
-        match compile_node(&profile, &context, cluster.ignition, options.pretty) {
+        let inputs = NodeInputs {
+            profile: &profile,
+            context,
+            snippets: &node.snippets,
+            loaded: &snippets,
+        };
+        match compile_node(&inputs, cluster.ignition, options.pretty) {
             Ok((node, warnings)) => {
                 report.extend(warnings);
                 nodes.push(node);
@@ -98,6 +114,7 @@ pub fn compile(spec_path: &Path, options: &Options) -> Result<Compiled, Report> 
             Err(errors) => report.extend(errors),
         }
     }
+    let report = report.without_repeats();
     if report.has_errors() {
         return Err(report);
     }
@@ -124,26 +141,43 @@ fn select_node(cluster: &resolve::Cluster, only: Option<&str>) -> Result<(), Rep
     .into())
 }
 
-/// render → assemble → validate → serialize for one node.
+/// What one node's config is made from.
+struct NodeInputs<'a> {
+    profile: &'a profile::Profile,
+    context: &'a NodeContext,
+    snippets: &'a [resolve::SnippetRef],
+    loaded: &'a snippet::Snippets,
+}
+
+/// render → assemble → merge snippets → validate → serialize for one node.
 fn compile_node(
-    profile: &profile::Profile,
-    context: &NodeContext,
+    inputs: &NodeInputs,
     version: ignition::SpecVersion,
     pretty: bool,
 ) -> Result<(RenderedNode, Report), Report> {
-    let context_json = to_json(context)?;
-    let entries = profile::render::render(profile, &context_json)?;
+    let node = &inputs.context.node.name;
+    let context_json = to_json(inputs.context)?;
+    let entries = profile::render::render(inputs.profile, &context_json)?;
     let assembled = ignition::assemble(version, entries)?;
-    let config = to_json(&assembled.config)?;
+    let merged = snippet::merge_node(
+        node,
+        &inputs.profile.name,
+        to_json(&assembled.config)?,
+        &assembled,
+        inputs.snippets,
+        inputs.loaded,
+    )?;
     let report = attach_origins(
         own_output_strictness(validate::validate_for(
-            &config,
+            &merged.config,
             version,
             Some(validate::Os::Flatcar),
         )),
         &assembled,
-        &context.node.name,
+        &merged,
+        node,
     );
+    let config = merged.config;
     if report.has_errors() {
         return Err(report);
     }
@@ -156,7 +190,7 @@ fn compile_node(
     json.push('\n');
     Ok((
         RenderedNode {
-            name: context.node.name.clone(),
+            name: node.clone(),
             json,
         },
         report,
@@ -174,13 +208,26 @@ fn own_output_strictness(mut report: Report) -> Report {
     report
 }
 
-/// Points each finding at the profile entry that produced it. A rendered config that
-/// fails validation is a defect of kindling or of the profile, and says so.
-fn attach_origins(report: Report, assembled: &Assembled, node: &str) -> Report {
+/// Points each finding at the snippet line or the profile entry that produced it. A
+/// rendered config that fails validation because of the profile is a defect of kindling or
+/// of the profile, and says so.
+fn attach_origins(
+    report: Report,
+    assembled: &Assembled,
+    merged: &snippet::Merged,
+    node: &str,
+) -> Report {
     let diagnostics = report
         .diagnostics
         .into_iter()
         .map(|mut d| {
+            if let Location::Json { path, span, .. } = &mut d.location
+                && let Some((yaml, snippet_span)) = merged.source_of(path)
+            {
+                *path = yaml;
+                *span = Some(snippet_span);
+                return d;
+            }
             if let Location::Json { path, origin, .. } = &mut d.location {
                 *origin = assembled.origin_of(path).map(str::to_string);
                 d.message = format!("node {node}: {}", d.message);

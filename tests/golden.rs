@@ -8,11 +8,12 @@ use std::path::Path;
 
 use common::{golden, kindling, repo, snapshot};
 
-const CASES: [&str; 4] = [
+const CASES: [&str; 5] = [
     "single-node",
     "three-node",
     "five-node-fqdn",
     "loopback-tls",
+    "snippets",
 ];
 
 fn render_case(case: &str, out: &Path) {
@@ -104,7 +105,7 @@ fn two_runs_are_byte_identical_compact_and_pretty() {
 fn first_node(case: &str) -> &'static str {
     match case {
         "single-node" => "etcd0",
-        "three-node" => "etcd1",
+        "three-node" | "snippets" => "etcd1",
         "five-node-fqdn" => "eu1-a",
         _ => "m1",
     }

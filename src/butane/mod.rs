@@ -99,6 +99,8 @@ pub struct Translation {
     pub config: Value,
     pub version: SpecVersion,
     pub warnings: Report,
+    /// Where each part of `config` was written in the Butane source.
+    pub places: Places,
 }
 
 /// Translates the Butane text in `source`.
@@ -131,6 +133,7 @@ pub fn translate(source: &Arc<SourceFile>, options: &Options) -> Result<Translat
         config,
         version: target.ignition,
         warnings: report,
+        places,
     })
 }
 
@@ -262,6 +265,13 @@ impl Places {
             }
             path = &path[..path.rfind('.')?];
         }
+    }
+
+    /// The Butane path and position of an output path (`$.storage.files.0.mode`).
+    pub fn source_of(&self, json: &str) -> Option<(String, Span)> {
+        let source = self.source.as_ref()?;
+        let (_, yaml, line, column) = self.find(json)?;
+        Some((yaml.clone(), Span::new(source, *line, *column)))
     }
 
     /// Points a validator finding (located by JSON path) at the Butane source.

@@ -10,7 +10,6 @@ use serde_json::Value;
 
 use crate::RenderedNode;
 use crate::diag::{Diagnostic, Location, Report};
-use crate::ignition::dataurl;
 use crate::read;
 
 /// Compares each rendered node with `dir/<node>.ign`, and reports configs in `dir` that no
@@ -99,146 +98,16 @@ fn stale(nodes: &[RenderedNode], dir: &Path) -> Report {
     Report { diagnostics }
 }
 
-/// A config as lines a person can diff: each file's path, mode and owner, then its decoded
-/// contents, each unit's and drop-in's contents, then the rest of the config. PEM blocks
-/// are replaced by a fingerprint (see `redact_pem`); every line is also scrubbed by content
-/// when it is printed.
+/// A config as lines a person can diff: its readable form (`kindling show`), in which
+/// every PEM block is a fingerprint; every line is also scrubbed by content when printed.
 fn readable(json: &str) -> Vec<String> {
-    let Ok(mut config) = serde_json::from_str::<Value>(json) else {
+    let Ok(config) = serde_json::from_str::<Value>(json) else {
         return Vec::new();
     };
-    let mut lines = Vec::new();
-    if let Some(files) = config
-        .pointer_mut("/storage/files")
-        .and_then(Value::as_array_mut)
-    {
-        for file in files.iter_mut() {
-            lines.push(file_header(file));
-            let source = file.pointer("/contents/source").and_then(Value::as_str);
-            lines.extend(source_lines(source));
-            if let Some(contents) = file.get_mut("contents").and_then(Value::as_object_mut) {
-                contents.remove("source");
-            }
-        }
-    }
-    if let Some(units) = config
-        .pointer_mut("/systemd/units")
-        .and_then(Value::as_array_mut)
-    {
-        for unit in units.iter_mut() {
-            let name = unit["name"].as_str().unwrap_or("?").to_string();
-            take_contents(unit, &format!("unit {name}"), &mut lines);
-            if let Some(dropins) = unit.get_mut("dropins").and_then(Value::as_array_mut) {
-                for dropin in dropins.iter_mut() {
-                    let dropin_name = dropin["name"].as_str().unwrap_or("?").to_string();
-                    take_contents(dropin, &format!("drop-in {name}/{dropin_name}"), &mut lines);
-                }
-            }
-        }
-    }
-    let rest = serde_json::to_string_pretty(&config).unwrap_or_default();
-    lines.extend(rest.lines().map(str::to_string));
-    lines
-}
-
-fn file_header(file: &Value) -> String {
-    let owner = |key: &str| {
-        file[key]["id"]
-            .as_u64()
-            .map(|id| format!(" {key} {id}"))
-            .unwrap_or_default()
-    };
-    format!(
-        "file {} mode {:o}{}{}",
-        file["path"].as_str().unwrap_or("?"),
-        file["mode"].as_u64().unwrap_or(0o644),
-        owner("user"),
-        owner("group")
-    )
-}
-
-/// The decoded contents of a file source, indented; a source that does not decode is
-/// described, not shown.
-fn source_lines(source: Option<&str>) -> Vec<String> {
-    let Some(source) = source else {
-        return Vec::new();
-    };
-    if !source.starts_with("data:") {
-        return vec![format!("  source {source}")];
-    }
-    match dataurl::decode(source) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => indented(&redact_pem(&text)),
-            Err(e) => vec![format!(
-                "  [binary contents, {} bytes, fingerprint {}]",
-                e.as_bytes().len(),
-                fingerprint(e.as_bytes())
-            )],
-        },
-        Err(_) => vec![format!(
-            "  [a data URL that does not decode, {} bytes, fingerprint {}]",
-            source.len(),
-            fingerprint(source.as_bytes())
-        )],
-    }
-}
-
-fn take_contents(entry: &mut Value, title: &str, lines: &mut Vec<String>) {
-    if let Some(Value::String(contents)) = entry.as_object_mut().and_then(|o| o.remove("contents"))
-    {
-        lines.push(title.to_string());
-        lines.extend(indented(&redact_pem(&contents)));
-    }
-}
-
-fn indented(text: &str) -> Vec<String> {
-    text.lines().map(|l| format!("  {l}")).collect()
-}
-
-/// Every PEM block replaced by one line with its fingerprint: certificates named as such,
-/// anything else (a private key, or a block whose label was edited) redacted. An
-/// unterminated block is redacted to the end of the text.
-fn redact_pem(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(begin) = rest.find("-----BEGIN") {
-        out.push_str(&rest[..begin]);
-        let block = &rest[begin..];
-        let end = match block.find("-----END") {
-            Some(at) => block[at + 8..]
-                .find("-----")
-                .map_or(block.len(), |close| at + 8 + close + 5),
-            None => block.len(),
-        };
-        let (pem, after) = block.split_at(end);
-        let is_certificate = pem.starts_with("-----BEGIN CERTIFICATE-----")
-            && pem.ends_with("-----END CERTIFICATE-----");
-        let what = if is_certificate {
-            "certificate"
-        } else if pem
-            .lines()
-            .next()
-            .is_some_and(|l| l.contains("PRIVATE KEY"))
-        {
-            "private key redacted"
-        } else {
-            "PEM block redacted"
-        };
-        out.push_str(&format!(
-            "[{what}, fingerprint {}]",
-            fingerprint(pem.as_bytes())
-        ));
-        rest = after;
-    }
-    out.push_str(rest);
-    out
-}
-
-/// A short, non-reversible tag that changes when the bytes change (the first 8 hex digits of
-/// their SHA-256): enough to see "this key was replaced", nothing about the key.
-fn fingerprint(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(&Sha256::digest(bytes)[..4])
+    crate::show::render(&config)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Longest inputs (in lines, each side) the diff compares line by line; beyond that it says
@@ -317,7 +186,8 @@ mod tests {
     #[test]
     fn private_keys_never_appear_in_the_readable_form() {
         let key = "-----BEGIN PRIVATE KEY-----\nSECRETSECRET\n-----END PRIVATE KEY-----\n";
-        let config = serde_json::json!({"ignition": {"version": "3.4.0"}, "storage": {"files": [{"path": "/k", "mode": 384, "contents": {"source": dataurl::encode(key.as_bytes())}}]}});
+        let source = crate::ignition::dataurl::encode(key.as_bytes());
+        let config = serde_json::json!({"ignition": {"version": "3.4.0"}, "storage": {"files": [{"path": "/k", "mode": 384, "contents": {"source": source}}]}});
         let lines = readable(&config.to_string()).join("\n");
         assert!(!lines.contains("SECRET"), "{lines}");
         assert!(lines.contains("[private key redacted, fingerprint "));

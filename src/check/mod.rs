@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::diag::{Diagnostic, Location, Report};
 use crate::resolve::material::Material;
-use crate::resolve::{Cluster, MetricsListen, etcd};
+use crate::resolve::{Cluster, MetricsListen, Tuning, etcd};
 
 /// Inputs of the checks that are not in the spec.
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +46,13 @@ pub fn run(cx: &Context) -> Report {
     check_deprecated_names(cx.cluster, &mut report);
     check_quota(cx.cluster, &mut report);
     check_metrics_exposure(cx.cluster, &mut report);
-    report
+    report.without_repeats()
+}
+
+/// The member settings of the cluster and of every node: a node's overrides can add env
+/// settings and a quota the cluster's own do not have.
+fn tunings(cluster: &Cluster) -> impl Iterator<Item = &Tuning> {
+    std::iter::once(&cluster.etcd.tuning).chain(cluster.nodes.iter().map(|n| &n.tuning))
 }
 
 /// The quorum table: size, majority, failures tolerated.
@@ -93,7 +99,7 @@ fn check_member_count(cluster: &Cluster, report: &mut Report) {
 
 /// kindling always writes a static initial cluster; discovery settings would fight it.
 fn check_discovery(cluster: &Cluster, report: &mut Report) {
-    for (name, _, span) in &cluster.etcd.extra_env {
+    for (name, _, span) in tunings(cluster).flat_map(|t| &t.extra_env) {
         if name.starts_with("ETCD_DISCOVERY") {
             report.push(
                 Diagnostic::at("etcd.discovery-mixed", format!("{name} cannot be combined with the static ETCD_INITIAL_CLUSTER kindling writes"), span)
@@ -109,7 +115,12 @@ fn check_deprecated_names(cluster: &Cluster, report: &mut Report) {
     if cluster.etcd.minor < 6 {
         return;
     }
-    let env = &cluster.etcd.extra_env;
+    for tuning in tunings(cluster) {
+        check_deprecated_env(&tuning.extra_env, report);
+    }
+}
+
+fn check_deprecated_env(env: &[(String, String, crate::diag::Span)], report: &mut Report) {
     let gates = env
         .iter()
         .find(|(name, _, _)| name == "ETCD_FEATURE_GATES")
@@ -152,10 +163,12 @@ fn check_deprecated_names(cluster: &Cluster, report: &mut Report) {
 const QUOTA_WARNING_BYTES: u64 = 8 * 1024 * 1024 * 1024;
 
 fn check_quota(cluster: &Cluster, report: &mut Report) {
-    let quota = cluster.etcd.quota_backend_bytes;
-    if quota > QUOTA_WARNING_BYTES {
-        let span = cluster
-            .etcd
+    for tuning in tunings(cluster) {
+        let quota = tuning.quota_backend_bytes;
+        if quota <= QUOTA_WARNING_BYTES {
+            continue;
+        }
+        let span = tuning
             .quota_span
             .clone()
             .unwrap_or_else(|| cluster.etcd.version_span.clone());

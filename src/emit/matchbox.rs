@@ -132,9 +132,9 @@ fn node_files(
             owned: true,
             origin: String::new(),
         });
-        match &settings.install_disk {
+        match &node.install_disk {
             None => {
-                let boot = Some(pxe_boot(settings));
+                let boot = Some(pxe_boot(settings, node));
                 files.push(json_file(
                     &format!("profiles/{id}.json"),
                     &profile(
@@ -158,7 +158,7 @@ fn node_files(
                     owned: true,
                     origin: String::new(),
                 });
-                let boot = Some(pxe_boot(settings));
+                let boot = Some(pxe_boot(settings, node));
                 files.push(json_file(
                     &format!("profiles/{install_id}.json"),
                     &profile(
@@ -231,7 +231,7 @@ fn group(
 }
 
 /// Flatcar's PXE kernel and initrd from Matchbox's assets, with the node's config URL.
-fn pxe_boot(settings: &MatchboxSettings) -> Boot {
+fn pxe_boot(settings: &MatchboxSettings, node: &Node) -> Boot {
     let assets = format!("/assets/flatcar/{}", settings.version);
     let mut args = vec![
         "initrd=flatcar_production_pxe_image.cpio.gz".to_string(),
@@ -241,7 +241,7 @@ fn pxe_boot(settings: &MatchboxSettings) -> Boot {
         ),
         "flatcar.first_boot=yes".to_string(),
     ];
-    args.extend(settings.kernel_args.iter().cloned());
+    args.extend(node.kernel_args.iter().cloned());
     Boot {
         kernel: format!("{assets}/flatcar_production_pxe.vmlinuz"),
         initrd: vec![format!("{assets}/flatcar_production_pxe_image.cpio.gz")],
@@ -282,10 +282,10 @@ fn installer_config(
         node = node.name,
         url = settings.url,
     );
-    let users = (!cluster.ssh_authorized_keys.is_empty()).then(|| model::Passwd {
+    let users = (!node.ssh_authorized_keys.is_empty()).then(|| model::Passwd {
         users: vec![model::User {
             name: "core".into(),
-            ssh_authorized_keys: cluster.ssh_authorized_keys.clone(),
+            ssh_authorized_keys: node.ssh_authorized_keys.clone(),
         }],
     });
     let config = model::Config {

@@ -3,7 +3,7 @@
 //! effects: nothing is written.
 //!
 //! Query keys: `spec` (path, required), `node` (one node), `pretty` ("true"/"false"),
-//! `ignition` ("3.4.0"/"3.3.0"). Result: `<node>` → Ignition JSON and `<node>_sha256` → its
+//! `ignition` ("3.4.0"/"3.3.0"), `profiles` (a directory of profiles, as `--profiles`). Result: `<node>` → Ignition JSON and `<node>_sha256` → its
 //! SHA-256 for every node, or `rendered` and `sha256` with `node`. Node names are DNS
 //! labels, so `<node>_sha256` can never collide with another node's key.
 
@@ -17,7 +17,7 @@ use crate::diag::{Diagnostic, Location, Report};
 use crate::ignition::SpecVersion;
 use crate::{Options, compile};
 
-const KEYS: [&str; 4] = ["spec", "node", "pretty", "ignition"];
+const KEYS: [&str; 5] = ["spec", "node", "pretty", "ignition", "profiles"];
 
 /// Answers one query: the stdout object on success.
 pub fn answer(stdin: &str) -> Result<String, Report> {
@@ -27,7 +27,10 @@ pub fn answer(stdin: &str) -> Result<String, Report> {
         .filter(|s| !s.is_empty())
         .ok_or_else(|| usage("the query has no \"spec\" (the path of the cluster spec)"))?;
     let options = Options {
-        profiles_dir: None,
+        profiles_dir: query
+            .get("profiles")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from),
         pretty: parse_pretty(query.get("pretty"))?,
         only_node: query.get("node").filter(|n| !n.is_empty()).cloned(),
         ignition: query

@@ -27,7 +27,7 @@ fn list_key(path: &str) -> Option<&'static str> {
 
 /// The identity of an entry of the list at `path`: its key field, or for partitions their
 /// number, else their label (as Ignition keys them).
-fn identity(path: &str, entry: &Value) -> Option<Value> {
+pub fn identity(path: &str, entry: &Value) -> Option<Value> {
     if path == "storage.disks.partitions" {
         return match entry.get("number").and_then(Value::as_i64) {
             Some(number) if number != 0 => Some(Value::String(format!("number:{number}"))),
@@ -73,11 +73,16 @@ fn merge_objects(
         } else {
             format!("{path}.{key}")
         };
-        let merged = match parent.remove(&key) {
-            Some(existing) => merge_at(&inner, existing, value),
-            None => value,
-        };
-        parent.insert(key, merged);
+        // In place, so the parent's key order survives the merge.
+        match parent.get_mut(&key) {
+            Some(existing) => {
+                let old = std::mem::take(existing);
+                *existing = merge_at(&inner, old, value);
+            }
+            None => {
+                parent.insert(key, value);
+            }
+        }
     }
     parent
 }

@@ -235,6 +235,20 @@ fn check_file_contents(manifest: &Manifest, source: &Arc<SourceFile>) -> Result<
     report.into_result(())
 }
 
+/// The files of a built-in profile (its manifest and templates), by file name.
+pub fn builtin_files(name: &str) -> Option<Vec<(String, Vec<u8>)>> {
+    let dir = BUILTIN.get_dir(name)?;
+    let mut files: Vec<(String, Vec<u8>)> = dir
+        .files()
+        .filter_map(|file| {
+            let file_name = file.path().file_name()?.to_str()?.to_string();
+            Some((file_name, file.contents().to_vec()))
+        })
+        .collect();
+    files.sort();
+    Some(files)
+}
+
 /// Names of the profiles built into this binary.
 pub fn builtin_names() -> Vec<String> {
     BUILTIN

@@ -26,6 +26,8 @@ pub struct Layout {
     pub client_key: &'static str,
     pub image_dir: &'static str,
     pub extension_link: &'static str,
+    /// The networkd file of static addressing; it sorts before Flatcar's `zz-default.network`.
+    pub network_file: &'static str,
 }
 
 pub const LAYOUT: Layout = Layout {
@@ -42,6 +44,7 @@ pub const LAYOUT: Layout = Layout {
     client_key: "/etc/etcd/pki/etcdctl.key",
     image_dir: "/opt/extensions/etcd",
     extension_link: "/etc/extensions/etcd.raw",
+    network_file: "/etc/systemd/network/10-kindling-static.network",
 };
 
 /// One `NAME=value` line of an env file.
@@ -66,7 +69,31 @@ pub struct NodeContext {
     pub etcd: EtcdValues,
     pub sysext: SysextValues,
     pub tls: TlsValues,
+    pub network: NetworkValues,
     pub ssh_authorized_keys: Vec<String>,
+}
+
+/// The node's networkd file (with static addressing) and `/etc/hosts` (when asked for).
+#[derive(Debug, Serialize)]
+pub struct NetworkValues {
+    pub static_addressing: bool,
+    pub match_mac: Option<String>,
+    pub match_name: Option<String>,
+    /// `10.0.0.11/24`
+    pub address: String,
+    pub gateway: Option<String>,
+    pub dns: Vec<String>,
+    /// Search domains, space-separated as networkd's `Domains=` takes them.
+    pub domains: String,
+    pub hosts_file: bool,
+    pub hosts: Vec<HostLine>,
+}
+
+/// One `/etc/hosts` line: an address and the names it answers to, space-separated.
+#[derive(Debug, Serialize)]
+pub struct HostLine {
+    pub ip: String,
+    pub names: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -144,9 +171,46 @@ pub fn node_contexts(cluster: &Cluster, material: &Material) -> Vec<NodeContext>
             },
             sysext: sysext_values(cluster, material),
             tls: tls_values(cluster, material, &node_tls.server, &node_tls.peer),
-            ssh_authorized_keys: cluster.ssh_authorized_keys.clone(),
+            network: network_values(cluster, node),
+            ssh_authorized_keys: node.ssh_authorized_keys.clone(),
         })
         .collect()
+}
+
+fn network_values(cluster: &Cluster, node: &Node) -> NetworkValues {
+    let hosts = if cluster.network.hosts_file {
+        cluster
+            .nodes
+            .iter()
+            .map(|member| HostLine {
+                ip: member.ip.to_string(),
+                names: match &member.fqdn {
+                    Some(fqdn) => format!("{fqdn} {}", member.name),
+                    None => member.name.clone(),
+                },
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let static_network = node.static_network.as_ref();
+    NetworkValues {
+        static_addressing: static_network.is_some(),
+        match_mac: static_network.and_then(|s| s.match_mac.clone()),
+        match_name: static_network.and_then(|s| s.match_name.clone()),
+        address: static_network
+            .map(|s| s.address.clone())
+            .unwrap_or_default(),
+        gateway: static_network.and_then(|s| s.gateway.map(|g| g.to_string())),
+        dns: static_network
+            .map(|s| s.dns.iter().map(ToString::to_string).collect())
+            .unwrap_or_default(),
+        domains: static_network
+            .map(|s| s.search_domains.join(" "))
+            .unwrap_or_default(),
+        hosts_file: cluster.network.hosts_file,
+        hosts,
+    }
 }
 
 fn initial_cluster(cluster: &Cluster) -> String {
@@ -215,9 +279,9 @@ fn member_env(cluster: &Cluster, node: &Node, initial_cluster: &str) -> Vec<EnvV
         var("ETCD_PEER_KEY_FILE", LAYOUT.peer_key),
         var("ETCD_HEARTBEAT_INTERVAL", etcd.heartbeat_ms),
         var("ETCD_ELECTION_TIMEOUT", etcd.election_timeout_ms),
-        var("ETCD_SNAPSHOT_COUNT", etcd.snapshot_count),
-        var("ETCD_QUOTA_BACKEND_BYTES", etcd.quota_backend_bytes),
-        var("ETCD_LOG_LEVEL", &etcd.log_level),
+        var("ETCD_SNAPSHOT_COUNT", node.tuning.snapshot_count),
+        var("ETCD_QUOTA_BACKEND_BYTES", node.tuning.quota_backend_bytes),
+        var("ETCD_LOG_LEVEL", &node.tuning.log_level),
     ];
     if etcd.minor == 4 {
         // 3.4 still defaults to the deprecated capnslog logger and warns at every start;
@@ -229,11 +293,12 @@ fn member_env(cluster: &Cluster, node: &Node, initial_cluster: &str) -> Vec<EnvV
         env.push(var("ETCD_AUTO_COMPACTION_RETENTION", retention));
     }
     env.extend(
-        etcd.extra_env
+        node.tuning
+            .extra_env
             .iter()
             .map(|(name, value, _)| var(name, value)),
     );
-    if let Some(procs) = etcd.gomaxprocs {
+    if let Some(procs) = node.tuning.gomaxprocs {
         env.push(var("GOMAXPROCS", procs));
     }
     env

@@ -292,7 +292,7 @@ pub fn is_known_env(minor: u32, name: &str) -> bool {
 pub fn closest_env(minor: u32, name: &str) -> Option<String> {
     flags_for(minor)
         .map(env_name)
-        .map(|candidate| (edit_distance(name, &candidate), candidate))
+        .map(|candidate| (super::values::edit_distance(name, &candidate), candidate))
         .filter(|(distance, _)| *distance <= 3)
         .min()
         .map(|(_, candidate)| candidate)
@@ -304,20 +304,6 @@ pub fn lines_knowing(name: &str) -> Vec<String> {
         .filter(|minor| is_known_env(*minor, name))
         .map(|minor| format!("v3.{minor}"))
         .collect()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[b.len()]
 }
 
 /// Log levels etcd accepts.

@@ -8,6 +8,8 @@
 pub mod context;
 pub mod etcd;
 pub mod material;
+pub mod network;
+mod overrides;
 pub mod values;
 
 use std::collections::HashMap;
@@ -18,7 +20,7 @@ use serde_saphyr::Spanned;
 
 use crate::diag::{Diagnostic, Report, Span};
 use crate::ignition::SpecVersion;
-use crate::spec::{NodeSpec, SpecDocument};
+use crate::spec::{EnvMap, NodeSpec, SpecDocument};
 use crate::tls::PkiPaths;
 use values::Invalid;
 
@@ -36,6 +38,7 @@ pub struct Cluster {
     pub sysext: SysextSettings,
     pub tls: TlsSettings,
     pub ssh_authorized_keys: Vec<String>,
+    pub network: network::NetworkSettings,
     pub matchbox: Option<MatchboxSettings>,
     pub nodes: Vec<Node>,
 }
@@ -77,19 +80,27 @@ pub struct EtcdSettings {
     pub metrics_listen: MetricsListen,
     pub heartbeat_ms: u64,
     pub election_timeout_ms: u64,
+    pub auto_compaction: Option<(String, String)>,
+    pub state: String,
+    pub token: String,
+    /// The cluster's member settings; each node's own (with its overrides) is `Node::tuning`.
+    pub tuning: Tuning,
+    /// Spec lines of settings later checks point at (None: the default was used).
+    pub metrics_listen_span: Option<Span>,
+    pub version_span: Span,
+}
+
+/// The etcd settings a member may set for itself (`overrides.etcd`).
+#[derive(Debug, Clone, Default)]
+pub struct Tuning {
     pub snapshot_count: u64,
     pub quota_backend_bytes: u64,
     pub log_level: String,
-    pub auto_compaction: Option<(String, String)>,
     pub gomaxprocs: Option<u32>,
-    pub state: String,
-    pub token: String,
     /// Extra `ETCD_*` settings: name, value, and the spec line of the name.
     pub extra_env: Vec<(String, String, Span)>,
-    /// Spec lines of settings later checks point at (None: the default was used).
+    /// Where the quota was set (None: the default was used).
     pub quota_span: Option<Span>,
-    pub metrics_listen_span: Option<Span>,
-    pub version_span: Span,
 }
 
 /// Where the plain-HTTP metrics/health endpoint listens.
@@ -132,7 +143,7 @@ pub struct TlsSettings {
     pub leaf_days: u32,
 }
 
-/// One etcd member.
+/// One etcd member, with the cluster's settings as they apply to it (its overrides in).
 #[derive(Debug)]
 pub struct Node {
     pub name: String,
@@ -141,6 +152,52 @@ pub struct Node {
     pub fqdn: Option<String>,
     pub span: Span,
     pub ip_span: Span,
+    pub tuning: Tuning,
+    pub ssh_authorized_keys: Vec<String>,
+    /// flatcar-install's target disk under Matchbox (None: the node runs from PXE).
+    pub install_disk: Option<String>,
+    /// Extra kernel arguments under Matchbox.
+    pub kernel_args: Vec<String>,
+    /// The `.network` file's settings, with static addressing.
+    pub static_network: Option<network::StaticNetwork>,
+    /// The Butane snippets merged into this node's config: the cluster's, then its own.
+    pub snippets: Vec<SnippetRef>,
+}
+
+/// A Butane snippet as the spec names it.
+#[derive(Debug, Clone)]
+pub struct SnippetRef {
+    /// The file, relative to the spec's directory.
+    pub path: PathBuf,
+    /// The path as written in the spec.
+    pub shown: String,
+    pub span: Span,
+    /// What of the profile's output the snippet replaces on purpose.
+    pub replaces: Vec<(Replaced, Span)>,
+}
+
+/// One thing a profile generates that a snippet may replace when it says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replaced {
+    /// A file, directory or link (`/etc/hostname`).
+    Path(String),
+    /// A unit (`etcd.service`).
+    Unit(String),
+    /// A drop-in of a unit (`etcd.service.d/10-x.conf`).
+    Dropin { unit: String, name: String },
+    /// A user (`user:core`).
+    User(String),
+}
+
+impl std::fmt::Display for Replaced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Replaced::Path(path) => f.write_str(path),
+            Replaced::Unit(unit) => f.write_str(unit),
+            Replaced::Dropin { unit, name } => write!(f, "{unit}.d/{name}"),
+            Replaced::User(user) => write!(f, "user:{user}"),
+        }
+    }
 }
 
 impl Node {
@@ -259,13 +316,21 @@ pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
         .map(|d| r.checked("spec.domain", d, values::domain));
     let ignition = resolve_ignition_version(&mut r);
     let profile = resolve_profile(&r);
-    let nodes = resolve_nodes(&mut r, domain.as_deref());
+    let network = network::resolve_settings(&mut r);
+    let mut nodes = resolve_nodes(&mut r, domain.as_deref(), network.subnet);
     let etcd = resolve_etcd(&mut r);
     check_ports_and_sockets(&mut r, &etcd, &nodes);
     let sysext = resolve_sysext(&mut r, &etcd);
     let tls = resolve_tls(&mut r);
-    let ssh_authorized_keys = resolve_ssh_keys(&mut r);
+    let ssh_authorized_keys = resolve_ssh_keys(&mut r, &spec.ssh_authorized_keys);
     let matchbox = resolve_matchbox(&mut r);
+    let defaults = overrides::Defaults {
+        etcd: &etcd,
+        network: &network,
+        matchbox: matchbox.as_ref(),
+        ssh_authorized_keys: &ssh_authorized_keys,
+    };
+    overrides::apply(&mut r, &mut nodes, &defaults);
     let cluster = Cluster {
         name: spec.cluster.name.value.clone(),
         domain,
@@ -275,6 +340,7 @@ pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
         sysext,
         tls,
         ssh_authorized_keys,
+        network,
         matchbox,
         nodes,
     };
@@ -323,7 +389,11 @@ fn resolve_profile(r: &Resolver) -> ProfileChoice {
     }
 }
 
-fn resolve_nodes(r: &mut Resolver, domain: Option<&str>) -> Vec<Node> {
+fn resolve_nodes(
+    r: &mut Resolver,
+    domain: Option<&str>,
+    subnet: Option<ipnet::IpNet>,
+) -> Vec<Node> {
     let spec = &r.doc.spec;
     if spec.nodes.value.is_empty() {
         let span = r.span(&spec.nodes);
@@ -334,18 +404,6 @@ fn resolve_nodes(r: &mut Resolver, domain: Option<&str>) -> Vec<Node> {
             "list at least one node under `nodes:`",
         );
     }
-    let subnet = spec.network.as_ref().and_then(|network| {
-        let span = r.span(&network.subnet);
-        let parsed = network
-            .subnet
-            .value
-            .parse::<ipnet::IpNet>()
-            .map_err(|_| Invalid {
-                message: format!("{:?} is not a subnet", network.subnet.value),
-                help: "write it in CIDR form, e.g. 10.0.0.0/24".into(),
-            });
-        r.check("spec.subnet", span, parsed.map(Some), None)
-    });
     let nodes: Vec<Node> = spec
         .nodes
         .value
@@ -426,6 +484,13 @@ fn resolve_node(
         fqdn: domain.map(|d| format!("{}.{d}", node.name.value)),
         span,
         ip_span,
+        // The cluster's settings with this node's overrides: `overrides::apply` fills them.
+        tuning: Tuning::default(),
+        ssh_authorized_keys: Vec::new(),
+        install_disk: None,
+        kernel_args: Vec::new(),
+        static_network: None,
+        snippets: Vec::new(),
     }
 }
 
@@ -468,21 +533,6 @@ fn resolve_etcd(r: &mut Resolver) -> EtcdSettings {
     let heartbeat_ms = value_or(&etcd.heartbeat_ms, 100);
     let election_timeout_ms = value_or(&etcd.election_timeout_ms, 1000);
     check_timing(r, heartbeat_ms, election_timeout_ms);
-    if let Some(quota) = &etcd.quota_backend_bytes
-        && i64::try_from(quota.value).is_err()
-    {
-        let span = r.span(quota);
-        r.error(
-            "etcd.quota-range",
-            &span,
-            format!(
-                "quota_backend_bytes {} is above what etcd's flag holds ({})",
-                quota.value,
-                i64::MAX
-            ),
-            "etcd would refuse to start; 8 GiB (8589934592) is the suggested maximum",
-        );
-    }
     let state = r.choice(
         "spec.cluster-state",
         &r.doc.spec.cluster.state,
@@ -490,10 +540,16 @@ fn resolve_etcd(r: &mut Resolver) -> EtcdSettings {
         "new",
     );
     let token = resolve_token(r);
-    let log_level = r.choice("etcd.log-level", &etcd.log_level, etcd::LOG_LEVELS, "info");
     let auto_compaction = resolve_compaction(r);
     let metrics_listen = resolve_metrics_listen(r);
-    let extra_env = resolve_extra_env(r, minor);
+    let written = TuningSpec {
+        snapshot_count: &etcd.snapshot_count,
+        quota_backend_bytes: &etcd.quota_backend_bytes,
+        log_level: &etcd.log_level,
+        gomaxprocs: &etcd.gomaxprocs,
+        env: &etcd.env,
+    };
+    let tuning = resolve_tuning(r, &written, &Tuning::cluster_defaults(), minor);
     EtcdSettings {
         version: etcd.version.value.clone(),
         minor,
@@ -503,15 +559,10 @@ fn resolve_etcd(r: &mut Resolver) -> EtcdSettings {
         metrics_listen,
         heartbeat_ms,
         election_timeout_ms,
-        snapshot_count: value_or(&etcd.snapshot_count, 10_000),
-        quota_backend_bytes: value_or(&etcd.quota_backend_bytes, 2 * 1024 * 1024 * 1024),
-        log_level,
         auto_compaction,
-        gomaxprocs: etcd.gomaxprocs.as_ref().map(|g| g.value),
         state,
         token,
-        extra_env,
-        quota_span: etcd.quota_backend_bytes.as_ref().map(|q| r.span(q)),
+        tuning,
         metrics_listen_span: etcd.metrics_listen.as_ref().map(|m| r.span(m)),
         version_span: r.span(&etcd.version),
     }
@@ -656,9 +707,81 @@ const GENERATED_ENV: &[(&str, &str)] = &[
     ),
 ];
 
-fn resolve_extra_env(r: &mut Resolver, minor: u32) -> Vec<(String, String, Span)> {
+impl Tuning {
+    /// etcd's own defaults, which kindling writes out explicitly.
+    fn cluster_defaults() -> Tuning {
+        Tuning {
+            snapshot_count: 10_000,
+            quota_backend_bytes: 2 * 1024 * 1024 * 1024,
+            log_level: "info".into(),
+            gomaxprocs: None,
+            extra_env: Vec::new(),
+            quota_span: None,
+        }
+    }
+}
+
+/// The member settings as written, under `etcd:` or a node's `overrides.etcd:`.
+struct TuningSpec<'a> {
+    snapshot_count: &'a Option<Spanned<u64>>,
+    quota_backend_bytes: &'a Option<Spanned<u64>>,
+    log_level: &'a Option<Spanned<String>>,
+    gomaxprocs: &'a Option<Spanned<u32>>,
+    env: &'a EnvMap,
+}
+
+/// `base` with what `written` sets: values replace, env settings replace the same name in
+/// place or are added after the others.
+fn resolve_tuning(r: &mut Resolver, written: &TuningSpec, base: &Tuning, minor: u32) -> Tuning {
+    if let Some(quota) = written.quota_backend_bytes
+        && i64::try_from(quota.value).is_err()
+    {
+        let span = r.span(quota);
+        r.error(
+            "etcd.quota-range",
+            &span,
+            format!(
+                "quota_backend_bytes {} is above what etcd's flag holds ({})",
+                quota.value,
+                i64::MAX
+            ),
+            "etcd would refuse to start; 8 GiB (8589934592) is the suggested maximum",
+        );
+    }
+    let log_level = r.choice(
+        "etcd.log-level",
+        written.log_level,
+        etcd::LOG_LEVELS,
+        &base.log_level,
+    );
+    let mut extra_env = base.extra_env.clone();
+    for (name, value, span) in resolve_extra_env(r, written.env, minor) {
+        match extra_env.iter_mut().find(|(known, _, _)| *known == name) {
+            Some(existing) => *existing = (name, value, span),
+            None => extra_env.push((name, value, span)),
+        }
+    }
+    Tuning {
+        snapshot_count: value_or(written.snapshot_count, base.snapshot_count),
+        quota_backend_bytes: value_or(written.quota_backend_bytes, base.quota_backend_bytes),
+        log_level,
+        gomaxprocs: written
+            .gomaxprocs
+            .as_ref()
+            .map(|g| g.value)
+            .or(base.gomaxprocs),
+        extra_env,
+        quota_span: written
+            .quota_backend_bytes
+            .as_ref()
+            .map(|q| r.span(q))
+            .or_else(|| base.quota_span.clone()),
+    }
+}
+
+fn resolve_extra_env(r: &mut Resolver, env: &EnvMap, minor: u32) -> Vec<(String, String, Span)> {
     let mut resolved = Vec::new();
-    for (name, value) in &r.doc.spec.etcd.env.0 {
+    for (name, value) in &env.0 {
         let name_span = r.span(name);
         let value_span = r.span(value);
         if let Some((_, from)) = GENERATED_ENV
@@ -954,8 +1077,7 @@ fn resolve_tls(r: &mut Resolver) -> TlsSettings {
     }
 }
 
-fn resolve_ssh_keys(r: &mut Resolver) -> Vec<String> {
-    let keys = &r.doc.spec.ssh_authorized_keys;
+fn resolve_ssh_keys(r: &mut Resolver, keys: &[Spanned<String>]) -> Vec<String> {
     keys.iter()
         .map(|key| {
             r.checked("spec.ssh-key", key, values::ssh_public_key)

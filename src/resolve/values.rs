@@ -281,6 +281,27 @@ pub fn device_path(value: &str) -> Result<(), Invalid> {
     ))
 }
 
+/// A network interface name for networkd's `Name=` match: a kernel name (at most 15
+/// characters, none of them `/`, `:` or white space) or a glob such as `en*` or `eth[01]`.
+pub fn interface_name(value: &str) -> Result<(), Invalid> {
+    let glob = value.contains(['*', '?', '[']);
+    let ok = !value.is_empty()
+        && (glob || value.len() <= 15)
+        && value != "."
+        && value != ".."
+        && value.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'-' | b'_' | b'.' | b'*' | b'?' | b'[' | b']' | b'!')
+        });
+    if ok {
+        return Ok(());
+    }
+    Err(invalid(
+        format!("{value:?} is not a network interface name"),
+        "write the kernel's name for the interface (eth0, enp1s0, at most 15 characters) or a glob such as en*",
+    ))
+}
+
 /// One kernel command-line argument: printable, no spaces or quotes, and nothing iPXE
 /// would read as an operator or expansion (Matchbox joins the arguments into the iPXE
 /// `kernel` line: `||`, `&&`, `${...}`).
@@ -318,6 +339,30 @@ pub fn key_file_mode(value: &str) -> Result<u32, Invalid> {
 
 fn shorten(value: &str) -> String {
     value.chars().take(24).collect()
+}
+
+/// The candidate closest to `name` by edit distance, when it is close enough to be a typo.
+pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .map(|candidate| (edit_distance(name, candidate), candidate))
+        .filter(|(distance, candidate)| *distance <= 3.min(candidate.len() / 2 + 1))
+        .min()
+        .map(|(_, candidate)| candidate)
+}
+
+/// Levenshtein distance, counted in characters.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
 }
 
 #[cfg(test)]

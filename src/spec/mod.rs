@@ -12,6 +12,8 @@ use serde_saphyr::{Location as YamlLocation, Spanned};
 
 use crate::diag::{Diagnostic, Report, SourceFile, Span};
 
+mod keys;
+
 /// A spec file that parsed, with the text it came from (for diagnostics) and its directory
 /// (relative paths in the spec are relative to it).
 #[derive(Debug)]
@@ -52,7 +54,54 @@ pub struct Spec {
     pub ssh_authorized_keys: Vec<Spanned<String>>,
     pub network: Option<NetworkSection>,
     pub matchbox: Option<Spanned<MatchboxSection>>,
+    /// Butane files merged into every node's config, in order.
+    #[serde(default)]
+    pub snippets: Vec<Spanned<SnippetEntry>>,
     pub nodes: Spanned<Vec<NodeSpec>>,
+}
+
+/// A Butane snippet: its path (relative to the spec), and what of the profile's output it
+/// replaces on purpose. Written as a plain path, or as `{ path: …, replaces: [ … ] }`.
+#[derive(Debug)]
+pub struct SnippetEntry {
+    pub path: String,
+    pub replaces: Vec<Spanned<String>>,
+}
+
+impl<'de> Deserialize<'de> for SnippetEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SnippetVisitor;
+        impl<'de> serde::de::Visitor<'de> for SnippetVisitor {
+            type Value = SnippetEntry;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a snippet path, or a mapping with path and replaces")
+            }
+            fn visit_str<E: serde::de::Error>(self, path: &str) -> Result<SnippetEntry, E> {
+                Ok(SnippetEntry {
+                    path: path.to_string(),
+                    replaces: Vec::new(),
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<SnippetEntry, A::Error> {
+                const FIELDS: &[&str] = &["path", "replaces"];
+                let mut path = None;
+                let mut replaces = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "path" => path = Some(map.next_value::<String>()?),
+                        "replaces" => replaces = map.next_value()?,
+                        other => return Err(serde::de::Error::unknown_field(other, FIELDS)),
+                    }
+                }
+                let path = path.ok_or_else(|| serde::de::Error::missing_field("path"))?;
+                Ok(SnippetEntry { path, replaces })
+            }
+        }
+        deserializer.deserialize_any(SnippetVisitor)
+    }
 }
 
 /// How `kindling matchbox` boots the nodes.
@@ -159,10 +208,18 @@ pub struct TlsSection {
     pub leaf_days: Option<Spanned<u32>>,
 }
 
+/// The nodes' network: the subnet they share and, with static addressing, how each node's
+/// interface is set up.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkSection {
-    pub subnet: Spanned<String>,
+    pub subnet: Option<Spanned<String>>,
+    pub addressing: Option<Spanned<String>>,
+    pub interface: Option<Spanned<String>>,
+    pub gateway: Option<Spanned<String>>,
+    pub dns: Option<Vec<Spanned<String>>>,
+    pub search_domains: Option<Vec<Spanned<String>>>,
+    pub hosts_file: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,6 +228,50 @@ pub struct NodeSpec {
     pub name: Spanned<String>,
     pub ip: Spanned<String>,
     pub mac: Option<Spanned<String>>,
+    /// Butane files merged into this node's config after the cluster's snippets.
+    #[serde(default)]
+    pub snippets: Vec<Spanned<SnippetEntry>>,
+    pub overrides: Option<NodeOverrides>,
+}
+
+/// Cluster settings this node sets differently. Each key means what it means at the top
+/// level of the spec, for this node only.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeOverrides {
+    pub etcd: Option<EtcdOverrides>,
+    pub network: Option<NetworkOverrides>,
+    pub matchbox: Option<MatchboxOverrides>,
+    pub ssh_authorized_keys: Option<Vec<Spanned<String>>>,
+}
+
+/// The etcd settings a member may set for itself; the ones that must agree across the
+/// cluster (version, ports, timing, compaction) are refused by the key check.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EtcdOverrides {
+    pub snapshot_count: Option<Spanned<u64>>,
+    pub quota_backend_bytes: Option<Spanned<u64>>,
+    pub log_level: Option<Spanned<String>>,
+    pub gomaxprocs: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub env: EnvMap,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkOverrides {
+    pub interface: Option<Spanned<String>>,
+    pub gateway: Option<Spanned<String>>,
+    pub dns: Option<Vec<Spanned<String>>>,
+    pub search_domains: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchboxOverrides {
+    pub install_disk: Option<Spanned<String>>,
+    pub kernel_args: Option<Vec<Spanned<String>>>,
 }
 
 /// Reads and parses a spec file.
@@ -194,6 +295,7 @@ pub fn load(path: &Path) -> Result<SpecDocument, Report> {
 /// Parses spec text that claims to come from `path`.
 pub fn parse(path: &Path, text: String) -> Result<SpecDocument, Report> {
     let source = SourceFile::new(path, text);
+    keys::check(&source)?;
     let spec = parse_yaml::<Spec>(&source, "spec")?;
     let document = SpecDocument {
         dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
