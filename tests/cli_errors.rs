@@ -395,6 +395,192 @@ const CASES: &[Case] = &[
         line: Some(5),
     },
     Case {
+        name: "override of a cluster-wide setting",
+        edits: &[(
+            "  - { name: etcd1, ip: 10.0.0.11, mac: \"52:54:00:00:00:11\" }",
+            "  - { name: etcd1, ip: 10.0.0.11, mac: \"52:54:00:00:00:11\", overrides: { etcd: { heartbeat_ms: 50 } } }",
+        )],
+        code: "spec.misplaced-key",
+        line: Some(20),
+    },
+    Case {
+        name: "addressing",
+        edits: &[(
+            "network: { subnet: 10.0.0.0/24 }",
+            "network: { subnet: 10.0.0.0/24, addressing: manual }",
+        )],
+        code: "spec.addressing",
+        line: Some(17),
+    },
+    Case {
+        name: "static without a subnet",
+        edits: &[(
+            "network: { subnet: 10.0.0.0/24 }",
+            "network: { addressing: static }",
+        )],
+        code: "spec.network-static",
+        line: Some(17),
+    },
+    Case {
+        name: "gateway with dhcp",
+        edits: &[(
+            "network: { subnet: 10.0.0.0/24 }",
+            "network: { subnet: 10.0.0.0/24, gateway: 10.0.0.1 }",
+        )],
+        code: "spec.network-dhcp",
+        line: Some(17),
+    },
+    Case {
+        name: "node network override with dhcp",
+        edits: &[(
+            "  - { name: etcd1, ip: 10.0.0.11, mac: \"52:54:00:00:00:11\" }",
+            "  - { name: etcd1, ip: 10.0.0.11, mac: \"52:54:00:00:00:11\", overrides: { network: { interface: eno1 } } }",
+        )],
+        code: "spec.network-dhcp",
+        line: Some(20),
+    },
+    Case {
+        name: "gateway outside the subnet",
+        edits: &[(
+            "network: { subnet: 10.0.0.0/24 }",
+            "network: { subnet: 10.0.0.0/24, addressing: static, gateway: 10.1.0.1 }",
+        )],
+        code: "spec.gateway",
+        line: Some(17),
+    },
+    Case {
+        name: "gateway is a member",
+        edits: &[(
+            "network: { subnet: 10.0.0.0/24 }",
+            "network: { subnet: 10.0.0.0/24, addressing: static, gateway: 10.0.0.11 }",
+        )],
+        code: "spec.gateway",
+        line: Some(17),
+    },
+    Case {
+        name: "dns server not an address",
+        edits: &[(
+            "network: { subnet: 10.0.0.0/24 }",
+            "network: { subnet: 10.0.0.0/24, addressing: static, dns: [ns1] }",
+        )],
+        code: "spec.dns",
+        line: Some(17),
+    },
+    Case {
+        name: "search domain",
+        edits: &[(
+            "network: { subnet: 10.0.0.0/24 }",
+            "network: { subnet: 10.0.0.0/24, addressing: static, search_domains: [\"-lab\"] }",
+        )],
+        code: "spec.search-domain",
+        line: Some(17),
+    },
+    Case {
+        name: "interface name",
+        edits: &[(
+            "network: { subnet: 10.0.0.0/24 }",
+            "network: { subnet: 10.0.0.0/24, addressing: static, interface: \"eth 0\" }",
+        )],
+        code: "spec.interface",
+        line: Some(17),
+    },
+    Case {
+        name: "static node without mac or interface",
+        edits: &[
+            (
+                "network: { subnet: 10.0.0.0/24 }",
+                "network: { subnet: 10.0.0.0/24, addressing: static }",
+            ),
+            (
+                "  - { name: etcd1, ip: 10.0.0.11, mac: \"52:54:00:00:00:11\" }",
+                "  - { name: etcd1, ip: 10.0.0.11 }",
+            ),
+        ],
+        code: "spec.network-match",
+        line: Some(20),
+    },
+    Case {
+        name: "matchbox override without matchbox",
+        edits: &[
+            (
+                "matchbox: { url: http://matchbox.example.com:8080, version: 4230.2.3 }",
+                "# no matchbox",
+            ),
+            (
+                "  - { name: etcd1, ip: 10.0.0.11, mac: \"52:54:00:00:00:11\" }",
+                "  - { name: etcd1, ip: 10.0.0.11, mac: \"52:54:00:00:00:11\", overrides: { matchbox: { install_disk: /dev/sda } } }",
+            ),
+        ],
+        code: "spec.matchbox-override",
+        line: Some(20),
+    },
+    Case {
+        name: "install disk override",
+        edits: &[(
+            "  - { name: etcd1, ip: 10.0.0.11, mac: \"52:54:00:00:00:11\" }",
+            "  - { name: etcd1, ip: 10.0.0.11, mac: \"52:54:00:00:00:11\", overrides: { matchbox: { install_disk: sda } } }",
+        )],
+        code: "matchbox.install-disk",
+        line: Some(20),
+    },
+    Case {
+        name: "log level override",
+        edits: &[(
+            "  - { name: etcd1, ip: 10.0.0.11, mac: \"52:54:00:00:00:11\" }",
+            "  - { name: etcd1, ip: 10.0.0.11, mac: \"52:54:00:00:00:11\", overrides: { etcd: { log_level: loud } } }",
+        )],
+        code: "etcd.log-level",
+        line: Some(20),
+    },
+    Case {
+        name: "env override unknown",
+        edits: &[(
+            "  - { name: etcd1, ip: 10.0.0.11, mac: \"52:54:00:00:00:11\" }",
+            "  - { name: etcd1, ip: 10.0.0.11, mac: \"52:54:00:00:00:11\", overrides: { etcd: { env: { ETCD_SNAPSHOT_COUNTT: \"5\" } } } }",
+        )],
+        code: "etcd.env-unknown",
+        line: Some(20),
+    },
+    Case {
+        name: "ssh key override",
+        edits: &[(
+            "  - { name: etcd1, ip: 10.0.0.11, mac: \"52:54:00:00:00:11\" }",
+            "  - { name: etcd1, ip: 10.0.0.11, mac: \"52:54:00:00:00:11\", overrides: { ssh_authorized_keys: [nonsense] } }",
+        )],
+        code: "spec.ssh-key",
+        line: Some(20),
+    },
+    Case {
+        name: "empty snippet path",
+        edits: &[("nodes:\n", "snippets: [\"\"]\nnodes:\n")],
+        code: "spec.snippet-path",
+        line: Some(19),
+    },
+    Case {
+        name: "snippet replaces",
+        edits: &[(
+            "nodes:\n",
+            "snippets: [{ path: x.bu, replaces: [hostname] }]\nnodes:\n",
+        )],
+        code: "spec.snippet-replaces",
+        line: Some(19),
+    },
+    Case {
+        name: "snippet entry key",
+        edits: &[(
+            "nodes:\n",
+            "snippets: [{ path: x.bu, replace: [/etc/hostname] }]\nnodes:\n",
+        )],
+        code: "spec.unknown-key",
+        line: Some(19),
+    },
+    Case {
+        name: "snippet missing",
+        edits: &[("nodes:\n", "snippets: [missing.bu]\nnodes:\n")],
+        code: "snippet.unreadable",
+        line: Some(19),
+    },
+    Case {
         name: "yaml syntax",
         edits: &[("nodes:\n", "nodes: [\n")],
         code: "spec.syntax",
@@ -452,6 +638,15 @@ fn every_bad_spec_is_refused_with_its_code_and_line_and_nothing_written() {
             .arg(&out)
             .output()
             .unwrap();
+        if output.status.code() != Some(1) {
+            failures.push(format!(
+                "{}: exit {:?}, not 1: {}",
+                case.name,
+                output.status.code(),
+                String::from_utf8_lossy(&output.stderr)
+            ));
+            continue;
+        }
         let finding = first_finding(&output);
         let got = (
             output.status.code(),

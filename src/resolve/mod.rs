@@ -344,7 +344,8 @@ pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
         matchbox,
         nodes,
     };
-    r.report.into_result(cluster)
+    // A cluster setting every node inherits is checked once per node: say it once.
+    r.report.without_repeats().into_result(cluster)
 }
 
 fn resolve_ignition_version(r: &mut Resolver) -> SpecVersion {

@@ -62,9 +62,12 @@ fn boot(
     cluster: Option<&MatchboxSettings>,
 ) {
     let Some(cluster) = cluster else {
-        if let Some(first) =
-            own.and_then(|o| o.install_disk.as_ref().or(o.kernel_args.as_ref()?.first()))
-        {
+        let written = own.and_then(|o| {
+            o.install_disk
+                .as_ref()
+                .or_else(|| o.kernel_args.as_ref().and_then(|args| args.first()))
+        });
+        if let Some(first) = written {
             let span = r.span(first);
             r.error(
                 "spec.matchbox-override",
