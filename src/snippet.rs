@@ -110,7 +110,8 @@ fn translate(reference: &SnippetRef, output: SpecVersion) -> Result<Translation,
 /// A node's config with its snippets merged in, and where each merged part came from.
 pub struct Merged<'a> {
     pub config: Value,
-    used: Vec<(&'a SnippetRef, &'a Translation)>,
+    /// The translations merged in, in order.
+    used: Vec<&'a Translation>,
 }
 
 impl Merged<'_> {
@@ -118,7 +119,7 @@ impl Merged<'_> {
     /// wrote that part (the last one that did, as the merge keeps its values).
     pub fn source_of(&self, path: &str) -> Option<(String, Span)> {
         let segments: Vec<&str> = path.strip_prefix("$.")?.split('.').collect();
-        self.used.iter().rev().find_map(|(_, translation)| {
+        self.used.iter().rev().find_map(|translation| {
             let inner = path_in(&self.config, &translation.config, &segments)?;
             translation.places.source_of(&inner)
         })
@@ -167,17 +168,21 @@ pub fn merge_node<'a>(
                 report.push(unused_replace(node, named, span, reference, in_profile));
             }
         }
-        used.push((reference, translation));
+        used.push(translation);
     }
     if report.has_errors() {
         return Err(report);
     }
     let version = config.pointer("/ignition/version").cloned();
-    let mut merged = used.iter().fold(config, |parent, (_, t)| {
-        merge::merge(parent, t.config.clone())
-    });
-    if let (Some(version), Some(ignition)) = (version, merged.get_mut("ignition")) {
-        ignition["version"] = version;
+    let mut merged = used
+        .iter()
+        .fold(config, |parent, t| merge::merge(parent, t.config.clone()));
+    // The snippets' own versions are older or equal: the node keeps the cluster's.
+    if let (Some(version), Some(ignition)) = (
+        version,
+        merged.get_mut("ignition").and_then(Value::as_object_mut),
+    ) {
+        ignition.insert("version".into(), version);
     }
     Ok(Merged {
         config: merged,
