@@ -145,7 +145,7 @@ fn mapping(out: &mut String, fields: &Map<String, Value>, indent: usize, first: 
             (0, Some(prefix)) => out.push_str(prefix),
             _ => out.push_str(&" ".repeat(indent)),
         }
-        out.push_str(&snake_case(key));
+        out.push_str(&crate::butane::butane_key(key));
         out.push(':');
         after_key(out, key, value, indent);
     }
@@ -252,20 +252,6 @@ fn is_plain(text: &str) -> bool {
         && text
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || " /_.:=,@+%~-()".contains(c))
-}
-
-/// `sshAuthorizedKeys` → `ssh_authorized_keys`, as Butane spells Ignition's keys.
-fn snake_case(key: &str) -> String {
-    let mut out = String::with_capacity(key.len() + 4);
-    for c in key.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

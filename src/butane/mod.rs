@@ -15,6 +15,8 @@ mod trees;
 mod walk;
 pub mod yaml;
 
+pub(crate) use walk::butane_key;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -62,7 +62,7 @@ pub(super) struct Walker<'a> {
 }
 
 /// The Butane key of an Ignition property: snake_case, with `MiB` as one word.
-pub(super) fn butane_key(ignition: &str) -> String {
+pub(crate) fn butane_key(ignition: &str) -> String {
     let mut out = String::with_capacity(ignition.len() + 4);
     let spaced = ignition.replace("MiB", "Mib");
     for c in spaced.chars() {
