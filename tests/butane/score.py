@@ -54,7 +54,8 @@ def our_place(stderr):
     return None
 
 def main():
-    kindling, corpus = sys.argv[1], sys.argv[2]
+    # The binary runs inside each case's directory: make both paths absolute first.
+    kindling, corpus = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     show = int(sys.argv[sys.argv.index('--show') + 1]) if '--show' in sys.argv else 0
     rows = [l.rstrip('\n').split('\t') for l in open(os.path.join(corpus, 'LABELS.extra.tsv'))][1:]
     files_dirs = {l.split('\t')[0]: l.split('\t')[3] for l in list(open(os.path.join(corpus, 'LABELS.tsv')))[1:]}
