@@ -4,13 +4,12 @@
 
 mod common;
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-use common::{golden, kindling, scratch_copy, snapshot};
+use common::{golden, kindling, scratch_copy, snapshot, terraform};
 use serde_json::Value;
 
 fn matchbox(spec: &Path, out: &Path, extra: &[&str]) -> Output {
@@ -326,24 +325,6 @@ fn matchbox_needs_macs_and_a_matchbox_section() {
         &[],
     ));
     assert_eq!(finding["code"], "matchbox.missing");
-}
-
-fn terraform(stdin: &str, cwd: &Path) -> Output {
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("kindling"))
-        .arg("terraform")
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
 #[test]

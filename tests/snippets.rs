@@ -6,11 +6,10 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-use common::{kindling, scratch_copy, snapshot};
+use common::{kindling, scratch_copy, snapshot, terraform};
 use serde_json::Value;
 
 /// Runs kindling with `--format json` and returns the output.
@@ -282,7 +281,7 @@ fn matchbox_and_terraform_deliver_the_merged_configs_and_node_overrides() {
     assert!(etcd1["name"].as_str().unwrap().contains("/dev/sda"));
 
     let query = serde_json::json!({"spec": spec.to_str().unwrap(), "node": "etcd2"});
-    let answer = terraform(&query);
+    let answer = terraform(&query.to_string(), dir.path());
     assert!(answer.status.success(), "{answer:?}");
     let result: Value = serde_json::from_slice(&answer.stdout).unwrap();
     assert_eq!(result["rendered"].as_str().unwrap().as_bytes(), expected);
@@ -454,23 +453,6 @@ fn every_unknown_spec_key_is_reported_at_once_and_nothing_is_written() {
     );
 }
 
-fn terraform(query: &Value) -> Output {
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("kindling"))
-        .arg("terraform")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(query.to_string().as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
 #[test]
 fn terraform_finds_named_profiles_in_the_query_profiles_directory() {
     let dir = scratch_copy("three-node");
@@ -481,13 +463,17 @@ fn terraform_finds_named_profiles_in_the_query_profiles_directory() {
         .success();
     edit(dir.path(), "profile: flatcar-sysext", "profile: site-etcd");
     let spec = dir.path().join("cluster.yaml");
-    let without = terraform(&serde_json::json!({"spec": spec.to_str().unwrap()}));
+    let without = terraform(
+        &serde_json::json!({"spec": spec.to_str().unwrap()}).to_string(),
+        dir.path(),
+    );
     assert_eq!(without.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&without.stderr).contains("site-etcd"));
-    let with = terraform(&serde_json::json!({
+    let query = serde_json::json!({
         "spec": spec.to_str().unwrap(),
         "profiles": dir.path().join("profiles").to_str().unwrap(),
-    }));
+    });
+    let with = terraform(&query.to_string(), dir.path());
     assert!(with.status.success(), "{with:?}");
     let result: Value = serde_json::from_slice(&with.stdout).unwrap();
     let expected = std::fs::read(common::golden("three-node").join("expected/etcd1.ign")).unwrap();

@@ -66,3 +66,25 @@ fn collect(root: &Path, dir: &Path, files: &mut Vec<(PathBuf, Vec<u8>)>) {
         }
     }
 }
+
+/// Runs `kindling terraform` in `cwd` with `stdin` as the query, as Terraform's external
+/// data source does.
+pub fn terraform(stdin: &str, cwd: &Path) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("kindling"))
+        .arg("terraform")
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kindling starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin.as_bytes())
+        .expect("the query is written");
+    child.wait_with_output().expect("kindling finishes")
+}
