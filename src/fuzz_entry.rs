@@ -54,6 +54,20 @@ pub fn redact(data: &[u8]) {
     assert!(shown.chars().count() <= 110, "window too wide: {shown:?}");
 }
 
+/// The Butane translator on any bytes (no files directory, so nothing is read from disk),
+/// and on success the readable view of its output, as `kindling show` prints it.
+pub fn butane(data: &[u8]) {
+    let text = String::from_utf8_lossy(data).into_owned();
+    let source = crate::diag::SourceFile::new("fuzz.bu", text);
+    match crate::butane::translate(&source, &crate::butane::Options::default()) {
+        Ok(translation) => {
+            print_everywhere(&translation.warnings);
+            let _ = crate::show::render(&translation.config);
+        }
+        Err(report) => print_everywhere(&report),
+    }
+}
+
 fn print_everywhere(report: &Report) {
     for format in [Format::Human, Format::Json, Format::Github] {
         let _ = report.render(format);

@@ -42,3 +42,8 @@ fn dataurl_inputs() {
 fn redact_inputs() {
     replay("redact", kindling::fuzz_entry::redact);
 }
+
+#[test]
+fn butane_inputs() {
+    replay("butane", kindling::fuzz_entry::butane);
+}
