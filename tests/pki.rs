@@ -165,9 +165,12 @@ fn running_again_creates_only_what_is_missing_and_never_overwrites() {
             "nodes/etcd4/peer.crt",
             "nodes/etcd4/peer.key",
             "nodes/etcd4/server.crt",
-            "nodes/etcd4/server.key"
-        ]
+            "nodes/etcd4/server.key",
+            "proven"
+        ],
+        "only the new pairs, and the record of proven pairs now listing them"
     );
+    assert_eq!(proven_lines(dir.path()), 1 + 2 * 4);
     let ca_der = pem_der(&dir.path().join("pki/ca.crt"));
     let (_, ca) = X509Certificate::from_der(&ca_der).unwrap();
     let new_der = pem_der(&dir.path().join("pki/nodes/etcd4/server.crt"));
@@ -214,4 +217,53 @@ fn a_bad_spec_is_refused_before_any_file_is_made() {
     let output = init(dir.path(), &[]);
     assert_eq!(output.status.code(), Some(1));
     assert!(!dir.path().join("pki").exists());
+}
+
+/// The pairs the `proven` record lists (its lines but the header).
+fn proven_lines(dir: &std::path::Path) -> usize {
+    std::fs::read_to_string(dir.join("pki/proven"))
+        .unwrap()
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .count()
+}
+
+/// The record lets `check` skip proving a pair only while the CA, certificate and key are
+/// byte for byte the ones `pki init` proved: a leaf swapped for one from another CA, or a
+/// key swapped for another pair's, is caught although the record is still there.
+#[test]
+fn the_proven_record_never_hides_a_swapped_certificate_or_key() {
+    let dir = fresh_spec();
+    assert!(init(dir.path(), &[]).status.success());
+    assert_eq!(proven_lines(dir.path()), 1 + 2 * 3);
+    let other = fresh_spec();
+    assert!(init(other.path(), &[]).status.success());
+    let pki = dir.path().join("pki");
+    std::fs::copy(
+        other.path().join("pki/nodes/etcd1/server.crt"),
+        pki.join("nodes/etcd1/server.crt"),
+    )
+    .unwrap();
+    std::fs::copy(
+        pki.join("nodes/etcd2/server.key"),
+        pki.join("nodes/etcd2/peer.key"),
+    )
+    .unwrap();
+    let output = common::kindling()
+        .current_dir(dir.path())
+        .args(["check", "cluster.yaml"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error[tls.chain]"), "{stderr}");
+    assert!(
+        stderr.contains("etcd1/server.crt (server certificate) is not signed by the cluster CA"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("error[tls.key-mismatch]"), "{stderr}");
+    assert!(
+        stderr.contains("etcd2/peer.key does not belong to"),
+        "{stderr}"
+    );
 }

@@ -13,6 +13,7 @@ use crate::diag::{Diagnostic, Report, Span};
 use crate::resolve::material::KeyedCert;
 use crate::resolve::{LOCALHOST, Node};
 use crate::tls::CertPair;
+use crate::tls::proof::{key_matches, pem_der, signed_by};
 
 /// What a certificate is for, which decides the extended key usages it needs.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -59,13 +60,13 @@ pub fn check(cx: &Context, report: &mut Report) {
         node: None,
         span: dir_span,
     };
-    check_pair(cx, &ca, &client, report);
+    check_pair(cx, (&ca, &ca_der), &client, report);
     for (node, tls) in cx.cluster.nodes.iter().zip(&cx.material.nodes) {
         let server_files = paths.server(&node.name);
         let peer_files = paths.peer(&node.name);
         check_pair(
             cx,
-            &ca,
+            (&ca, &ca_der),
             &Pair {
                 files: &server_files,
                 pair: &tls.server,
@@ -77,7 +78,7 @@ pub fn check(cx: &Context, report: &mut Report) {
         );
         check_pair(
             cx,
-            &ca,
+            (&ca, &ca_der),
             &Pair {
                 files: &peer_files,
                 pair: &tls.peer,
@@ -98,11 +99,6 @@ struct Pair<'a> {
     span: &'a Span,
 }
 
-fn pem_der(text: &str) -> Option<Vec<u8>> {
-    let (_, pem) = parse_x509_pem(text.as_bytes()).ok()?;
-    Some(pem.contents)
-}
-
 fn check_ca(cx: &Context, ca: &X509Certificate, path: &Path, report: &mut Report) {
     let span = &cx.cluster.tls.dir_span;
     if !ca.is_ca() {
@@ -114,7 +110,13 @@ fn check_ca(cx: &Context, ca: &X509Certificate, path: &Path, report: &mut Report
     check_validity(cx, ca, path, span, report);
 }
 
-fn check_pair(cx: &Context, ca: &X509Certificate, pair: &Pair, report: &mut Report) {
+/// Checks one pair against the CA (parsed, and its DER bytes).
+fn check_pair(
+    cx: &Context,
+    (ca, ca_der): (&X509Certificate, &[u8]),
+    pair: &Pair,
+    report: &mut Report,
+) {
     let path = pair.files.cert.display();
     let Some(der) = pem_der(&pair.pair.cert) else {
         return;
@@ -127,12 +129,12 @@ fn check_pair(cx: &Context, ca: &X509Certificate, pair: &Pair, report: &mut Repo
         ));
         return;
     };
-    check_key_match(&cert, pair, report);
-    if cert.issuer() != ca.subject() || cert.verify_signature(Some(ca.public_key())).is_err() {
-        report.push(
-            Diagnostic::at("tls.chain", format!("{path} ({} certificate) is not signed by the cluster CA", pair.role.name()), pair.span)
-                .with_help("members trust only tls.dir/ca.crt: re-issue the certificate from that CA (remove the pair and run `kindling pki init`)"),
-        );
+    if !cx
+        .material
+        .proven
+        .vouches(ca_der, &der, pair.pair.key.expose())
+    {
+        prove(&cert, ca, pair, report);
     }
     check_usages(&cert, pair, report);
     if let Some(node) = pair.node {
@@ -141,6 +143,19 @@ fn check_pair(cx: &Context, ca: &X509Certificate, pair: &Pair, report: &mut Repo
     check_validity(cx, &cert, &pair.files.cert, pair.span, report);
     check_outlives_ca(&cert, ca, pair, report);
     check_key_strength(&cert, pair, report);
+}
+
+/// The key is the certificate's, and the CA signed the certificate (what the `proven`
+/// record vouches for when it lists the pair).
+fn prove(cert: &X509Certificate, ca: &X509Certificate, pair: &Pair, report: &mut Report) {
+    let path = pair.files.cert.display();
+    check_key_match(cert, pair, report);
+    if !signed_by(cert, ca) {
+        report.push(
+            Diagnostic::at("tls.chain", format!("{path} ({} certificate) is not signed by the cluster CA", pair.role.name()), pair.span)
+                .with_help("members trust only tls.dir/ca.crt: re-issue the certificate from that CA (remove the pair and run `kindling pki init`)"),
+        );
+    }
 }
 
 /// A leaf valid past its CA stops verifying the day the CA expires: its own date promises
@@ -171,13 +186,13 @@ fn check_outlives_ca(
 /// The private key's public half must be the certificate's public key.
 fn check_key_match(cert: &X509Certificate, pair: &Pair, report: &mut Report) {
     let key_path = &pair.files.key;
-    match rcgen::KeyPair::from_pem(pair.pair.key.expose()) {
-        Ok(key) if key.public_key_raw() == cert.public_key().subject_public_key.data.as_ref() => {}
-        Ok(_) => report.push(
+    match key_matches(cert, pair.pair.key.expose()) {
+        Some(true) => {}
+        Some(false) => report.push(
             Diagnostic::at("tls.key-mismatch", format!("{} does not belong to {}", key_path.display(), pair.files.cert.display()), pair.span)
                 .with_help("etcd refuses to start with a mismatched pair: restore the right key, or remove both files and run `kindling pki init`"),
         ),
-        Err(_) => report.push(Diagnostic::warning(
+        None => report.push(Diagnostic::warning(
             "tls.key-unchecked",
             format!("{} is in a key format kindling cannot read, so whether it matches {} is unchecked", key_path.display(), pair.files.cert.display()),
             crate::diag::Location::Source(pair.span.clone()),

@@ -101,8 +101,26 @@ fn is_token_char(byte: u8) -> bool {
 }
 
 fn is_url_char(byte: u8) -> bool {
-    byte.is_ascii_graphic() && !b"<>#\"{}|\\^[]`".contains(&byte)
+    URL_CHARS[usize::from(byte)]
 }
+
+/// Printable ASCII but the characters RFC 2396 excludes from URLs, as a table: every byte
+/// of a data URL's data is looked up here, and a table is a tenth of the work of a search.
+const URL_CHARS: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = (byte as u8).is_ascii_graphic();
+        byte += 1;
+    }
+    let excluded = b"<>#\"{}|\\^[]`";
+    let mut index = 0;
+    while index < excluded.len() {
+        table[excluded[index] as usize] = false;
+        index += 1;
+    }
+    table
+};
 
 fn is_base64_char(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'/' | b'=')
@@ -243,26 +261,27 @@ impl<'a> Header<'a> {
 }
 
 fn percent_decode(data: &str) -> Result<Vec<u8>, DecodeError> {
-    let bytes = data.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .ok_or(DecodeError::BadPercentEscape)?;
-            let text = std::str::from_utf8(hex).map_err(|_| DecodeError::BadPercentEscape)?;
-            if !hex.iter().all(u8::is_ascii_hexdigit) {
-                return Err(DecodeError::BadPercentEscape);
-            }
-            out.push(u8::from_str_radix(text, 16).map_err(|_| DecodeError::BadPercentEscape)?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let mut rest = data.as_bytes();
+    let mut out = Vec::with_capacity(rest.len());
+    while let Some(percent) = rest.iter().position(|&byte| byte == b'%') {
+        out.extend_from_slice(&rest[..percent]);
+        let escape = rest
+            .get(percent + 1..percent + 3)
+            .ok_or(DecodeError::BadPercentEscape)?;
+        let (Some(high), Some(low)) = (hex_value(escape[0]), hex_value(escape[1])) else {
+            return Err(DecodeError::BadPercentEscape);
+        };
+        out.push(high << 4 | low);
+        rest = &rest[percent + 3..];
     }
+    out.extend_from_slice(rest);
     Ok(out)
+}
+
+fn hex_value(byte: u8) -> Option<u8> {
+    char::from(byte)
+        .to_digit(16)
+        .and_then(|digit| u8::try_from(digit).ok())
 }
 
 #[cfg(test)]

@@ -324,6 +324,9 @@ fn template_sources(
 ) -> Vec<TemplateSource> {
     let mut out = Vec::new();
     let mut inline = |value: &Spanned<String>| {
+        if is_literal(&value.value) {
+            return;
+        }
         let span = span_of(source, &value.referenced);
         out.push(TemplateSource {
             name: inline_name(value),
@@ -395,13 +398,16 @@ fn read_template_file(files: &Files, name: &str) -> Option<String> {
     plain.then(|| files.read(name)).flatten()
 }
 
-/// Registry name of an inline template: unique per manifest position.
+/// Registry name of an inline template: its text, so a string the manifest repeats
+/// (`"{{tls.key_mode}}"`) is compiled once.
 pub fn inline_name(value: &Spanned<String>) -> String {
-    format!(
-        "inline:{}:{}",
-        value.referenced.line(),
-        value.referenced.column()
-    )
+    format!("inline:{}", value.value)
+}
+
+/// A manifest string without `{{` has nothing for handlebars to expand: it is used as it
+/// stands, with no template compiled (most modes and fixed paths).
+pub fn is_literal(text: &str) -> bool {
+    !text.contains("{{")
 }
 
 /// Registry name of a template file.

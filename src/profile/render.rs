@@ -8,7 +8,7 @@ use handlebars::Context;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
-use super::{Profile, file_name, inline_name};
+use super::{Profile, file_name, inline_name, is_literal};
 use crate::diag::{Diagnostic, Report, Span};
 use crate::ignition::{Contents, Entry, EntryKind, NodeEntry, Owner};
 use crate::resolve::values::octal_mode;
@@ -77,6 +77,9 @@ impl Renderer<'_> {
     }
 
     fn inline(&mut self, value: &Spanned<String>) -> String {
+        if is_literal(&value.value) {
+            return value.value.clone();
+        }
         let span = self.span(value);
         self.run(&inline_name(value), &span)
     }

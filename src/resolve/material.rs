@@ -22,6 +22,8 @@ pub struct Material {
     pub client: KeyedCert,
     /// In the order of `Cluster::nodes`.
     pub nodes: Vec<NodeTls>,
+    /// The pairs `pki init` already proved, which `check` need not prove again.
+    pub proven: crate::tls::proof::Proven,
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +59,7 @@ pub fn load(cluster: &Cluster) -> Result<Material, Report> {
         ca_cert,
         client,
         nodes,
+        proven: crate::tls::proof::Proven::load(paths.dir()),
     })
 }
 

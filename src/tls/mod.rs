@@ -2,6 +2,7 @@
 //! `kindling pki init` creates it.
 
 pub mod pki;
+pub mod proof;
 
 use std::path::{Path, PathBuf};
 

@@ -10,6 +10,10 @@
 //! and linked into place: a run killed before the manifest left nothing, one killed after
 //! it is finished by the next `pki init` (which first completes any pending run), so pairs
 //! end up whole or absent, never half.
+//!
+//! Last it rewrites the `proven` record (`tls::proof`): the pairs it created, and the kept
+//! ones it proved signed by the CA and matching their keys. That file is the only one
+//! `pki init` replaces.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -64,6 +68,11 @@ pub fn init(cluster: &Cluster, validity: Validity, now: OffsetDateTime) -> Resul
     let files = plan(cluster, validity, now, &mut outcome)?;
     write_journaled(paths.dir(), &files)?;
     outcome.created.extend(files.into_iter().map(|f| f.path));
+    let leaves: Vec<(PathBuf, PathBuf)> = leaves(cluster)
+        .into_iter()
+        .map(|(pair, _)| (pair.cert, pair.key))
+        .collect();
+    super::proof::record(paths.dir(), &paths.ca().cert, &leaves)?;
     Ok(outcome)
 }
 
@@ -74,6 +83,17 @@ struct NewFile {
     mode: u32,
 }
 
+/// Every leaf pair the cluster has: the etcdctl client's, then each node's server and peer.
+fn leaves(cluster: &Cluster) -> Vec<(CertPair, Leaf<'_>)> {
+    let paths = &cluster.tls.paths;
+    let mut wanted = vec![(paths.client(), Leaf::Client)];
+    for node in &cluster.nodes {
+        wanted.push((paths.server(&node.name), Leaf::Server(node)));
+        wanted.push((paths.peer(&node.name), Leaf::Peer(node)));
+    }
+    wanted
+}
+
 /// Every file the cluster is missing, generated in memory; nothing is written.
 fn plan(
     cluster: &Cluster,
@@ -82,11 +102,7 @@ fn plan(
     outcome: &mut Outcome,
 ) -> Result<Vec<NewFile>, Report> {
     let paths = &cluster.tls.paths;
-    let mut wanted: Vec<(CertPair, Leaf)> = vec![(paths.client(), Leaf::Client)];
-    for node in &cluster.nodes {
-        wanted.push((paths.server(&node.name), Leaf::Server(node)));
-        wanted.push((paths.peer(&node.name), Leaf::Peer(node)));
-    }
+    let wanted = leaves(cluster);
     let ca_pair = paths.ca();
     let mut report = Report::default();
     let ca_present = presence(&ca_pair, &mut report);

@@ -16,12 +16,27 @@ use crate::ignition::SpecVersion;
 pub fn fold(config: &mut Value, version: SpecVersion) -> Vec<Diagnostic> {
     let schema = super::schema::value(version);
     let mut findings = Vec::new();
-    walk(config, schema, schema, "$", &mut findings);
+    walk(
+        config,
+        schema,
+        schema,
+        &mut String::from("$"),
+        &mut findings,
+    );
     findings
 }
 
-fn walk(value: &mut Value, node: &Value, root: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
+/// Walks `value` beside its schema `node`; `at` is the path so far, extended in place for
+/// each member (and restored), as most walks find nothing to report.
+fn walk(
+    value: &mut Value,
+    node: &Value,
+    root: &Value,
+    at: &mut String,
+    findings: &mut Vec<Diagnostic>,
+) {
     let node = resolve(node, root);
+    let length = at.len();
     match value {
         Value::Object(members) => {
             let Some(properties) = node.get("properties").and_then(Value::as_object) else {
@@ -30,14 +45,20 @@ fn walk(value: &mut Value, node: &Value, root: &Value, at: &str, findings: &mut 
             rename_case_variants(members, properties, at, findings);
             for (key, member) in members.iter_mut() {
                 if let Some(property) = properties.get(key) {
-                    walk(member, property, root, &format!("{at}.{key}"), findings);
+                    at.push('.');
+                    at.push_str(key);
+                    walk(member, property, root, at, findings);
+                    at.truncate(length);
                 }
             }
         }
         Value::Array(items) => {
             if let Some(item_schema) = node.get("items") {
                 for (index, item) in items.iter_mut().enumerate() {
-                    walk(item, item_schema, root, &format!("{at}.{index}"), findings);
+                    at.push('.');
+                    at.push_str(&index.to_string());
+                    walk(item, item_schema, root, at, findings);
+                    at.truncate(length);
                 }
             }
         }

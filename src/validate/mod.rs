@@ -5,6 +5,7 @@
 //! Findings carry JSON paths (`$.storage.files.3.mode`); the caller maps them back to the
 //! profile entry or spec line that produced them.
 
+mod accept;
 pub mod input;
 pub mod keys;
 pub mod lint;

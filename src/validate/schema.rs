@@ -1,4 +1,5 @@
-//! The embedded JSON schemas (schemas/ignition-<version>.json), compiled once per process.
+//! The embedded JSON schemas (schemas/ignition-<version>.json), compiled once per process,
+//! and only when the quick walk in `accept` cannot vouch for a config.
 //!
 //! Written by this project from the Ignition spec pages and stricter than upstream's: no
 //! unknown keys, absolute paths, modes within 0..=0o7777, hash and compression formats.
@@ -71,6 +72,10 @@ fn compiled(version: SpecVersion) -> &'static jsonschema::Validator {
 /// (`ign.unknown-key`, as the reference validator has it); everything else is an error.
 pub fn check(config: &Value, version: SpecVersion) -> Report {
     let mut report = Report::default();
+    let schema = value(version);
+    if super::accept::accepts(schema, schema, config) {
+        return report;
+    }
     for error in compiled(version).iter_errors(config) {
         let path = json_path(error.instance_path().as_str());
         if let ValidationErrorKind::AdditionalProperties { unexpected } = error.kind() {
@@ -213,6 +218,65 @@ mod tests {
                 codes_at(config, SpecVersion::V3_4),
                 vec![("ign.schema".to_string(), path.to_string())]
             );
+        }
+    }
+
+    /// Every config the tests hold (the reference corpus, the validation corpus, the golden
+    /// outputs), against every spec version: whenever the quick walk says yes, the compiled
+    /// schema finds nothing. And it does say yes to kindling's own output.
+    #[test]
+    fn the_quick_walk_never_accepts_what_the_schema_refuses() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        for dir in ["tests/ignition-parity/cases", "tests/corpus", "golden"] {
+            collect_json(&root.join(dir), &mut files);
+        }
+        assert!(files.len() > 1900, "only {} configs found", files.len());
+        let mut accepted = 0;
+        for file in &files {
+            let Ok(config) = serde_json::from_slice::<Value>(&std::fs::read(file).unwrap()) else {
+                continue;
+            };
+            for version in SpecVersion::ALL {
+                let schema = value(version);
+                if super::super::accept::accepts(schema, schema, &config) {
+                    accepted += 1;
+                    let errors: Vec<String> = compiled(version)
+                        .iter_errors(&config)
+                        .map(|e| e.to_string())
+                        .collect();
+                    assert!(
+                        errors.is_empty(),
+                        "{} as {}: {errors:?}",
+                        file.display(),
+                        version.as_str()
+                    );
+                }
+            }
+        }
+        assert!(accepted > 1000, "the quick walk accepted only {accepted}");
+        for golden in files.iter().filter(|f| {
+            f.starts_with(root.join("golden")) && f.extension().is_some_and(|e| e == "ign")
+        }) {
+            let config: Value = serde_json::from_slice(&std::fs::read(golden).unwrap()).unwrap();
+            let version = SpecVersion::parse(config["ignition"]["version"].as_str().unwrap());
+            let schema = value(version.unwrap());
+            assert!(
+                super::super::accept::accepts(schema, schema, &config),
+                "{}",
+                golden.display()
+            );
+        }
+    }
+
+    fn collect_json(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                collect_json(&path, out);
+            } else if path.extension().is_some_and(|e| e == "ign" || e == "json") {
+                out.push(path);
+            }
         }
     }
 

@@ -27,7 +27,7 @@ use crate::ignition::SpecVersion;
 pub fn check(config: &Value, version: SpecVersion) -> Report {
     let mut findings = Vec::new();
     check_version(config, version, &mut findings);
-    check_whole_numbers(config, "$", &mut findings);
+    check_whole_numbers(config, &mut String::from("$"), &mut findings);
     let nodes = nodes::storage_nodes(config);
     nodes::check(&nodes, version, &mut findings);
     files::check(config, version, &mut findings);
@@ -50,21 +50,28 @@ pub fn check(config: &Value, version: SpecVersion) -> Report {
 
 /// Every number in an Ignition config is an integer, and Go's decoder refuses `420.0` or
 /// `4.2e2` for one (JSON Schema would call both integers).
-fn check_whole_numbers(value: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
+fn check_whole_numbers(value: &Value, at: &mut String, findings: &mut Vec<Diagnostic>) {
+    let length = at.len();
     match value {
         Value::Number(number) if !number.is_i64() && !number.is_u64() => findings.push(finding(
             "ign.schema",
-            at.to_string(),
+            at.clone(),
             format!("{number} is not a whole number written as one (no fraction, no exponent)"),
         )),
         Value::Array(items) => {
             for (index, item) in items.iter().enumerate() {
-                check_whole_numbers(item, &format!("{at}.{index}"), findings);
+                at.push('.');
+                at.push_str(&index.to_string());
+                check_whole_numbers(item, at, findings);
+                at.truncate(length);
             }
         }
         Value::Object(members) => {
             for (key, member) in members {
-                check_whole_numbers(member, &format!("{at}.{key}"), findings);
+                at.push('.');
+                at.push_str(key);
+                check_whole_numbers(member, at, findings);
+                at.truncate(length);
             }
         }
         _ => {}
