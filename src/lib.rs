@@ -157,7 +157,7 @@ fn compile_node(
 ) -> Result<(RenderedNode, Report), Report> {
     let node = &inputs.context.node.name;
     let context_json = to_json(inputs.context)?;
-    let entries = profile::render::render(inputs.profile, &context_json)?;
+    let entries = profile::render::render(inputs.profile, context_json)?;
     let assembled = ignition::assemble(version, entries)?;
     let merged = snippet::merge_node(
         node,

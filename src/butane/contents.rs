@@ -293,26 +293,11 @@ fn ssh_keys(walker: &mut Walker, entries: &[&Entry], place: &Place, out: &mut Ma
 }
 
 /// Bytes Butane keeps unescaped in a plain data URL.
-fn is_kept(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric()
-        || matches!(
-            byte,
-            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
-        )
-}
+const KEPT: [bool; 256] = crate::ignition::dataurl::kept_table(b"-_.!~*'()");
 
 /// `data:,` and the bytes percent-escaped, as Butane writes them.
 pub(super) fn plain_url(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(6 + bytes.len() * 3);
-    out.push_str("data:,");
-    for &byte in bytes {
-        if is_kept(byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    crate::ignition::dataurl::percent_url(bytes, &KEPT)
 }
 
 /// The shortest of plain, base64 and (when `may_compress`) gzip+base64, by Butane's rules:

@@ -10,28 +10,55 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STAN
 
 /// Bytes kept as they are in a percent-encoded data URL: RFC 3986 unreserved characters
 /// plus a few that are unambiguous after the comma.
-fn is_kept(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric()
-        || matches!(byte, b'-' | b'_' | b'.' | b'~' | b'/' | b':' | b'=' | b'@')
+/// The bytes kindling's data URLs carry as they are (RFC 3986 unreserved, and the few
+/// reserved ones Ignition leaves alone).
+const KEPT: [bool; 256] = kept_table(b"-_.~/:=@");
+
+/// A table of the bytes a percent-encoding keeps: ASCII letters and digits, and `also`.
+pub(crate) const fn kept_table(also: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = (byte as u8).is_ascii_alphanumeric();
+        byte += 1;
+    }
+    let mut index = 0;
+    while index < also.len() {
+        table[also[index] as usize] = true;
+        index += 1;
+    }
+    table
 }
 
-/// Encodes contents as a data URL.
+/// Encodes contents as a data URL: percent-encoded text, or base64 for bytes that are not
+/// UTF-8.
 pub fn encode(bytes: &[u8]) -> String {
     if std::str::from_utf8(bytes).is_err() {
         return format!("data:;base64,{}", STANDARD.encode(bytes));
     }
-    let mut out = String::with_capacity(6 + bytes.len() * 2);
-    out.push_str("data:,");
-    for &byte in bytes {
-        if is_kept(byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 0xf)]));
-        }
+    percent_url(bytes, &KEPT)
+}
+
+/// `data:,` and `bytes` with every byte `kept` does not list written `%XX`. Runs of kept
+/// bytes are copied whole.
+pub(crate) fn percent_url(bytes: &[u8], kept: &[bool; 256]) -> String {
+    let mut out = Vec::with_capacity(6 + bytes.len() + bytes.len() / 4);
+    out.extend_from_slice(b"data:,");
+    let mut rest = bytes;
+    while let Some(at) = rest.iter().position(|&byte| !kept[usize::from(byte)]) {
+        out.extend_from_slice(&rest[..at]);
+        let byte = rest[at];
+        out.extend_from_slice(&[
+            b'%',
+            HEX[usize::from(byte >> 4)],
+            HEX[usize::from(byte & 0xf)],
+        ]);
+        rest = &rest[at + 1..];
     }
-    out
+    out.extend_from_slice(rest);
+    // Every byte pushed is a kept ASCII byte, '%' or a hex digit (a table that keeps a
+    // byte outside ASCII is a bug in this crate, not something input can cause).
+    String::from_utf8(out).expect("a percent-encoded data URL is ASCII")
 }
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";

@@ -14,11 +14,10 @@ use crate::ignition::{Contents, Entry, EntryKind, NodeEntry, Owner};
 use crate::resolve::values::octal_mode;
 
 /// Renders every manifest entry for one node. `context` is the node's `NodeContext` as JSON.
-pub fn render(profile: &Profile, context: &Value) -> Result<Vec<Entry>, Report> {
+pub fn render(profile: &Profile, context: Value) -> Result<Vec<Entry>, Report> {
     let mut renderer = Renderer {
         profile,
-        context: Context::from(context.clone()),
-        json: context,
+        context: Context::from(context),
         report: Report::default(),
         entries: Vec::new(),
     };
@@ -36,7 +35,6 @@ pub fn render(profile: &Profile, context: &Value) -> Result<Vec<Entry>, Report> 
 struct Renderer<'a> {
     profile: &'a Profile,
     context: Context,
-    json: &'a Value,
     report: Report,
     entries: Vec<Entry>,
 }
@@ -47,7 +45,8 @@ impl Renderer<'_> {
     }
 
     fn node_name(&self) -> &str {
-        self.json
+        self.context
+            .data()
             .pointer("/node/name")
             .and_then(Value::as_str)
             .unwrap_or("?")
@@ -106,7 +105,7 @@ impl Renderer<'_> {
             return true;
         };
         let pointer = format!("/{}", when.value.replace('.', "/"));
-        match self.json.pointer(&pointer) {
+        match self.context.data().pointer(&pointer) {
             Some(Value::Bool(on)) => *on,
             _ => {
                 let span = self.span(when);
@@ -250,7 +249,11 @@ impl Renderer<'_> {
 
     fn string_list(&mut self, path: &Spanned<String>) -> Vec<String> {
         let pointer = format!("/{}", path.value.replace('.', "/"));
-        let list = self.json.pointer(&pointer).and_then(Value::as_array);
+        let list = self
+            .context
+            .data()
+            .pointer(&pointer)
+            .and_then(Value::as_array);
         let strings: Option<Vec<String>> =
             list.and_then(|l| l.iter().map(|v| v.as_str().map(str::to_string)).collect());
         strings.unwrap_or_else(|| {

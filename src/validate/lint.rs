@@ -8,14 +8,14 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::unit::parse_sections;
-use super::{Os, array, finding, text, warning};
+use super::{DataUrls, Os, array, finding, text, warning};
 use crate::diag::Diagnostic;
-use crate::ignition::{ContentHasher, INFLATE_LIMIT, InflateError, dataurl, gunzip_into};
+use crate::ignition::{ContentHasher, INFLATE_LIMIT, InflateError, gunzip_into};
 
 /// Runs every lint over a config; the OS-specific ones only when `os` is given.
-pub fn check(config: &Value, os: Option<Os>) -> Vec<Diagnostic> {
+pub(crate) fn check(config: &Value, os: Option<Os>, urls: &DataUrls) -> Vec<Diagnostic> {
     let mut findings = Vec::new();
-    check_inline_contents(config, &mut findings);
+    check_inline_contents(config, urls, &mut findings);
     check_unit_contents(config, os, &mut findings);
     if let Some(os) = os {
         check_dropin_units(config, os, &mut findings);
@@ -26,14 +26,15 @@ pub fn check(config: &Value, os: Option<Os>) -> Vec<Diagnostic> {
 
 /// Inline (`data:`) file contents: gzip that must decompress, a hash that must match what
 /// Ignition will write, and private keys that must not be readable by others.
-fn check_inline_contents(config: &Value, findings: &mut Vec<Diagnostic>) {
+fn check_inline_contents(config: &Value, urls: &DataUrls, findings: &mut Vec<Diagnostic>) {
     for (index, file) in array(config, "/storage/files").iter().enumerate() {
         let at = format!("$.storage.files.{index}");
         let Some(contents) = file.get("contents") else {
             continue;
         };
         let source = text(contents, "source");
-        let Ok(raw) = dataurl::decode(source) else {
+        let decoded = urls.decode(source);
+        let Ok(raw) = decoded.as_ref() else {
             continue;
         };
         let hash = contents
@@ -41,7 +42,7 @@ fn check_inline_contents(config: &Value, findings: &mut Vec<Diagnostic>) {
             .and_then(Value::as_str);
         let mut inspected = Inspected::new(hash);
         if text(contents, "compression") == "gzip" {
-            match gunzip_into(&raw, INFLATE_LIMIT, &mut inspected) {
+            match gunzip_into(raw, INFLATE_LIMIT, &mut inspected) {
                 Ok(_) => {}
                 Err(InflateError::Corrupt(_)) => {
                     findings.push(finding(
@@ -61,7 +62,7 @@ fn check_inline_contents(config: &Value, findings: &mut Vec<Diagnostic>) {
                 }
             }
         } else {
-            inspected.absorb(&raw);
+            inspected.absorb(raw);
         }
         if let (Some(hash), Some(hasher)) = (hash, inspected.hasher) {
             let actual = hasher.finish();

@@ -14,6 +14,10 @@ pub mod rules;
 pub mod schema;
 pub mod unit;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use serde_json::Value;
 
 use crate::diag::{Diagnostic, Location, Report};
@@ -98,8 +102,9 @@ pub fn validate(config: &Value, version: SpecVersion) -> Report {
 /// Like `validate`, with the lints for `os` too. A schema finding at a path where a rule
 /// already reported something is left out: the rule's code says more.
 pub fn validate_for(config: &Value, version: SpecVersion, os: Option<Os>) -> Report {
-    let mut report = rules::check(config, version);
-    report.diagnostics.extend(lint::check(config, os));
+    let urls = DataUrls::default();
+    let mut report = rules::check(config, version, &urls);
+    report.diagnostics.extend(lint::check(config, os, &urls));
     let covered: std::collections::HashSet<String> =
         report.diagnostics.iter().map(Diagnostic::place).collect();
     let schema = schema::check(config, version);
@@ -110,6 +115,29 @@ pub fn validate_for(config: &Value, version: SpecVersion, os: Option<Os>) -> Rep
             .filter(|d| d.code != "ign.schema" || !covered.contains(&d.place())),
     );
     report
+}
+
+/// Data URLs decoded once per validation. The rules need to know that a URL decodes and
+/// the lints need its bytes; both read the same strings of the same config, so a string is
+/// known by its address and length (never dereferenced: only compared).
+#[derive(Default)]
+pub(crate) struct DataUrls {
+    decoded: RefCell<HashMap<(usize, usize), Rc<Decoded>>>,
+}
+
+type Decoded = Result<Vec<u8>, crate::ignition::dataurl::DecodeError>;
+
+impl DataUrls {
+    /// The bytes of the data URL `url`, decoded on the first call for that string.
+    pub(crate) fn decode(&self, url: &str) -> Rc<Decoded> {
+        let key = (url.as_ptr() as usize, url.len());
+        Rc::clone(
+            self.decoded
+                .borrow_mut()
+                .entry(key)
+                .or_insert_with(|| Rc::new(crate::ignition::dataurl::decode(url))),
+        )
+    }
 }
 
 /// `$.a.0.b` from the JSON pointer `/a/0/b`.

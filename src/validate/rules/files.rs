@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use super::nodes::StorageNode;
 use crate::diag::Diagnostic;
-use crate::ignition::{SpecVersion, dataurl};
+use crate::ignition::SpecVersion;
+use crate::validate::DataUrls;
 use crate::validate::{array, finding, warning};
 
 pub(super) fn check_file(node: &StorageNode, findings: &mut Vec<Diagnostic>) {
@@ -66,7 +67,12 @@ fn resources(config: &Value) -> Vec<(String, &Value)> {
     out
 }
 
-pub(super) fn check(config: &Value, version: SpecVersion, findings: &mut Vec<Diagnostic>) {
+pub(super) fn check(
+    config: &Value,
+    version: SpecVersion,
+    urls: &DataUrls,
+    findings: &mut Vec<Diagnostic>,
+) {
     for (at, resource) in resources(config) {
         // Ignition reads `"source": ""` as no source at all.
         let source = resource
@@ -100,7 +106,7 @@ pub(super) fn check(config: &Value, version: SpecVersion, findings: &mut Vec<Dia
             check_hash(hash, source.is_some(), &at, version, findings);
         }
         if let Some(source) = source {
-            check_source(source, &at, version, findings);
+            check_source(source, &at, version, urls, findings);
         }
         let headers = array(resource, "/httpHeaders");
         let is_http = source.is_some_and(|s| s.starts_with("http://") || s.starts_with("https://"));
@@ -193,7 +199,13 @@ fn check_hash(
     }
 }
 
-fn check_source(source: &str, at: &str, version: SpecVersion, findings: &mut Vec<Diagnostic>) {
+fn check_source(
+    source: &str,
+    at: &str,
+    version: SpecVersion,
+    urls: &DataUrls,
+    findings: &mut Vec<Diagnostic>,
+) {
     let at = format!("{at}.source");
     let scheme = source.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
     let allowed = match scheme.as_deref() {
@@ -215,7 +227,7 @@ fn check_source(source: &str, at: &str, version: SpecVersion, findings: &mut Vec
         return;
     }
     if scheme.as_deref() == Some("data") {
-        if let Err(error) = dataurl::decode(source) {
+        if let Err(error) = urls.decode(source).as_ref() {
             findings.push(finding(
                 "ign.data-url",
                 at,

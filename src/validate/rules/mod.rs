@@ -19,18 +19,18 @@ mod units;
 
 use serde_json::Value;
 
-use super::finding;
+use super::{DataUrls, finding};
 use crate::diag::{Diagnostic, Report};
 use crate::ignition::SpecVersion;
 
 /// Runs every rule over a config of spec `version`.
-pub fn check(config: &Value, version: SpecVersion) -> Report {
+pub(crate) fn check(config: &Value, version: SpecVersion, urls: &DataUrls) -> Report {
     let mut findings = Vec::new();
     check_version(config, version, &mut findings);
     check_whole_numbers(config, &mut String::from("$"), &mut findings);
     let nodes = nodes::storage_nodes(config);
     nodes::check(&nodes, version, &mut findings);
-    files::check(config, version, &mut findings);
+    files::check(config, version, urls, &mut findings);
     units::check(config, &nodes, &mut findings);
     passwd::check(config, &mut findings);
     ignition_section::check(config, version, &mut findings);
@@ -120,7 +120,7 @@ mod tests {
     use serde_json::json;
 
     fn codes(config: Value) -> Vec<(&'static str, String)> {
-        check(&config, SpecVersion::V3_4)
+        check(&config, SpecVersion::V3_4, &DataUrls::default())
             .diagnostics
             .into_iter()
             .map(|d| (d.code, d.place()))
@@ -348,7 +348,11 @@ mod tests {
         let with_source = |version: &str, source: &str| json!({"ignition": {"version": version}, "storage": {"files": [{"path": "/a", "contents": {"source": source}}]}});
         let arn = "arn:aws:s3:us-east-1:123:accesspoint/x/object/y";
         assert!(codes(with_source("3.4.0", arn)).is_empty());
-        let report = check(&with_source("3.3.0", arn), SpecVersion::V3_3);
+        let report = check(
+            &with_source("3.3.0", arn),
+            SpecVersion::V3_3,
+            &DataUrls::default(),
+        );
         assert_eq!(report.diagnostics[0].code, "ign.url-scheme");
     }
 }
