@@ -126,6 +126,29 @@ fn a_template_printing_an_unknown_value_is_refused() {
     assert!(finding["file"].as_str().unwrap().ends_with("profile.yaml"));
 }
 
+/// A manifest string that is one value (`{{layout.env_file}}`) is looked up without
+/// handlebars; a missing one still fails as handlebars fails, at the manifest line.
+#[test]
+fn an_inline_value_that_does_not_exist_is_refused_at_its_line() {
+    let dir = setup();
+    let manifest = dir.path().join("my-profiles/custom/profile.yaml");
+    edit(&manifest, "{{layout.env_file}}", "{{layout.env_fil}}");
+    let line = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("{{layout.env_fil}}"))
+        .unwrap()
+        + 1;
+    let output = render(dir.path());
+    assert_eq!(output.status.code(), Some(1));
+    let finding = &findings(&output)[0];
+    assert_eq!(finding["code"], "profile.render");
+    assert!(finding["file"].as_str().unwrap().ends_with("profile.yaml"));
+    assert_eq!(finding["line"].as_u64(), Some(line as u64));
+    let message = finding["message"].as_str().unwrap();
+    assert!(message.contains("layout.env_fil"), "{message}");
+}
+
 #[test]
 fn an_invalid_config_from_a_profile_is_traced_to_its_entry() {
     let dir = setup();

@@ -324,7 +324,7 @@ fn template_sources(
 ) -> Vec<TemplateSource> {
     let mut out = Vec::new();
     let mut inline = |value: &Spanned<String>| {
-        if is_literal(&value.value) {
+        if is_literal(&value.value) || value_path(&value.value).is_some() {
             return;
         }
         let span = span_of(source, &value.referenced);
@@ -410,7 +410,52 @@ pub fn is_literal(text: &str) -> bool {
     !text.contains("{{")
 }
 
+/// The path of a manifest string that is exactly one dotted value, `{{tls.key_mode}}`: two
+/// or more plain identifiers, so it can be no helper call and nothing but a lookup. Such a
+/// string is not compiled; rendering looks the value up (see `render::Renderer::inline`).
+pub fn value_path(text: &str) -> Option<Vec<&str>> {
+    let path = text.strip_prefix("{{")?.strip_suffix("}}")?;
+    let segments: Vec<&str> = path.split('.').collect();
+    let identifier = |segment: &&str| {
+        let mut chars = segment.chars();
+        chars
+            .next()
+            .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && *segment != "this"
+    };
+    (segments.len() >= 2 && segments.iter().all(identifier)).then_some(segments)
+}
+
 /// Registry name of a template file.
 pub fn file_name(value: &Spanned<String>) -> String {
     format!("file:{}", value.value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_plain_dotted_value_skips_handlebars() {
+        assert_eq!(
+            value_path("{{tls.key_mode}}"),
+            Some(vec!["tls", "key_mode"])
+        );
+        assert_eq!(value_path("{{a.b_2.c}}"), Some(vec!["a", "b_2", "c"]));
+        for text in [
+            "{{name}}",
+            "{{ tls.key_mode }}",
+            "{{tls.key_mode}}/x",
+            "{{this.a}}",
+            "{{a.0}}",
+            "{{../a.b}}",
+            "{{{a.b}}}",
+            "{{~a.b}}",
+            "{{@root.a}}",
+            "{{a..b}}",
+        ] {
+            assert_eq!(value_path(text), None, "{text}");
+        }
+    }
 }

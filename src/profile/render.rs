@@ -8,7 +8,7 @@ use handlebars::Context;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
-use super::{Profile, file_name, inline_name, is_literal};
+use super::{Profile, file_name, inline_name, is_literal, value_path};
 use crate::diag::{Diagnostic, Report, Span};
 use crate::ignition::{Contents, Entry, EntryKind, NodeEntry, Owner};
 use crate::resolve::values::octal_mode;
@@ -60,27 +60,60 @@ impl Renderer<'_> {
         {
             Ok(text) => text,
             Err(error) => {
-                let message = format!(
-                    "rendering for node {} failed: {}",
-                    self.node_name(),
-                    error.reason()
-                );
-                self.report.push(
-                    Diagnostic::at("profile.render", message, span).with_help(
-                        "templates may print only the values listed in docs/profiles.md",
-                    ),
-                );
+                self.render_error(&error, span);
                 String::new()
             }
         }
+    }
+
+    fn render_error(&mut self, error: &handlebars::RenderError, span: &Span) {
+        let message = format!(
+            "rendering for node {} failed: {}",
+            self.node_name(),
+            error.reason()
+        );
+        self.report.push(
+            Diagnostic::at("profile.render", message, span)
+                .with_help("templates may print only the values listed in docs/profiles.md"),
+        );
     }
 
     fn inline(&mut self, value: &Spanned<String>) -> String {
         if is_literal(&value.value) {
             return value.value.clone();
         }
+        if let Some(path) = value_path(&value.value) {
+            return self.looked_up(value, &path);
+        }
         let span = self.span(value);
         self.run(&inline_name(value), &span)
+    }
+
+    /// A `{{a.b}}` string: the value as handlebars prints it (a string as it is, a number
+    /// or boolean in JSON's spelling). Anything else (missing, null, a list or an object)
+    /// goes through handlebars itself, so its output or error is exactly handlebars'.
+    fn looked_up(&mut self, value: &Spanned<String>, path: &[&str]) -> String {
+        let found = path
+            .iter()
+            .try_fold(self.context.data(), |json, segment| json.get(segment));
+        match found {
+            Some(Value::String(text)) => return text.clone(),
+            Some(Value::Number(number)) => return number.to_string(),
+            Some(Value::Bool(flag)) => return flag.to_string(),
+            _ => {}
+        }
+        match self
+            .profile
+            .registry
+            .render_template_with_context(&value.value, &self.context)
+        {
+            Ok(text) => text,
+            Err(error) => {
+                let span = self.span(value);
+                self.render_error(&error, &span);
+                String::new()
+            }
+        }
     }
 
     fn file(&mut self, value: &Spanned<String>) -> String {
