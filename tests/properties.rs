@@ -148,3 +148,46 @@ fn materialize_never_writes_outside_its_root() {
         "only {applied} of 300 configs were applied: the property is too weak"
     );
 }
+
+/// A cluster large enough to be compiled on several threads gives, node for node and in
+/// spec order, the configs each node gets when compiled alone (on one thread).
+#[test]
+fn a_large_cluster_split_across_cores_compiles_as_each_node_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        common::golden("three-node").join("SHA256SUMS"),
+        dir.path().join("SHA256SUMS"),
+    )
+    .unwrap();
+    let mut text = String::from(
+        "version: 1\ncluster: { name: wide }\netcd: { version: v3.5.21 }\nsysext:\n  base_url: http://m:8080/assets/extensions\n  sha256sums: SHA256SUMS\nnetwork: { subnet: 10.1.0.0/16 }\nnodes:\n",
+    );
+    let names: Vec<String> = (0..67).map(|i| format!("n{i:02}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        text.push_str(&format!("  - {{ name: {name}, ip: 10.1.0.{} }}\n", i + 1));
+    }
+    let spec = dir.path().join("cluster.yaml");
+    std::fs::write(&spec, text).unwrap();
+    let cluster = kindling::resolve::resolve(&kindling::spec::load(&spec).unwrap()).unwrap();
+    let validity = kindling::tls::pki::Validity {
+        ca_days: 30,
+        leaf_days: 30,
+    };
+    kindling::tls::pki::init(&cluster, validity, time::OffsetDateTime::now_utc()).unwrap();
+    let whole = kindling::compile(&spec, &Options::default()).expect("compiles");
+    let rendered: Vec<&str> = whole.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(rendered, names);
+    for index in [0, 31, 32, 33, 66] {
+        let alone = Options {
+            only_node: Some(names[index].clone()),
+            ..Options::default()
+        };
+        let single = kindling::compile(&spec, &alone).expect("compiles alone");
+        assert_eq!(single.nodes.len(), 1);
+        assert_eq!(
+            single.nodes[0].json, whole.nodes[index].json,
+            "{}",
+            names[index]
+        );
+    }
+}
