@@ -68,10 +68,7 @@ const REACH: usize = 1024;
 /// A quoted source line for an excerpt: scrubbed, then windowed around the 0-based character
 /// `column`. Returns the text and the caret's character offset in it.
 pub fn excerpt(line: &str, column: usize) -> (String, usize) {
-    let caret_byte = line
-        .char_indices()
-        .nth(column)
-        .map_or(line.len(), |(at, _)| at);
+    let caret_byte = byte_of_column(line, column);
     let start = floor_boundary(line, caret_byte.saturating_sub(REACH));
     let end = floor_boundary(line, caret_byte.saturating_add(REACH).min(line.len()));
     let (shown, caret) = scrubbed_with_caret(&line[start..end], caret_byte - start);
@@ -81,6 +78,19 @@ pub fn excerpt(line: &str, column: usize) -> (String, usize) {
         start > 0,
         end < line.len(),
     )
+}
+
+/// The byte offset of character `column` of `line` (its end when the line is shorter). An
+/// ASCII prefix, the usual case even on a 64 MiB one-line config, is checked a word at a
+/// time instead of walked character by character.
+fn byte_of_column(line: &str, column: usize) -> usize {
+    let prefix = &line.as_bytes()[..column.min(line.len())];
+    if prefix.is_ascii() {
+        return prefix.len();
+    }
+    line.char_indices()
+        .nth(column)
+        .map_or(line.len(), |(at, _)| at)
 }
 
 /// The largest character boundary of `text` at or before `at`.
@@ -317,6 +327,31 @@ mod tests {
             "/tmp/tmpAbC123/sub/DirX9y8z7/golden/etcd1.ign",
         ] {
             assert_eq!(scrub(text), text);
+        }
+    }
+
+    #[test]
+    fn a_column_is_a_character_count_whatever_the_prefix() {
+        let by_chars = |line: &str, column: usize| {
+            line.char_indices()
+                .nth(column)
+                .map_or(line.len(), |(at, _)| at)
+        };
+        for line in [
+            "",
+            "abc",
+            "héllo wörld",
+            "ascii then é",
+            "ééé",
+            "a\u{1F600}b",
+        ] {
+            for column in 0..line.len() + 3 {
+                assert_eq!(
+                    byte_of_column(line, column),
+                    by_chars(line, column),
+                    "{line:?} {column}"
+                );
+            }
         }
     }
 
