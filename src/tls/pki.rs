@@ -1,7 +1,7 @@
 //! `kindling pki init`: creates the cluster's TLS material in the spec's TLS directory.
 //!
 //! A CA, per node a server and a peer certificate, and one etcdctl client certificate;
-//! EC P-256 keys; validity set explicitly. It never overwrites: a pair that exists is kept
+//! EC P-256 keys; validity set explicitly. It never overwrites a key or certificate: a pair that exists is kept
 //! (new node certs are signed by the existing CA), a half pair (cert without key or the
 //! reverse) is an error.
 //!
