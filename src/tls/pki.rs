@@ -68,10 +68,7 @@ pub fn init(cluster: &Cluster, validity: Validity, now: OffsetDateTime) -> Resul
     let files = plan(cluster, validity, now, &mut outcome)?;
     write_journaled(paths.dir(), &files)?;
     outcome.created.extend(files.into_iter().map(|f| f.path));
-    let leaves: Vec<(PathBuf, PathBuf)> = leaves(cluster)
-        .into_iter()
-        .map(|(pair, _)| (pair.cert, pair.key))
-        .collect();
+    let leaves: Vec<CertPair> = leaves(cluster).into_iter().map(|(pair, _)| pair).collect();
     super::proof::record(paths.dir(), &paths.ca().cert, &leaves)?;
     Ok(outcome)
 }

@@ -11,11 +11,12 @@
 //! holds digests only: nothing in it reveals a key.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 use x509_parser::prelude::*;
 
+use super::CertPair;
 use crate::diag::Report;
 
 /// The record's file name inside the TLS directory.
@@ -81,7 +82,7 @@ fn hex(bytes: &[u8]) -> String {
 /// Proves every pair whose files are in `pairs` against the CA certificate at `ca_cert` and
 /// replaces the record in `dir` with the ones that hold (sorted, so the file is the same
 /// whenever the material is). A pair that does not hold is left out, for `check` to report.
-pub fn record(dir: &Path, ca_cert: &Path, pairs: &[(PathBuf, PathBuf)]) -> Result<(), Report> {
+pub fn record(dir: &Path, ca_cert: &Path, pairs: &[CertPair]) -> Result<(), Report> {
     let read = |path: &Path| crate::read::text(path, crate::read::SPEC_LIMIT).ok();
     let Some(ca_pem) = read(ca_cert) else {
         return Ok(());
@@ -93,8 +94,8 @@ pub fn record(dir: &Path, ca_cert: &Path, pairs: &[(PathBuf, PathBuf)]) -> Resul
         return Ok(());
     };
     let mut lines = Vec::new();
-    for (cert_path, key_path) in pairs {
-        let (Some(cert_pem), Some(key_pem)) = (read(cert_path), read(key_path)) else {
+    for pair in pairs {
+        let (Some(cert_pem), Some(key_pem)) = (read(&pair.cert), read(&pair.key)) else {
             continue;
         };
         let Some(cert_der) = pem_der(&cert_pem) else {
