@@ -111,21 +111,141 @@ fn assert_error_at_etcd1(output: &Output, code: &str) -> Value {
     finding
 }
 
+/// The (code, line) of every warning.
+fn warnings(output: &Output) -> Vec<(String, u64)> {
+    findings(output)
+        .iter()
+        .filter(|f| f["severity"] == "warning")
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_string(),
+                f["line"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
 #[test]
-fn the_golden_cluster_passes() {
+fn the_golden_cluster_passes_with_two_warnings_that_go_away_as_their_hints_say() {
     let dir = scratch_copy("three-node");
     let expected = common::golden("three-node").join("expected");
-    let output = check(
-        dir.path(),
-        &["--golden", expected.to_str().unwrap(), "--strict"],
-    );
+    let output = check(dir.path(), &["--golden", expected.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "warnings alone pass");
+    assert!(findings(&output).iter().all(|f| f["severity"] == "warning"));
     assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        warnings(&output),
+        [
+            ("sysext.insecure-updates".to_string(), 11),
+            ("matchbox.no-install-disk".to_string(), 18),
+        ]
     );
-    assert_eq!(findings(&output), Vec::<Value>::new());
+    assert_eq!(check(dir.path(), &["--strict"]).status.code(), Some(1));
+    // Each warning goes away with what its hint says.
+    edit_spec(dir.path(), "base_url: http://", "base_url: https://");
+    edit_spec(
+        dir.path(),
+        "version: 4230.2.3 }",
+        "version: 4230.2.3, install_disk: /dev/sda }",
+    );
+    assert_eq!(check(dir.path(), &["--strict"]).status.code(), Some(0));
+    assert_eq!(findings(&check(dir.path(), &[])), Vec::<Value>::new());
+}
+
+/// A copy of three-node with nothing to warn about: images over https, an install disk.
+fn clean_three_node() -> tempfile::TempDir {
+    let dir = scratch_copy("three-node");
+    edit_spec(dir.path(), "base_url: http://", "base_url: https://");
+    edit_spec(
+        dir.path(),
+        "version: 4230.2.3 }",
+        "version: 4230.2.3, install_disk: /dev/sda }",
+    );
+    dir
+}
+
+#[test]
+fn fqdn_members_without_a_way_to_resolve_them_are_warned_about() {
+    let dir = scratch_copy("five-node-fqdn");
+    let output = check(dir.path(), &[]);
+    assert_eq!(
+        warnings(&output),
+        [
+            ("etcd.metrics-exposed".to_string(), 12),
+            ("network.unresolved-peers".to_string(), 6),
+        ]
+    );
+    edit_spec(
+        dir.path(),
+        "network: { subnet: \"10.20.0.0/16\" }",
+        "network: { subnet: \"10.20.0.0/16\", hosts_file: true }",
+    );
+    assert!(
+        !warnings(&check(dir.path(), &[]))
+            .iter()
+            .any(|(c, _)| c == "network.unresolved-peers")
+    );
+}
+
+#[test]
+fn an_update_path_from_an_old_3_5_patch_to_3_6_is_warned_about() {
+    // By the spec: `track: any` lets sysupdate jump from v3.5.19 to 3.6.
+    let dir = scratch_copy("three-node");
+    edit_spec(
+        dir.path(),
+        "  sha256sums: SHA256SUMS\n",
+        "  sha256sums: SHA256SUMS\n  update: { track: any }\n",
+    );
+    let old = "etcd-v3.5.21-x86-64.raw";
+    let sums = std::fs::read_to_string(dir.path().join("SHA256SUMS")).unwrap();
+    std::fs::write(
+        dir.path().join("SHA256SUMS"),
+        sums.replace(old, "etcd-v3.5.19-x86-64.raw"),
+    )
+    .unwrap();
+    edit_spec(dir.path(), "version: v3.5.21", "version: v3.5.19");
+    assert!(warnings(&check(dir.path(), &[])).contains(&("etcd.upgrade-path".to_string(), 7)));
+    edit_spec(
+        dir.path(),
+        "update: { track: any }",
+        "update: { track: minor }",
+    );
+    assert!(
+        !warnings(&check(dir.path(), &[]))
+            .iter()
+            .any(|(c, _)| c == "etcd.upgrade-path")
+    );
+
+    // By the committed configs: they install v3.5.19, the spec now v3.6.5.
+    let committed = dir.path().join("committed");
+    let rendered = kindling()
+        .arg("render")
+        .arg(dir.path().join("cluster.yaml"))
+        .arg("-o")
+        .arg(&committed)
+        .output()
+        .unwrap();
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    let sums = std::fs::read_to_string(dir.path().join("SHA256SUMS")).unwrap();
+    std::fs::write(
+        dir.path().join("SHA256SUMS"),
+        format!("{sums}{}", sums.replace("etcd-v3.5.19", "etcd-v3.6.5")),
+    )
+    .unwrap();
+    edit_spec(dir.path(), "version: v3.5.19", "version: v3.6.5");
+    let output = check(dir.path(), &["--golden", committed.to_str().unwrap()]);
+    let upgrade = find(&findings(&output), "etcd.upgrade-path").clone();
+    assert_eq!(upgrade["severity"], "warning");
+    assert!(
+        upgrade["message"]
+            .as_str()
+            .unwrap()
+            .contains("v3.5.19 straight to v3.6"),
+        "{upgrade}"
+    );
 }
 
 #[test]
@@ -303,7 +423,11 @@ fn a_cert_expiring_soon_is_a_warning_within_the_window() {
     );
     assert_eq!(check(dir.path(), &["--strict"]).status.code(), Some(1));
     let narrow = check(dir.path(), &["--expiry-days", "5"]);
-    assert_eq!(findings(&narrow), Vec::<Value>::new());
+    assert!(
+        !warnings(&narrow)
+            .iter()
+            .any(|(code, _)| code == "tls.expiring")
+    );
 }
 
 #[test]
@@ -501,7 +625,7 @@ fn drift_shows_a_readable_diff_without_key_material() {
 
 #[test]
 fn human_output_says_when_all_is_well() {
-    let dir = scratch_copy("three-node");
+    let dir = clean_three_node();
     let output = kindling()
         .arg("check")
         .arg(dir.path().join("cluster.yaml"))

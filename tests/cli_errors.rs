@@ -588,7 +588,7 @@ const CASES: &[Case] = &[
     },
 ];
 
-/// The first finding of a `--format json` report: on stdout, or on stderr when stdout
+/// The first error of a `--format json` report: on stdout, or on stderr when stdout
 /// carries a config (`render -o -`).
 fn first_finding(output: &std::process::Output) -> serde_json::Value {
     let stream = if output.stdout.is_empty() {
@@ -602,7 +602,11 @@ fn first_finding(output: &std::process::Output) -> serde_json::Value {
             String::from_utf8_lossy(stream)
         )
     });
-    findings[0].clone()
+    findings
+        .as_array()
+        .and_then(|all| all.iter().find(|f| f["severity"] == "error"))
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn prefilled_output(dir: &Path) -> std::path::PathBuf {
@@ -835,4 +839,73 @@ fn github_format_annotates_the_spec_line() {
         "{stderr}"
     );
     assert!(stderr.contains(",line=9,col=17::"), "{stderr}");
+}
+
+/// Every finding of `kindling --format json check` on a damaged copy of three-node, as
+/// (code, line, column).
+fn all_findings(edits: &[(&str, &str)], damage: impl Fn(&Path)) -> Vec<(String, u64, u64)> {
+    let dir = scratch_copy("three-node");
+    let spec_path = dir.path().join("cluster.yaml");
+    let mut text = std::fs::read_to_string(&spec_path).unwrap();
+    for (old, new) in edits {
+        assert!(text.contains(old), "edit target {old:?} not in the spec");
+        text = text.replacen(old, new, 1);
+    }
+    std::fs::write(&spec_path, text).unwrap();
+    damage(dir.path());
+    let output = kindling()
+        .args(["--format", "json", "check"])
+        .arg(&spec_path)
+        .output()
+        .unwrap();
+    let findings: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    findings
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_string(),
+                f["line"].as_u64().unwrap_or(0),
+                f["column"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn one_mistake_is_one_finding_at_the_value_that_is_wrong() {
+    let keep = |_: &Path| {};
+    let finding = |code: &str, line, column| vec![(code.to_string(), line, column)];
+    // Two bad IPs: each reported once, not also as a duplicate placeholder and its clashes.
+    assert_eq!(
+        all_findings(
+            &[
+                ("ip: 10.0.0.12,", "ip: 10.0.0.999,"),
+                ("ip: 10.0.0.13,", "ip: nope,"),
+            ],
+            keep
+        ),
+        [
+            ("spec.ip".to_string(), 21, 24),
+            ("spec.ip".to_string(), 22, 24)
+        ]
+    );
+    // A duplicate IP is one finding, not also four listener clashes.
+    assert_eq!(
+        all_findings(&[("ip: 10.0.0.12,", "ip: 10.0.0.11,")], keep),
+        finding("spec.duplicate-ip", 21, 24)
+    );
+    // A duplicate MAC points at the MAC, not at the node's name.
+    assert_eq!(
+        all_findings(&[("52:54:00:00:00:12", "52:54:00:00:00:11")], keep),
+        finding("spec.duplicate-mac", 21, 40)
+    );
+    // A node's missing key points at the node, not at the cluster's name.
+    assert_eq!(
+        all_findings(&[], |dir| std::fs::remove_file(
+            dir.join("pki/nodes/etcd2/server.key")
+        )
+        .unwrap()),
+        finding("tls.missing", 21, 13)
+    );
 }

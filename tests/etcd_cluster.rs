@@ -295,6 +295,33 @@ fn verify(unit: &Path) -> Output {
         .unwrap()
 }
 
+/// A member that boots minutes before its peers waits for them instead of being killed at a
+/// start timeout, and keeps restarting forever (docs/profiles.md, "Surviving a real boot
+/// order").
+fn assert_boot_order_settings(unit: &str) {
+    let setting = |name: &str| -> Vec<&str> {
+        unit.lines()
+            .filter_map(|line| line.strip_prefix(name)?.strip_prefix('='))
+            .collect()
+    };
+    assert_eq!(setting("TimeoutStartSec"), ["0"], "{unit}");
+    assert_eq!(setting("Restart"), ["always"], "{unit}");
+    assert_eq!(setting("RestartSec"), ["5s"], "{unit}");
+    assert_eq!(setting("StartLimitIntervalSec"), ["0"], "{unit}");
+    assert_eq!(setting("Type"), ["notify"], "{unit}");
+    let after: Vec<&str> = setting("After").iter().flat_map(|a| a.split(' ')).collect();
+    for target in [
+        "network-online.target",
+        "time-sync.target",
+        "systemd-sysext.service",
+    ] {
+        assert!(
+            after.contains(&target),
+            "etcd.service is not after {target}: {unit}"
+        );
+    }
+}
+
 fn rendered_units_pass_systemd_analyze_verify() {
     let dir = tempfile::tempdir().unwrap();
     render_and_materialize("three-node", dir.path());
@@ -306,6 +333,7 @@ fn rendered_units_pass_systemd_analyze_verify() {
         "etcd.service: {}",
         text(&etcd)
     );
+    assert_boot_order_settings(&std::fs::read_to_string(units.join("etcd.service")).unwrap());
 
     // Flatcar ships systemd-sysupdate.service; verify the drop-in on a stub of it, with the
     // sysupdate binary (not packaged by Debian) stubbed inside the materialized root.

@@ -47,10 +47,45 @@ pub fn compare(nodes: &[RenderedNode], dir: &Path) -> Report {
         if committed == node.json {
             continue;
         }
+        if let Some(warning) = risky_upgrade(&node.name, &path, &committed, &node.json) {
+            report.push(warning);
+        }
         report.push(changed(&node.name, path, &committed, &node.json));
     }
     report.extend(stale(nodes, dir));
     report
+}
+
+/// The etcd release a config installs, read from its sysext image path
+/// (`/opt/extensions/etcd/etcd-v3.5.21-x86-64.raw`): (minor, patch).
+fn etcd_release(config: &str) -> Option<(u32, u32)> {
+    const MARKER: &str = "/opt/extensions/etcd/etcd-v3.";
+    let rest = &config[config.find(MARKER)? + MARKER.len()..];
+    let (minor, rest) = rest.split_once('.')?;
+    let patch: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    Some((minor.parse().ok()?, patch.parse().ok()?))
+}
+
+/// A change from a v3.5 patch older than etcd's documented minimum straight to v3.6.
+fn risky_upgrade(node: &str, path: &Path, committed: &str, rendered: &str) -> Option<Diagnostic> {
+    let first = super::operations::FIRST_3_5_PATCH_FOR_3_6;
+    let (5, from_patch) = etcd_release(committed)? else {
+        return None;
+    };
+    let (6, _) = etcd_release(rendered)? else {
+        return None;
+    };
+    if from_patch >= first {
+        return None;
+    }
+    Some(
+        Diagnostic::warning(
+            "etcd.upgrade-path",
+            format!("{node} would go from etcd v3.5.{from_patch} straight to v3.6, and etcd requires v3.5.{first} or later first"),
+            Location::File(path.to_path_buf()),
+        )
+        .with_help(format!("roll out v3.5.{first} or later to every member first, then v3.6 (etcd.io: \"upgrading etcd v3.5 to v3.6\")")),
+    )
 }
 
 fn changed(node: &str, path: std::path::PathBuf, committed: &str, rendered: &str) -> Diagnostic {

@@ -4,6 +4,7 @@
 //! `kindling render` refuses what `kindling check` reports as an error.
 
 pub mod drift;
+pub mod operations;
 pub mod tls;
 
 use time::OffsetDateTime;
@@ -46,6 +47,7 @@ pub fn run(cx: &Context) -> Report {
     check_deprecated_names(cx.cluster, &mut report);
     check_quota(cx.cluster, &mut report);
     check_metrics_exposure(cx.cluster, &mut report);
+    operations::check(cx.cluster, &mut report);
     report.without_repeats()
 }
 

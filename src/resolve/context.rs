@@ -288,10 +288,9 @@ fn member_env(cluster: &Cluster, node: &Node, initial_cluster: &str) -> Vec<EnvV
         // zap is what 3.5 and later use anyway.
         env.push(var("ETCD_LOGGER", "zap"));
     }
-    if let Some((mode, retention)) = &etcd.auto_compaction {
-        env.push(var("ETCD_AUTO_COMPACTION_MODE", mode));
-        env.push(var("ETCD_AUTO_COMPACTION_RETENTION", retention));
-    }
+    let (mode, retention) = &etcd.auto_compaction;
+    env.push(var("ETCD_AUTO_COMPACTION_MODE", mode));
+    env.push(var("ETCD_AUTO_COMPACTION_RETENTION", retention));
     env.extend(
         node.tuning
             .extra_env

@@ -50,8 +50,8 @@ pub fn load(cluster: &Cluster) -> Result<Material, Report> {
         .nodes
         .iter()
         .map(|node| NodeTls {
-            server: read_pair(&paths.server(&node.name), span, &mut report),
-            peer: read_pair(&paths.peer(&node.name), span, &mut report),
+            server: read_pair(&paths.server(&node.name), &node.span, &mut report),
+            peer: read_pair(&paths.peer(&node.name), &node.span, &mut report),
         })
         .collect();
     report.into_result(Material {

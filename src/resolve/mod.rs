@@ -12,7 +12,7 @@ pub mod network;
 mod overrides;
 pub mod values;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
@@ -32,6 +32,7 @@ pub const DEFAULT_PROFILE: &str = "flatcar-sysext";
 pub struct Cluster {
     pub name: String,
     pub domain: Option<String>,
+    pub domain_span: Option<Span>,
     pub ignition: SpecVersion,
     pub profile: ProfileChoice,
     pub etcd: EtcdSettings,
@@ -54,6 +55,8 @@ pub struct MatchboxSettings {
     /// Install to this disk with flatcar-install, then boot from it; None boots from PXE.
     pub install_disk: Option<String>,
     pub kernel_args: Vec<String>,
+    /// The `matchbox:` section of the spec.
+    pub span: Span,
 }
 
 /// Which profile renders the cluster: a name (looked up in `--profiles DIR`, then the
@@ -74,13 +77,15 @@ pub enum ProfileRef {
 pub struct EtcdSettings {
     pub version: String,
     pub minor: u32,
+    pub patch: u32,
     pub client_port: u16,
     pub peer_port: u16,
     pub metrics_port: u16,
     pub metrics_listen: MetricsListen,
     pub heartbeat_ms: u64,
     pub election_timeout_ms: u64,
-    pub auto_compaction: Option<(String, String)>,
+    /// (mode, retention); a retention of "0" is etcd's "off".
+    pub auto_compaction: (String, String),
     pub state: String,
     pub token: String,
     /// The cluster's member settings; each node's own (with its overrides) is `Node::tuning`.
@@ -129,6 +134,8 @@ pub struct UpdateSettings {
     pub enabled: bool,
     /// `reboot` (touch /run/reboot-required) or `restart` (refresh sysexts, restart etcd).
     pub on_change: String,
+    /// `minor` (the release line of etcd.version) or `any`.
+    pub track: String,
     /// The sysupdate MatchPattern, with exactly one `@v`.
     pub match_pattern: String,
     pub instances_max: u32,
@@ -152,6 +159,8 @@ pub struct Node {
     pub fqdn: Option<String>,
     pub span: Span,
     pub ip_span: Span,
+    /// Where the spec wrote the MAC address (the node's name when it wrote none).
+    pub mac_span: Span,
     pub tuning: Tuning,
     pub ssh_authorized_keys: Vec<String>,
     /// flatcar-install's target disk under Matchbox (None: the node runs from PXE).
@@ -317,9 +326,9 @@ pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
     let ignition = resolve_ignition_version(&mut r);
     let profile = resolve_profile(&r);
     let network = network::resolve_settings(&mut r);
-    let mut nodes = resolve_nodes(&mut r, domain.as_deref(), network.subnet);
+    let (mut nodes, misaddressed) = resolve_nodes(&mut r, domain.as_deref(), network.subnet);
     let etcd = resolve_etcd(&mut r);
-    check_ports_and_sockets(&mut r, &etcd, &nodes);
+    check_ports_and_sockets(&mut r, &etcd, &nodes, &misaddressed);
     let sysext = resolve_sysext(&mut r, &etcd);
     let tls = resolve_tls(&mut r);
     let ssh_authorized_keys = resolve_ssh_keys(&mut r, &spec.ssh_authorized_keys);
@@ -334,6 +343,7 @@ pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
     let cluster = Cluster {
         name: spec.cluster.name.value.clone(),
         domain,
+        domain_span: spec.cluster.domain.as_ref().map(|d| r.span(d)),
         ignition,
         profile,
         etcd,
@@ -390,11 +400,13 @@ fn resolve_profile(r: &Resolver) -> ProfileChoice {
     }
 }
 
+/// The nodes, and the names of those whose IP was already reported (not an IP, or used by
+/// another node): the socket check leaves them out, so one mistake is reported once.
 fn resolve_nodes(
     r: &mut Resolver,
     domain: Option<&str>,
     subnet: Option<ipnet::IpNet>,
-) -> Vec<Node> {
+) -> (Vec<Node>, HashSet<String>) {
     let spec = &r.doc.spec;
     if spec.nodes.value.is_empty() {
         let span = r.span(&spec.nodes);
@@ -411,6 +423,13 @@ fn resolve_nodes(
         .iter()
         .map(|node| resolve_node(r, node, domain, subnet))
         .collect();
+    let mut misaddressed: HashSet<String> = spec
+        .nodes
+        .value
+        .iter()
+        .filter(|node| values::node_ip(&node.ip.value).is_err())
+        .map(|node| node.name.value.clone())
+        .collect();
     check_unique(
         r,
         "spec.duplicate-node-name",
@@ -418,22 +437,27 @@ fn resolve_nodes(
         |n| (n.name.clone(), n.span.clone()),
         "node name",
     );
-    check_unique(
+    let addressed: Vec<&Node> = nodes
+        .iter()
+        .filter(|n| !misaddressed.contains(&n.name))
+        .collect();
+    let repeated = check_unique(
         r,
         "spec.duplicate-ip",
-        &nodes,
+        &addressed,
         |n| (n.ip.to_string(), n.ip_span.clone()),
         "IP address",
     );
+    misaddressed.extend(repeated.into_iter().map(|i| addressed[i].name.clone()));
     let with_macs: Vec<&Node> = nodes.iter().filter(|n| n.mac.is_some()).collect();
     check_unique(
         r,
         "spec.duplicate-mac",
         &with_macs,
-        |n| (n.mac.clone().unwrap_or_default(), n.span.clone()),
+        |n| (n.mac.clone().unwrap_or_default(), n.mac_span.clone()),
         "MAC address",
     );
-    nodes
+    (nodes, misaddressed)
 }
 
 fn resolve_node(
@@ -474,9 +498,17 @@ fn resolve_node(
             );
         }
     }
+    let mac_span = node
+        .mac
+        .as_ref()
+        .map_or_else(|| span.clone(), |mac| r.span(mac));
     let mac = node.mac.as_ref().map(|mac| {
-        let mac_span = r.span(mac);
-        r.check("spec.mac", mac_span, values::mac(&mac.value), String::new())
+        r.check(
+            "spec.mac",
+            mac_span.clone(),
+            values::mac(&mac.value),
+            String::new(),
+        )
     });
     Node {
         name: node.name.value.clone(),
@@ -485,6 +517,7 @@ fn resolve_node(
         fqdn: domain.map(|d| format!("{}.{d}", node.name.value)),
         span,
         ip_span,
+        mac_span,
         // The cluster's settings with this node's overrides: `overrides::apply` fills them.
         tuning: Tuning::default(),
         ssh_authorized_keys: Vec::new(),
@@ -495,16 +528,18 @@ fn resolve_node(
     }
 }
 
-/// Reports the second and later occurrence of each key, pointing back at the first.
+/// Reports the second and later occurrence of each key, pointing back at the first, and
+/// returns the indices of those repeats.
 fn check_unique<T>(
     r: &mut Resolver,
     code: &'static str,
     items: &[T],
     key: impl Fn(&T) -> (String, Span),
     what: &str,
-) {
+) -> Vec<usize> {
     let mut seen: HashMap<String, Span> = HashMap::new();
-    for item in items {
+    let mut repeated = Vec::new();
+    for (index, item) in items.iter().enumerate() {
         let (value, span) = key(item);
         if let Some(first) = seen.get(&value) {
             let help = format!(
@@ -512,20 +547,22 @@ fn check_unique<T>(
                 first.line
             );
             r.error(code, &span, format!("duplicate {what} {value}"), &help);
+            repeated.push(index);
         } else {
             seen.insert(value, span);
         }
     }
+    repeated
 }
 
 fn resolve_etcd(r: &mut Resolver) -> EtcdSettings {
     let etcd = &r.doc.spec.etcd;
     let version_span = r.span(&etcd.version);
-    let (_, minor) = r.check(
+    let (minor, patch) = r.check(
         "etcd.version",
         version_span,
         values::etcd_version(&etcd.version.value),
-        (3, 5),
+        (5, 0),
     );
     let ports = etcd.ports.as_ref();
     let port = |p: Option<&Option<Spanned<u16>>>, default| {
@@ -554,6 +591,7 @@ fn resolve_etcd(r: &mut Resolver) -> EtcdSettings {
     EtcdSettings {
         version: etcd.version.value.clone(),
         minor,
+        patch,
         client_port: port(ports.map(|p| &p.client), 2379),
         peer_port: port(ports.map(|p| &p.peer), 2380),
         metrics_port: port(ports.map(|p| &p.metrics), 2381),
@@ -623,15 +661,21 @@ fn resolve_token(r: &mut Resolver) -> String {
     }
 }
 
-fn resolve_compaction(r: &mut Resolver) -> Option<(String, String)> {
+/// Compaction is on by default (periodic, keeping an hour of history): without it the
+/// keyspace history grows until the backend quota raises the NOSPACE alarm. A retention of
+/// "0" turns it off (for Kubernetes, whose API server compacts by itself).
+fn resolve_compaction(r: &mut Resolver) -> (String, String) {
     let etcd = &r.doc.spec.etcd;
-    let retention = etcd.auto_compaction_retention.as_ref()?;
     let mode = r.choice(
         "etcd.compaction-mode",
         &etcd.auto_compaction_mode,
         etcd::COMPACTION_MODES,
         "periodic",
     );
+    let Some(retention) = etcd.auto_compaction_retention.as_ref() else {
+        let default = if mode == "periodic" { "1h" } else { "10000" };
+        return (mode, default.to_string());
+    };
     let span = r.span(retention);
     r.check(
         "etcd.env-value",
@@ -639,7 +683,7 @@ fn resolve_compaction(r: &mut Resolver) -> Option<(String, String)> {
         values::env_value(&retention.value),
         (),
     );
-    Some((mode, retention.value.clone()))
+    (mode, retention.value.clone())
 }
 
 fn resolve_metrics_listen(r: &mut Resolver) -> MetricsListen {
@@ -854,7 +898,14 @@ fn unknown_env_help(minor: u32, name: &str) -> String {
 
 /// Client, peer and metrics ports must differ; and no two members may listen on the same
 /// address and port (a cluster on one host's loopback addresses, for example).
-fn check_ports_and_sockets(r: &mut Resolver, etcd: &EtcdSettings, nodes: &[Node]) {
+/// Nodes in `misaddressed` had their IP reported already and are left out of the socket
+/// check, which would only repeat that finding as clashes.
+fn check_ports_and_sockets(
+    r: &mut Resolver,
+    etcd: &EtcdSettings,
+    nodes: &[Node],
+    misaddressed: &HashSet<String>,
+) {
     let spec_ports = r.doc.spec.etcd.ports.as_ref();
     let named = [
         (
@@ -899,7 +950,7 @@ fn check_ports_and_sockets(r: &mut Resolver, etcd: &EtcdSettings, nodes: &[Node]
         }
     }
     let mut sockets: HashMap<(Option<IpAddr>, IpAddr, u16), String> = HashMap::new();
-    for node in nodes {
+    for node in nodes.iter().filter(|n| !misaddressed.contains(&n.name)) {
         for (ip, port, purpose) in listen_sockets(etcd, node) {
             let this = format!("{}'s {purpose} listener", node.name);
             let key = (machine_of(node, ip), ip, port);
@@ -1021,6 +1072,7 @@ fn resolve_update(r: &mut Resolver, etcd: &EtcdSettings, arch: &str) -> UpdateSe
             .and_then(|u| u.enabled.as_ref())
             .is_none_or(|e| e.value),
         on_change,
+        track,
         match_pattern,
         instances_max,
     }
@@ -1122,5 +1174,6 @@ fn resolve_matchbox(r: &mut Resolver) -> Option<MatchboxSettings> {
         version,
         install_disk,
         kernel_args,
+        span: r.span(r.doc.spec.matchbox.as_ref()?),
     })
 }

@@ -154,7 +154,7 @@ pub fn http_base_url(value: &str) -> Result<String, Invalid> {
     Ok(parsed.as_str().trim_end_matches('/').to_string())
 }
 
-/// An etcd version as upstream spells it (`v3.5.21`): returns (minor, full text).
+/// An etcd version as upstream spells it (`v3.5.21`): returns (minor, patch).
 pub fn etcd_version(value: &str) -> Result<(u32, u32), Invalid> {
     let help =
         "write the etcd release as upstream tags it, e.g. v3.5.21 (supported: v3.4, v3.5, v3.6)";
@@ -178,7 +178,7 @@ pub fn etcd_version(value: &str) -> Result<(u32, u32), Invalid> {
             help,
         ));
     }
-    Ok((parsed[0], parsed[1]))
+    Ok((parsed[1], parsed[2]))
 }
 
 /// A value printed after `NAME=` in an env file: one line, no control characters, and no
@@ -418,7 +418,7 @@ mod tests {
 
     #[test]
     fn etcd_versions() {
-        assert_eq!(etcd_version("v3.5.21").unwrap(), (3, 5));
+        assert_eq!(etcd_version("v3.5.21").unwrap(), (5, 21));
         for bad in [
             "3.5.21",
             "v3.5",
