@@ -69,6 +69,14 @@ enum Command {
     /// Work with profiles
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Print the `etcdctl member add` to run on the cluster before the `join: true` node boots
+    Join(JoinArgs),
+}
+
+#[derive(Debug, Args)]
+struct JoinArgs {
+    /// The cluster spec (YAML)
+    spec: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -252,6 +260,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Butane(args) => butane(&args, sink),
         Command::Show(args) => show(&args),
         Command::Profile(ProfileCommand::Export(args)) => export_profile(&args),
+        Command::Join(args) => join(&args),
     };
     match result {
         Ok(code) => code,
@@ -302,7 +311,41 @@ fn render(args: &RenderArgs, sink: Sink) -> Result<i32, Report> {
     } else {
         write_configs(&args.output, compiled.nodes, sink.format)
     };
-    finish(warnings, result, sink).map(|()| 0)
+    finish(warnings, result, sink)?;
+    if sink.format == Format::Human {
+        print_join_steps(&compiled.cluster);
+    }
+    Ok(0)
+}
+
+/// What to run before a joining node boots, after the configs are written or checked.
+fn print_join_steps(cluster: &resolve::Cluster) {
+    for step in resolve::operations::join_steps(cluster) {
+        eprintln!(
+            "{} joins the running cluster: before it boots, run once against the cluster (`kindling join SPEC` prints it alone):\n  {}",
+            step.node, step.command
+        );
+    }
+}
+
+fn join(args: &JoinArgs) -> Result<i32, Report> {
+    let document = spec::load(&args.spec)?;
+    let cluster = resolve::resolve(&document)?;
+    let steps = resolve::operations::join_steps(&cluster);
+    if steps.is_empty() {
+        return Err(Diagnostic::error(
+            "join.none",
+            "no node of this spec has `join: true`",
+            Location::File(args.spec.clone()),
+        )
+        .with_help("mark the node being added with `join: true` (and cluster.state: existing); docs/operations.md walks through it")
+        .into());
+    }
+    let mut stdout = std::io::stdout().lock();
+    for step in steps {
+        writeln!(stdout, "{}", step.command).map_err(|e| stdout_error(&e))?;
+    }
+    Ok(0)
 }
 
 fn print_configs(nodes: &[crate::RenderedNode]) -> Result<(), Report> {
@@ -435,15 +478,15 @@ fn check_cluster(args: &CheckArgs, sink: Sink) -> i32 {
         },
         ..Options::default()
     };
-    let mut report = match compile(&args.spec, &options) {
+    let (mut report, cluster) = match compile(&args.spec, &options) {
         Ok(compiled) => {
             let mut report = compiled.warnings;
             if let Some(golden) = &args.golden {
                 report.extend(crate::check::drift::compare(&compiled.nodes, golden));
             }
-            report
+            (report, Some(compiled.cluster))
         }
-        Err(report) => report,
+        Err(report) => (report, None),
     };
     if args.strict {
         report.promote_warnings();
@@ -453,6 +496,11 @@ fn check_cluster(args: &CheckArgs, sink: Sink) -> i32 {
     }
     if report.is_empty() && sink.format == Format::Human {
         eprintln!("{}: no problems found", args.spec.display());
+    }
+    if let Some(cluster) = cluster.filter(|_| !report.has_errors())
+        && sink.format == Format::Human
+    {
+        print_join_steps(&cluster);
     }
     i32::from(report.has_errors())
 }

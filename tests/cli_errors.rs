@@ -136,6 +136,112 @@ const CASES: &[Case] = &[
         line: Some(21),
     },
     Case {
+        name: "a joining node in a brand-new cluster",
+        edits: &[(NODE2, "  - { name: etcd2, ip: 10.0.0.12, join: true }")],
+        code: "spec.join-new-cluster",
+        line: Some(21),
+    },
+    Case {
+        name: "two nodes joining at once",
+        edits: &[
+            ("  name: k8s0\n", "  name: k8s0\n  state: existing\n"),
+            (NODE1, "  - { name: etcd1, ip: 10.0.0.11, join: true }"),
+            (NODE2, "  - { name: etcd2, ip: 10.0.0.12, join: true }"),
+        ],
+        code: "spec.join-several",
+        line: Some(22),
+    },
+    Case {
+        name: "every node joining",
+        edits: &[
+            ("  name: k8s0\n", "  name: k8s0\n  state: existing\n"),
+            (
+                "nodes:\n",
+                "nodes:\n  - { name: etcd0, ip: 10.0.0.10, join: true }\n",
+            ),
+            (NODE1, ""),
+            (NODE2, ""),
+            (
+                "  - { name: etcd3, ip: 10.0.0.13, mac: \"52:54:00:00:00:13\" }",
+                "",
+            ),
+        ],
+        code: "spec.join-alone",
+        line: Some(21),
+    },
+    Case {
+        name: "backup into the data directory",
+        edits: &[(
+            "nodes:\n",
+            "backup: { dir: /var/lib/etcd/backup }\nnodes:\n",
+        )],
+        code: "backup.dir",
+        line: Some(19),
+    },
+    Case {
+        name: "backup dir that is not absolute",
+        edits: &[("nodes:\n", "backup: { dir: backups }\nnodes:\n")],
+        code: "backup.dir",
+        line: Some(19),
+    },
+    Case {
+        name: "backup schedule that injects a line",
+        edits: &[(
+            "nodes:\n",
+            "backup: { schedule: \"daily\\nExecStart=/bin/sh\" }\nnodes:\n",
+        )],
+        code: "backup.schedule",
+        line: Some(19),
+    },
+    Case {
+        name: "backup keeping nothing",
+        edits: &[("nodes:\n", "backup: { keep: 0 }\nnodes:\n")],
+        code: "backup.keep",
+        line: Some(19),
+    },
+    Case {
+        name: "roll lock ttl too short",
+        edits: &[("nodes:\n", "updates: { lock_ttl_seconds: 5 }\nnodes:\n")],
+        code: "updates.lock-ttl",
+        line: Some(19),
+    },
+    Case {
+        name: "client certificate with a path in its name",
+        edits: &[(
+            "  dir: pki\n",
+            "  dir: pki\n  clients: [{ name: ../apiserver }]\n",
+        )],
+        code: "tls.client-name",
+        line: Some(15),
+    },
+    Case {
+        name: "client certificate named etcdctl",
+        edits: &[(
+            "  dir: pki\n",
+            "  dir: pki\n  clients: [{ name: etcdctl }]\n",
+        )],
+        code: "tls.client-name",
+        line: Some(15),
+    },
+    Case {
+        name: "client certificate declared twice",
+        edits: &[(
+            "  dir: pki\n",
+            "  dir: pki\n  clients: [{ name: backup }, { name: backup }]\n",
+        )],
+        code: "tls.client-name",
+        line: Some(15),
+    },
+    Case {
+        name: "client organisation with a control character",
+        edits: &[(
+            "  dir: pki\n",
+            "  dir: pki\n  clients: [{ name: api, organization: \"a\\tb\" }]\n",
+        )],
+        code: "tls.client-organization",
+        line: Some(15),
+    },
+    Case {
         name: "no nodes",
         edits: &[
             (NODE1, ""),

@@ -91,7 +91,7 @@ fn a_node_root_holds_what_ignition_would_write() {
         std::fs::read_to_string(root.join("etc/systemd/system-preset/20-ignition.preset")).unwrap();
     assert_eq!(
         presets,
-        "enable etcd.service\nenable systemd-sysupdate.timer\n"
+        "enable etcd-roll-resume.service\nenable etcd.service\nenable systemd-sysupdate.timer\n"
     );
 }
 

@@ -183,7 +183,7 @@ fn an_invalid_config_from_a_profile_is_traced_to_its_entry() {
         finding["origin"]
             .as_str()
             .unwrap()
-            .contains("profile.yaml:41 (files[12], hostname.hbs)"),
+            .contains("profile.yaml:46 (files[14], hostname.hbs)"),
         "{finding}"
     );
     assert!(output.stdout.is_empty());

@@ -298,6 +298,7 @@ fn installer_config(
             units: vec![model::Unit {
                 name: "flatcar-install.service".into(),
                 enabled: Some(true),
+                mask: None,
                 contents: Some(unit),
                 dropins: Vec::new(),
             }],

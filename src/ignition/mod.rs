@@ -183,6 +183,7 @@ pub enum EntryKind {
     Unit {
         name: String,
         enabled: Option<bool>,
+        mask: Option<bool>,
         contents: Option<String>,
         dropins: Vec<(String, String)>,
     },
@@ -250,6 +251,7 @@ pub fn assemble(version: SpecVersion, entries: Vec<Entry>) -> Result<Assembled, 
             EntryKind::Unit {
                 name,
                 enabled,
+                mask,
                 contents,
                 dropins,
             } => {
@@ -263,6 +265,7 @@ pub fn assemble(version: SpecVersion, entries: Vec<Entry>) -> Result<Assembled, 
                 let unit = Unit {
                     name: name.clone(),
                     enabled,
+                    mask,
                     contents,
                     dropins,
                 };

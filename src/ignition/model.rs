@@ -120,6 +120,8 @@ pub struct Unit {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub mask: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub contents: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dropins: Vec<Dropin>,

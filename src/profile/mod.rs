@@ -86,6 +86,8 @@ pub struct LinkSpec {
 pub struct UnitSpec {
     pub name: Spanned<String>,
     pub enabled: Option<bool>,
+    /// Mask a unit the OS ships (locksmithd when kindling takes over OS update reboots).
+    pub mask: Option<bool>,
     pub template: Option<Spanned<String>>,
     #[serde(default)]
     pub dropins: Vec<DropinSpec>,

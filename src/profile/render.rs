@@ -254,6 +254,7 @@ impl Renderer<'_> {
             let kind = EntryKind::Unit {
                 name: self.inline(&spec.name),
                 enabled: spec.enabled,
+                mask: spec.mask,
                 contents: spec.template.as_ref().map(|t| self.file(t)),
                 dropins,
             };

@@ -47,6 +47,10 @@ pub const LAYOUT: Layout = Layout {
     network_file: "/etc/systemd/network/10-kindling-static.network",
 };
 
+/// Where kindling's scripts live on the node: /opt/bin is on Flatcar's PATH, /usr is read-only.
+const ROLL_SCRIPT: &str = "/opt/bin/kindling-etcd-roll";
+const BACKUP_SCRIPT: &str = "/opt/bin/kindling-etcd-backup";
+
 /// One `NAME=value` line of an env file.
 #[derive(Debug, Serialize)]
 pub struct EnvVar {
@@ -70,7 +74,37 @@ pub struct NodeContext {
     pub sysext: SysextValues,
     pub tls: TlsValues,
     pub network: NetworkValues,
+    pub roll: RollValues,
+    pub backup: BackupValues,
     pub ssh_authorized_keys: Vec<String>,
+}
+
+/// The roll lock script and its units: a member restarts or reboots only while it holds the
+/// cluster-wide lock, so at most one member is down at a time.
+#[derive(Debug, Serialize)]
+pub struct RollValues {
+    pub script: &'static str,
+    /// The etcd key of the lock (one per cluster).
+    pub lock_key: String,
+    pub lock_ttl_seconds: u32,
+    /// Every member's client URL, so the lock outlives this member's own restart.
+    pub endpoints: String,
+    /// This member's own client URL, to see that it is healthy again.
+    pub local_endpoint: String,
+    /// What the sysext update does when the image changed: `restart` or `reboot`.
+    pub sysext_action: String,
+    pub os_reboots: bool,
+}
+
+/// `backup:` of the spec, for the backup script and its timer.
+#[derive(Debug, Serialize)]
+pub struct BackupValues {
+    pub enabled: bool,
+    pub script: &'static str,
+    pub dir: String,
+    pub schedule: String,
+    pub keep: u32,
+    pub verify: bool,
 }
 
 /// The node's networkd file (with static addressing) and `/etc/hosts` (when asked for).
@@ -130,8 +164,6 @@ pub struct SysextValues {
     pub match_pattern: String,
     pub instances_max: u32,
     pub update_enabled: bool,
-    pub reboot_on_change: bool,
-    pub restart_on_change: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -148,7 +180,8 @@ pub struct TlsValues {
 
 /// The template context of every node, in the spec's node order.
 pub fn node_contexts(cluster: &Cluster, material: &Material) -> Vec<NodeContext> {
-    let initial_cluster = initial_cluster(cluster);
+    let founders = initial_cluster(cluster, None);
+    let endpoints = super::operations::client_endpoints(cluster);
     cluster
         .nodes
         .iter()
@@ -166,12 +199,14 @@ pub fn node_contexts(cluster: &Cluster, material: &Material) -> Vec<NodeContext>
             layout: &LAYOUT,
             etcd: EtcdValues {
                 version: cluster.etcd.version.clone(),
-                env: member_env(cluster, node, &initial_cluster),
+                env: member_env(cluster, node, &founders),
                 etcdctl_env: etcdctl_env(cluster, node),
             },
             sysext: sysext_values(cluster, material),
             tls: tls_values(cluster, material, &node_tls.server, &node_tls.peer),
             network: network_values(cluster, node),
+            roll: roll_values(cluster, node, &endpoints),
+            backup: backup_values(cluster),
             ssh_authorized_keys: node.ssh_authorized_keys.clone(),
         })
         .collect()
@@ -213,10 +248,14 @@ fn network_values(cluster: &Cluster, node: &Node) -> NetworkValues {
     }
 }
 
-fn initial_cluster(cluster: &Cluster) -> String {
+/// `ETCD_INITIAL_CLUSTER`: the members that are not joining, plus `joining` when given. A
+/// joining member must list exactly the members it will find and itself; the others keep
+/// the list they were bootstrapped with, so adding a member leaves their configs unchanged.
+fn initial_cluster(cluster: &Cluster, joining: Option<&Node>) -> String {
     cluster
         .nodes
         .iter()
+        .filter(|n| !n.join || joining.is_some_and(|j| j.name == n.name))
         .map(|n| {
             format!(
                 "{}=https://{}:{}",
@@ -239,9 +278,14 @@ fn listen_urls(cluster: &Cluster, node: &Node, purpose: &str, scheme: &str) -> S
         .join(",")
 }
 
-fn member_env(cluster: &Cluster, node: &Node, initial_cluster: &str) -> Vec<EnvVar> {
+fn member_env(cluster: &Cluster, node: &Node, founders: &str) -> Vec<EnvVar> {
     let etcd = &cluster.etcd;
     let host = node.advertise_host();
+    let (initial_cluster, state) = if node.join {
+        (initial_cluster(cluster, Some(node)), "existing")
+    } else {
+        (founders.to_string(), etcd.state.as_str())
+    };
     let mut env = vec![
         var("ETCD_NAME", &node.name),
         var("ETCD_DATA_DIR", LAYOUT.data_dir),
@@ -266,7 +310,7 @@ fn member_env(cluster: &Cluster, node: &Node, initial_cluster: &str) -> Vec<EnvV
             format!("https://{host}:{}", etcd.client_port),
         ),
         var("ETCD_INITIAL_CLUSTER", initial_cluster),
-        var("ETCD_INITIAL_CLUSTER_STATE", &etcd.state),
+        var("ETCD_INITIAL_CLUSTER_STATE", state),
         var("ETCD_INITIAL_CLUSTER_TOKEN", &etcd.token),
         var("ETCD_STRICT_RECONFIG_CHECK", "true"),
         var("ETCD_CLIENT_CERT_AUTH", "true"),
@@ -306,20 +350,45 @@ fn member_env(cluster: &Cluster, node: &Node, initial_cluster: &str) -> Vec<EnvV
 /// etcdctl on the node talks to its own member over the loopback listener (or the node's
 /// own address when the node IP is a loopback address itself).
 fn etcdctl_env(cluster: &Cluster, node: &Node) -> Vec<EnvVar> {
+    vec![
+        var("ETCDCTL_ENDPOINTS", local_client(cluster, node)),
+        var("ETCDCTL_CACERT", LAYOUT.ca_cert),
+        var("ETCDCTL_CERT", LAYOUT.client_cert),
+        var("ETCDCTL_KEY", LAYOUT.client_key),
+    ]
+}
+
+fn local_client(cluster: &Cluster, node: &Node) -> String {
     let local = if node.ip.is_loopback() {
         node.ip
     } else {
         LOCALHOST
     };
-    vec![
-        var(
-            "ETCDCTL_ENDPOINTS",
-            format!("https://{}:{}", url_host(local), cluster.etcd.client_port),
-        ),
-        var("ETCDCTL_CACERT", LAYOUT.ca_cert),
-        var("ETCDCTL_CERT", LAYOUT.client_cert),
-        var("ETCDCTL_KEY", LAYOUT.client_key),
-    ]
+    format!("https://{}:{}", url_host(local), cluster.etcd.client_port)
+}
+
+fn roll_values(cluster: &Cluster, node: &Node, endpoints: &str) -> RollValues {
+    RollValues {
+        script: ROLL_SCRIPT,
+        lock_key: format!("kindling/{}/roll-lock", cluster.name),
+        lock_ttl_seconds: cluster.updates.lock_ttl_seconds,
+        endpoints: endpoints.to_string(),
+        local_endpoint: local_client(cluster, node),
+        sysext_action: cluster.sysext.update.on_change.clone(),
+        os_reboots: cluster.updates.os_reboots,
+    }
+}
+
+fn backup_values(cluster: &Cluster) -> BackupValues {
+    let backup = cluster.backup.as_ref();
+    BackupValues {
+        enabled: backup.is_some(),
+        script: BACKUP_SCRIPT,
+        dir: backup.map_or_else(String::new, |b| b.dir.clone()),
+        schedule: backup.map_or_else(String::new, |b| b.schedule.clone()),
+        keep: backup.map_or(0, |b| b.keep),
+        verify: backup.is_some_and(|b| b.verify),
+    }
 }
 
 fn sysext_values(cluster: &Cluster, material: &Material) -> SysextValues {
@@ -334,8 +403,6 @@ fn sysext_values(cluster: &Cluster, material: &Material) -> SysextValues {
         match_pattern: sysext.update.match_pattern.clone(),
         instances_max: sysext.update.instances_max,
         update_enabled: sysext.update.enabled,
-        reboot_on_change: sysext.update.on_change == "reboot",
-        restart_on_change: sysext.update.on_change == "restart",
     }
 }
 

@@ -9,6 +9,7 @@ pub mod context;
 pub mod etcd;
 pub mod material;
 pub mod network;
+pub mod operations;
 mod overrides;
 pub mod values;
 
@@ -41,6 +42,8 @@ pub struct Cluster {
     pub ssh_authorized_keys: Vec<String>,
     pub network: network::NetworkSettings,
     pub matchbox: Option<MatchboxSettings>,
+    pub backup: Option<operations::BackupSettings>,
+    pub updates: operations::UpdatesSettings,
     pub nodes: Vec<Node>,
 }
 
@@ -148,6 +151,7 @@ pub struct TlsSettings {
     pub key_mode: u32,
     pub ca_days: u32,
     pub leaf_days: u32,
+    pub clients: Vec<operations::ClientCert>,
 }
 
 /// One etcd member, with the cluster's settings as they apply to it (its overrides in).
@@ -161,6 +165,9 @@ pub struct Node {
     pub ip_span: Span,
     /// Where the spec wrote the MAC address (the node's name when it wrote none).
     pub mac_span: Span,
+    /// This member joins the running cluster (`join: true`).
+    pub join: bool,
+    pub join_span: Option<Span>,
     pub tuning: Tuning,
     pub ssh_authorized_keys: Vec<String>,
     /// flatcar-install's target disk under Matchbox (None: the node runs from PXE).
@@ -329,6 +336,9 @@ pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
     let (mut nodes, misaddressed) = resolve_nodes(&mut r, domain.as_deref(), network.subnet);
     let etcd = resolve_etcd(&mut r);
     check_ports_and_sockets(&mut r, &etcd, &nodes, &misaddressed);
+    operations::check_joins(&mut r, &nodes, &etcd.state);
+    let backup = operations::resolve_backup(&mut r);
+    let updates = operations::resolve_updates(&mut r);
     let sysext = resolve_sysext(&mut r, &etcd);
     let tls = resolve_tls(&mut r);
     let ssh_authorized_keys = resolve_ssh_keys(&mut r, &spec.ssh_authorized_keys);
@@ -352,6 +362,8 @@ pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
         ssh_authorized_keys,
         network,
         matchbox,
+        backup,
+        updates,
         nodes,
     };
     // A cluster setting every node inherits is checked once per node: say it once.
@@ -518,6 +530,8 @@ fn resolve_node(
         span,
         ip_span,
         mac_span,
+        join: node.join.as_ref().is_some_and(|j| j.value),
+        join_span: node.join.as_ref().map(|j| r.span(j)),
         // The cluster's settings with this node's overrides: `overrides::apply` fills them.
         tuning: Tuning::default(),
         ssh_authorized_keys: Vec::new(),
@@ -1127,6 +1141,7 @@ fn resolve_tls(r: &mut Resolver) -> TlsSettings {
         key_mode,
         ca_days,
         leaf_days,
+        clients: operations::resolve_clients(r),
     }
 }
 

@@ -281,6 +281,83 @@ pub fn device_path(value: &str) -> Result<(), Invalid> {
     ))
 }
 
+/// An absolute directory on the node for kindling's own files (`/var/lib/etcd-backup`): only
+/// characters that need no quoting in a unit or a shell script, no `.` or `..` parts.
+pub fn node_dir(value: &str) -> Result<(), Invalid> {
+    let ok = value.starts_with('/')
+        && value.len() > 1
+        && !value.ends_with('/')
+        && !value
+            .split('/')
+            .skip(1)
+            .any(|p| p.is_empty() || p == "." || p == "..")
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.'));
+    if ok {
+        return Ok(());
+    }
+    Err(invalid(
+        format!("{value:?} is not an absolute directory kindling can write into a unit"),
+        "write an absolute path of letters, digits, `-`, `_`, `.` and `/`, e.g. /var/lib/etcd-backup",
+    ))
+}
+
+/// A systemd calendar expression for `OnCalendar=` (`daily`, `*-*-* 02:30:00`, `Mon *-*-*`).
+/// Only the characters calendar expressions use, so nothing else can reach the timer file.
+pub fn calendar(value: &str) -> Result<(), Invalid> {
+    let ok = !value.trim().is_empty()
+        && value.len() <= 100
+        && value.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b' ' | b'*' | b':' | b'-' | b'/' | b',' | b'.' | b'~')
+        });
+    if ok {
+        return Ok(());
+    }
+    Err(invalid(
+        format!("{value:?} is not a systemd calendar expression"),
+        "write what OnCalendar= takes, e.g. daily, hourly or \"*-*-* 02:30:00\" (check it with `systemd-analyze calendar`)",
+    ))
+}
+
+/// The name of an extra client certificate: its common name and its file name in
+/// `<tls.dir>/clients/`.
+pub fn client_name(value: &str) -> Result<(), Invalid> {
+    let ok = (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !ok {
+        return Err(invalid(
+            format!("{value:?} is not a client certificate name"),
+            "use 1 to 64 letters, digits, `-`, `_` and `.`, starting with a letter or digit (it is the certificate's CN and its file name)",
+        ));
+    }
+    if value == "etcdctl" {
+        return Err(invalid(
+            "etcdctl is the client certificate kindling always issues",
+            "give this client another name",
+        ));
+    }
+    Ok(())
+}
+
+/// An X.509 organisation (`O=`): printable, at most 64 characters (its upper bound).
+pub fn organization(value: &str) -> Result<(), Invalid> {
+    if (1..=64).contains(&value.chars().count()) && !value.chars().any(char::is_control) {
+        return Ok(());
+    }
+    Err(invalid(
+        format!("{value:?} cannot be a certificate organisation"),
+        "use 1 to 64 printable characters, e.g. system:masters",
+    ))
+}
+
 /// A network interface name for networkd's `Name=` match: a kernel name (at most 15
 /// characters, none of them `/`, `:` or white space) or a glob such as `en*` or `eth[01]`.
 pub fn interface_name(value: &str) -> Result<(), Invalid> {

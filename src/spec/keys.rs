@@ -150,6 +150,7 @@ const NODE: Shape = Shape::Map(&[
     leaf("name"),
     leaf("ip"),
     leaf("mac"),
+    leaf("join"),
     key("snippets", Shape::List(&SNIPPET)),
     key(
         "overrides",
@@ -202,6 +203,10 @@ const SPEC: Shape = Shape::Map(&[
             leaf("key_mode"),
             leaf("ca_days"),
             leaf("leaf_days"),
+            key(
+                "clients",
+                Shape::List(&Shape::Map(&[leaf("name"), leaf("organization")])),
+            ),
         ]),
     ),
     leaf("ssh_authorized_keys"),
@@ -217,6 +222,14 @@ const SPEC: Shape = Shape::Map(&[
         ]),
     ),
     key("snippets", Shape::List(&SNIPPET)),
+    key(
+        "backup",
+        Shape::Map(&[leaf("dir"), leaf("schedule"), leaf("keep"), leaf("verify")]),
+    ),
+    key(
+        "updates",
+        Shape::Map(&[leaf("lock_ttl_seconds"), leaf("os_reboots")]),
+    ),
     key("nodes", Shape::List(&NODE)),
 ]);
 

@@ -57,7 +57,29 @@ pub struct Spec {
     /// Butane files merged into every node's config, in order.
     #[serde(default)]
     pub snippets: Vec<Spanned<SnippetEntry>>,
+    /// Scheduled `etcdctl snapshot save` on every member (opt-in).
+    pub backup: Option<Spanned<BackupSection>>,
+    /// How members apply updates one at a time.
+    pub updates: Option<UpdatesSection>,
     pub nodes: Spanned<Vec<NodeSpec>>,
+}
+
+/// Snapshots of each member's data, taken by a timer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSection {
+    pub dir: Option<Spanned<String>>,
+    pub schedule: Option<Spanned<String>>,
+    pub keep: Option<Spanned<u32>>,
+    pub verify: Option<Spanned<bool>>,
+}
+
+/// The cluster-wide roll lock that lets one member at a time restart or reboot.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatesSection {
+    pub lock_ttl_seconds: Option<Spanned<u32>>,
+    pub os_reboots: Option<Spanned<bool>>,
 }
 
 /// A Butane snippet: its path (relative to the spec), and what of the profile's output it
@@ -206,6 +228,17 @@ pub struct TlsSection {
     pub key_mode: Option<Spanned<String>>,
     pub ca_days: Option<Spanned<u32>>,
     pub leaf_days: Option<Spanned<u32>>,
+    /// Extra client certificates (`kube-apiserver`, a backup job, monitoring).
+    #[serde(default)]
+    pub clients: Vec<Spanned<ClientSpec>>,
+}
+
+/// A client certificate issued by `pki init`: its common name and, optionally, organisation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSpec {
+    pub name: Spanned<String>,
+    pub organization: Option<Spanned<String>>,
 }
 
 /// The nodes' network: the subnet they share and, with static addressing, how each node's
@@ -228,6 +261,8 @@ pub struct NodeSpec {
     pub name: Spanned<String>,
     pub ip: Spanned<String>,
     pub mac: Option<Spanned<String>>,
+    /// This member joins the running cluster (after `etcdctl member add`).
+    pub join: Option<Spanned<bool>>,
     /// Butane files merged into this node's config after the cluster's snippets.
     #[serde(default)]
     pub snippets: Vec<Spanned<SnippetEntry>>,

@@ -1,0 +1,212 @@
+//! What keeps a cluster running past its first boot: members that join a running cluster,
+//! scheduled snapshots, the roll lock that lets one member at a time restart or reboot, and
+//! the extra client certificates other programs use. Values are checked and defaulted here;
+//! the profile's templates only print them.
+
+use super::{Cluster, Node, Resolver, url_host, value_or, values};
+use crate::diag::Span;
+
+/// `backup:` of the spec, with its defaults.
+#[derive(Debug)]
+pub struct BackupSettings {
+    pub dir: String,
+    /// A systemd calendar expression.
+    pub schedule: String,
+    /// Snapshots kept; older ones are deleted after each new one.
+    pub keep: u32,
+    /// Check each snapshot with `etcdutl snapshot status` (etcdctl's on 3.4) before keeping it.
+    pub verify: bool,
+}
+
+/// `updates:` of the spec, with its defaults.
+#[derive(Debug)]
+pub struct UpdatesSettings {
+    /// How long the roll lock outlives a member that died holding it.
+    pub lock_ttl_seconds: u32,
+    /// Take over Flatcar OS update reboots (locksmith is masked).
+    pub os_reboots: bool,
+}
+
+/// An extra client certificate of `tls.clients`.
+#[derive(Debug, Clone)]
+pub struct ClientCert {
+    pub name: String,
+    pub organization: Option<String>,
+    pub span: Span,
+}
+
+/// What an operator runs on the running cluster before a joining member boots.
+#[derive(Debug, Clone)]
+pub struct JoinStep {
+    pub node: String,
+    pub command: String,
+}
+
+pub const DEFAULT_LOCK_TTL_SECONDS: u32 = 900;
+
+pub(super) fn resolve_backup(r: &mut Resolver) -> Option<BackupSettings> {
+    let section = &r.doc.spec.backup.as_ref()?.value;
+    let dir = section.dir.as_ref().map_or_else(
+        || "/var/lib/etcd-backup".to_string(),
+        |d| r.checked("backup.dir", d, values::node_dir),
+    );
+    if let Some(written) = &section.dir
+        && (dir == super::context::LAYOUT.data_dir
+            || dir.starts_with(&format!("{}/", super::context::LAYOUT.data_dir)))
+    {
+        let span = r.span(written);
+        r.error(
+            "backup.dir",
+            &span,
+            format!("{dir} is etcd's data directory"),
+            "keep snapshots outside /var/lib/etcd: a member restored or replaced gets a fresh data directory",
+        );
+    }
+    let schedule = section.schedule.as_ref().map_or_else(
+        || "daily".to_string(),
+        |s| r.checked("backup.schedule", s, values::calendar),
+    );
+    let keep = value_or(&section.keep, 7);
+    if let Some(written) = &section.keep
+        && keep == 0
+    {
+        let span = r.span(written);
+        r.error(
+            "backup.keep",
+            &span,
+            "keep: 0 would delete every snapshot".into(),
+            "keep at least 1 snapshot (7 is the default)",
+        );
+    }
+    Some(BackupSettings {
+        dir,
+        schedule,
+        keep,
+        verify: value_or(&section.verify, true),
+    })
+}
+
+pub(super) fn resolve_updates(r: &mut Resolver) -> UpdatesSettings {
+    let Some(section) = &r.doc.spec.updates else {
+        return UpdatesSettings {
+            lock_ttl_seconds: DEFAULT_LOCK_TTL_SECONDS,
+            os_reboots: false,
+        };
+    };
+    let lock_ttl_seconds = value_or(&section.lock_ttl_seconds, DEFAULT_LOCK_TTL_SECONDS);
+    if let Some(written) = &section.lock_ttl_seconds
+        && !(60..=86_400).contains(&lock_ttl_seconds)
+    {
+        let span = r.span(written);
+        r.error(
+            "updates.lock-ttl",
+            &span,
+            format!("a roll lock of {lock_ttl_seconds} s"),
+            "give 60 to 86400 seconds: longer than a member takes to reboot and rejoin, short enough that a dead holder does not stall updates for long",
+        );
+    }
+    UpdatesSettings {
+        lock_ttl_seconds,
+        os_reboots: value_or(&section.os_reboots, false),
+    }
+}
+
+pub(super) fn resolve_clients(r: &mut Resolver) -> Vec<ClientCert> {
+    let mut clients: Vec<ClientCert> = Vec::new();
+    for entry in &r.doc.spec.tls.clients {
+        let client = &entry.value;
+        let name = r.checked("tls.client-name", &client.name, values::client_name);
+        let span = r.span(&client.name);
+        if let Some(first) = clients.iter().find(|c| c.name == name) {
+            let help = format!("{name} is already declared at line {}", first.span.line);
+            r.error(
+                "tls.client-name",
+                &span,
+                format!("duplicate client {name}"),
+                &help,
+            );
+            continue;
+        }
+        let organization = client
+            .organization
+            .as_ref()
+            .map(|o| r.checked("tls.client-organization", o, values::organization));
+        clients.push(ClientCert {
+            name,
+            organization,
+            span,
+        });
+    }
+    clients
+}
+
+/// A member joins a running cluster one at a time: `cluster.state: existing` says the
+/// cluster runs, and the others are the members it will find.
+pub(super) fn check_joins(r: &mut Resolver, nodes: &[Node], state: &str) {
+    let joining: Vec<&Node> = nodes.iter().filter(|n| n.join).collect();
+    for node in &joining {
+        let span = node.join_span.clone().unwrap_or_else(|| node.span.clone());
+        if state == "new" {
+            r.error(
+                "spec.join-new-cluster",
+                &span,
+                format!("{} joins a running cluster, but cluster.state is new: a brand-new cluster has nothing to join", node.name),
+                "bootstrap the cluster without `join` first; once it runs, set cluster.state: existing and add members with join: true, one at a time",
+            );
+        }
+    }
+    if joining.len() == nodes.len() && !nodes.is_empty() {
+        let span = joining[0]
+            .join_span
+            .clone()
+            .unwrap_or_else(|| joining[0].span.clone());
+        r.error(
+            "spec.join-alone",
+            &span,
+            "every node joins, so no member is left to join".into(),
+            "the members already running have no `join`; only the one being added has it",
+        );
+        return;
+    }
+    for node in joining.iter().skip(1) {
+        let span = node.join_span.clone().unwrap_or_else(|| node.span.clone());
+        r.error(
+            "spec.join-several",
+            &span,
+            format!("{} joins together with {}: members join one at a time", node.name, joining[0].name),
+            "adding two members before either has started can lose quorum (4 of 5 needed while 2 are missing): join one, wait until `etcdctl endpoint health --cluster` is healthy, remove its `join`, then add the next",
+        );
+    }
+}
+
+/// The `etcdctl member add` to run on the running cluster before each joining node boots.
+pub fn join_steps(cluster: &Cluster) -> Vec<JoinStep> {
+    cluster
+        .nodes
+        .iter()
+        .filter(|n| n.join)
+        .map(|node| JoinStep {
+            node: node.name.clone(),
+            command: format!(
+                "etcdctl member add {} --peer-urls=https://{}:{}",
+                node.name,
+                node.advertise_host(),
+                cluster.etcd.peer_port
+            ),
+        })
+        .collect()
+}
+
+/// The client URL of every member, as etcdctl dials them: the roll lock must outlive the
+/// restart of the member whose script holds it.
+pub fn client_endpoints(cluster: &Cluster) -> String {
+    cluster
+        .nodes
+        .iter()
+        .map(|n| {
+            let host = n.fqdn.clone().unwrap_or_else(|| url_host(n.ip));
+            format!("https://{host}:{}", cluster.etcd.client_port)
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
