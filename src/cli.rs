@@ -213,6 +213,26 @@ struct RenderArgs {
 enum PkiCommand {
     /// Create the CA and every missing certificate and key in the spec's TLS directory
     Init(PkiInitArgs),
+    /// Re-issue leaf certificates (new keys, same CA, same files) that expire soon or are named
+    Renew(PkiRenewArgs),
+}
+
+#[derive(Debug, Args)]
+struct PkiRenewArgs {
+    /// The cluster spec (YAML)
+    spec: PathBuf,
+    /// Renew the leaves that expire within this many days (when no --node or --client is given)
+    #[arg(long, default_value_t = 30)]
+    within: u32,
+    /// Renew this node's server and peer pairs (repeatable)
+    #[arg(long = "node")]
+    nodes: Vec<String>,
+    /// Renew this client's pair: etcdctl, or a tls.clients name (repeatable)
+    #[arg(long = "client")]
+    clients: Vec<String>,
+    /// Validity of the new certificates in days (default: tls.leaf_days, else 365)
+    #[arg(long)]
+    leaf_days: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -252,6 +272,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     let result = match cli.command {
         Command::Render(args) => render(&args, sink),
         Command::Pki(PkiCommand::Init(args)) => pki_init(&args),
+        Command::Pki(PkiCommand::Renew(args)) => pki_renew(&args),
         Command::Materialize(args) => materialize_config(&args),
         Command::Validate(args) => return validate_configs(&args, sink),
         Command::Check(args) => return check_cluster(&args, sink),
@@ -416,6 +437,48 @@ fn pki_init(args: &PkiInitArgs) -> Result<i32, Report> {
         outcome.created.len(),
         outcome.kept.len(),
         cluster.tls.paths.dir().display()
+    );
+    Ok(0)
+}
+
+fn pki_renew(args: &PkiRenewArgs) -> Result<i32, Report> {
+    use crate::tls::renew::{self, Reason, Selection};
+    let document = spec::load(&args.spec)?;
+    let cluster = resolve::resolve(&document)?;
+    let leaf_days = args.leaf_days.unwrap_or(cluster.tls.leaf_days);
+    if leaf_days == 0 {
+        return Err(
+            Diagnostic::error("cli.days", "a validity of 0 days", Location::Nowhere).into(),
+        );
+    }
+    let selection = Selection {
+        within_days: args.within,
+        nodes: args.nodes.clone(),
+        clients: args.clients.clone(),
+    };
+    let outcome = renew::renew(
+        &cluster,
+        &selection,
+        leaf_days,
+        time::OffsetDateTime::now_utc(),
+    )?;
+    for (path, reason) in &outcome.renewed {
+        let why = match reason {
+            Reason::Named => "named".to_string(),
+            Reason::Expiring(end) => format!("valid until {}", end.date()),
+            Reason::HalfPair => "half a pair".to_string(),
+            Reason::Unreadable => "unreadable".to_string(),
+        };
+        eprintln!("renewed {} ({why})", path.display());
+    }
+    for path in &outcome.absent {
+        eprintln!("missing {}: `kindling pki init` creates it", path.display());
+    }
+    eprintln!(
+        "{} pair(s) renewed, {} valid for more than {} days kept; re-render and deliver the configs, then restart members one at a time (docs/operations.md)",
+        outcome.renewed.len(),
+        outcome.kept,
+        args.within
     );
     Ok(0)
 }

@@ -267,3 +267,196 @@ fn the_proven_record_never_hides_a_swapped_certificate_or_key() {
         "{stderr}"
     );
 }
+
+fn pki(dir: &Path, args: &[&str]) -> std::process::Output {
+    kindling()
+        .args(["--format", "json", "pki"])
+        .arg(args[0])
+        .arg(dir.join("cluster.yaml"))
+        .args(&args[1..])
+        .output()
+        .unwrap()
+}
+
+fn check_codes(dir: &Path) -> Vec<String> {
+    let output = kindling()
+        .args(["--format", "json", "check"])
+        .arg(dir.join("cluster.yaml"))
+        .output()
+        .unwrap();
+    let findings: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    findings
+        .iter()
+        .filter(|f| f["code"].as_str().unwrap().starts_with("tls."))
+        .map(|f| f["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn edit_spec(dir: &Path, old: &str, new: &str) {
+    let path = dir.join("cluster.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(old), "{old:?}");
+    std::fs::write(path, text.replacen(old, new, 1)).unwrap();
+}
+
+#[test]
+fn extra_clients_are_issued_by_name_and_organisation_and_checked() {
+    let dir = fresh_spec();
+    edit_spec(
+        dir.path(),
+        "  dir: pki\n",
+        "  dir: pki\n  clients:\n    - { name: apiserver-etcd-client, organization: \"system:masters\" }\n    - { name: backup }\n",
+    );
+    assert!(init(dir.path(), &[]).status.success());
+    let crt = dir.path().join("pki/clients/apiserver-etcd-client.crt");
+    let der = pem_der(&crt);
+    let (_, cert) = X509Certificate::from_der(&der).unwrap();
+    assert_eq!(
+        cert.subject().to_string(),
+        "CN=apiserver-etcd-client, O=system:masters"
+    );
+    let eku = cert.extended_key_usage().unwrap().unwrap().value;
+    assert!(eku.client_auth && !eku.server_auth);
+    assert_eq!(mode(&dir.path().join("pki/clients/backup.key")), 0o600);
+    assert_eq!(check_codes(dir.path()), Vec::<String>::new());
+    // A client certificate that is not the CA's is caught, at the client's line.
+    std::fs::copy(
+        dir.path().join("pki/ca.crt"),
+        dir.path().join("pki/clients/backup.crt"),
+    )
+    .unwrap();
+    assert!(check_codes(dir.path()).contains(&"tls.key-mismatch".to_string()));
+}
+
+#[test]
+fn a_new_ca_is_never_made_beside_old_leaves() {
+    let dir = fresh_spec();
+    assert!(init(dir.path(), &[]).status.success());
+    std::fs::remove_file(dir.path().join("pki/ca.crt")).unwrap();
+    std::fs::remove_file(dir.path().join("pki/ca.key")).unwrap();
+    let before = snapshot(&dir.path().join("pki"));
+    let output = init(dir.path(), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let findings: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(findings[0]["code"], "pki.ca-missing");
+    assert!(
+        findings[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("etcdctl.crt and 6 more exist"),
+        "{findings}"
+    );
+    assert_eq!(snapshot(&dir.path().join("pki")), before);
+    assert_eq!(
+        pki(dir.path(), &["renew", "--node", "etcd1"]).status.code(),
+        Some(1),
+        "renew needs the CA too"
+    );
+}
+
+#[test]
+fn check_and_pki_init_give_the_same_repair_for_half_a_pair_and_it_works() {
+    let dir = fresh_spec();
+    assert!(init(dir.path(), &[]).status.success());
+    std::fs::remove_file(dir.path().join("pki/nodes/etcd2/peer.key")).unwrap();
+    let repair = "kindling pki renew SPEC --node etcd2";
+    let refused = init(dir.path(), &[]);
+    let findings: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert!(
+        findings[0]["help"].as_str().unwrap().contains(repair),
+        "{findings}"
+    );
+    let checked = kindling()
+        .args(["--format", "json", "check"])
+        .arg(dir.path().join("cluster.yaml"))
+        .output()
+        .unwrap();
+    let findings: serde_json::Value = serde_json::from_slice(&checked.stdout).unwrap();
+    let missing = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "tls.missing")
+        .unwrap();
+    assert!(
+        missing["help"].as_str().unwrap().contains(repair),
+        "{missing}"
+    );
+
+    let ca_before = std::fs::read(dir.path().join("pki/ca.crt")).unwrap();
+    let server_before = std::fs::read(dir.path().join("pki/nodes/etcd2/server.key")).unwrap();
+    let other_before = std::fs::read(dir.path().join("pki/nodes/etcd1/peer.key")).unwrap();
+    let renewed = pki(dir.path(), &["renew", "--node", "etcd2"]);
+    assert!(
+        renewed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&renewed.stderr)
+    );
+    assert_eq!(check_codes(dir.path()), Vec::<String>::new());
+    assert_eq!(
+        std::fs::read(dir.path().join("pki/ca.crt")).unwrap(),
+        ca_before
+    );
+    assert_ne!(
+        std::fs::read(dir.path().join("pki/nodes/etcd2/server.key")).unwrap(),
+        server_before,
+        "a named node gets new keys for both pairs"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("pki/nodes/etcd1/peer.key")).unwrap(),
+        other_before,
+        "other nodes are left alone"
+    );
+    assert_eq!(mode(&dir.path().join("pki/nodes/etcd2/peer.key")), 0o600);
+}
+
+#[test]
+fn renew_replaces_exactly_the_leaves_that_expire_within_the_window() {
+    let dir = fresh_spec();
+    assert!(init(dir.path(), &["--leaf-days", "20"]).status.success());
+    let snapshot_before = snapshot(&dir.path().join("pki"));
+    let untouched = pki(dir.path(), &["renew", "--within", "10"]);
+    assert!(untouched.status.success());
+    let mut after = snapshot(&dir.path().join("pki"));
+    let mut before = snapshot_before.clone();
+    // Only the proven record is rewritten (with the same lines).
+    after.retain(|(p, _)| p != Path::new("proven"));
+    before.retain(|(p, _)| p != Path::new("proven"));
+    assert_eq!(after, before, "nothing expires within 10 days");
+
+    let renewed = pki(dir.path(), &["renew", "--within", "30"]);
+    assert!(renewed.status.success());
+    let stderr = String::from_utf8_lossy(&renewed.stderr);
+    assert!(stderr.contains("7 pair(s) renewed, 0 valid"), "{stderr}");
+    let der = pem_der(&dir.path().join("pki/nodes/etcd3/server.crt"));
+    let (_, cert) = X509Certificate::from_der(&der).unwrap();
+    let days =
+        (cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp()) / 86_400;
+    assert_eq!(days, 365, "the spec's leaf_days, not the old 20");
+    assert_eq!(check_codes(dir.path()), Vec::<String>::new());
+    assert_eq!(proven_lines(dir.path()), 7, "every renewed pair is proven");
+
+    let unknown = pki(dir.path(), &["renew", "--node", "etcd9"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    let findings: serde_json::Value = serde_json::from_slice(&unknown.stdout).unwrap();
+    assert_eq!(findings[0]["code"], "pki.unknown-node");
+}
+
+#[test]
+fn an_interrupted_renew_is_finished_by_the_next_run_never_leaving_a_mismatched_pair() {
+    let dir = fresh_spec();
+    assert!(init(dir.path(), &[]).status.success());
+    let crashed = kindling()
+        .env("KINDLING_TEST_CRASH_AT", "pki-mid-link")
+        .args(["pki", "renew"])
+        .arg(dir.path().join("cluster.yaml"))
+        .args(["--node", "etcd1"])
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success(), "the crash point was reached");
+    assert!(dir.path().join("pki/.kindling-pending").exists());
+    // The next run (here pki init) finishes the renewal before anything else.
+    assert!(init(dir.path(), &[]).status.success());
+    assert!(!dir.path().join("pki/.kindling-pending").exists());
+    assert_eq!(check_codes(dir.path()), Vec::<String>::new());
+}

@@ -13,6 +13,7 @@ use crate::diag::{Diagnostic, Report, Span};
 use crate::resolve::material::KeyedCert;
 use crate::resolve::{LOCALHOST, Node};
 use crate::tls::CertPair;
+use crate::tls::pki::renew_command;
 use crate::tls::proof::{key_matches, pem_der, signed_by};
 
 /// What a certificate is for, which decides the extended key usages it needs.
@@ -21,6 +22,8 @@ enum Role {
     Server,
     Peer,
     Client,
+    /// A `tls.clients` certificate.
+    ExtraClient,
 }
 
 impl Role {
@@ -29,6 +32,7 @@ impl Role {
             Role::Server => "server",
             Role::Peer => "peer",
             Role::Client => "etcdctl client",
+            Role::ExtraClient => "client",
         }
     }
 }
@@ -61,6 +65,17 @@ pub fn check(cx: &Context, report: &mut Report) {
         span: dir_span,
     };
     check_pair(cx, (&ca, &ca_der), &client, report);
+    for (spec, pair) in cx.cluster.tls.clients.iter().zip(&cx.material.clients) {
+        let files = paths.extra_client(&spec.name);
+        let extra = Pair {
+            files: &files,
+            pair,
+            role: Role::ExtraClient,
+            node: None,
+            span: &spec.span,
+        };
+        check_pair(cx, (&ca, &ca_der), &extra, report);
+    }
     for (node, tls) in cx.cluster.nodes.iter().zip(&cx.material.nodes) {
         let server_files = paths.server(&node.name);
         let peer_files = paths.peer(&node.name);
@@ -153,7 +168,7 @@ fn prove(cert: &X509Certificate, ca: &X509Certificate, pair: &Pair, report: &mut
     if !signed_by(cert, ca) {
         report.push(
             Diagnostic::at("tls.chain", format!("{path} ({} certificate) is not signed by the cluster CA", pair.role.name()), pair.span)
-                .with_help("members trust only tls.dir/ca.crt: re-issue the certificate from that CA (remove the pair and run `kindling pki init`)"),
+                .with_help(format!("members trust only tls.dir/ca.crt: re-issue the certificate from that CA with `{}`", renew_command(pair.files))),
         );
     }
 }
@@ -190,7 +205,7 @@ fn check_key_match(cert: &X509Certificate, pair: &Pair, report: &mut Report) {
         Some(true) => {}
         Some(false) => report.push(
             Diagnostic::at("tls.key-mismatch", format!("{} does not belong to {}", key_path.display(), pair.files.cert.display()), pair.span)
-                .with_help("etcd refuses to start with a mismatched pair: restore the right key, or remove both files and run `kindling pki init`"),
+                .with_help(format!("etcd refuses to start with a mismatched pair: restore the right key, or issue a new pair with `{}`", renew_command(pair.files))),
         ),
         None => report.push(Diagnostic::warning(
             "tls.key-unchecked",
@@ -217,7 +232,7 @@ fn check_usages(cert: &X509Certificate, pair: &Pair, report: &mut Report) {
             .into_iter()
             .flatten()
             .collect(),
-        Role::Client => [(!client).then_some("clientAuth")]
+        Role::Client | Role::ExtraClient => [(!client).then_some("clientAuth")]
             .into_iter()
             .flatten()
             .collect(),
@@ -226,7 +241,7 @@ fn check_usages(cert: &X509Certificate, pair: &Pair, report: &mut Report) {
         let why = match pair.role {
             Role::Peer => "a member is both server and client of its peers",
             Role::Server => "clients refuse a server certificate without it",
-            Role::Client => "members refuse a client certificate without it",
+            Role::Client | Role::ExtraClient => "members refuse a client certificate without it",
         };
         report.push(
             Diagnostic::at(

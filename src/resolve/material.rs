@@ -20,6 +20,8 @@ pub struct Material {
     pub image_hash: Option<String>,
     pub ca_cert: String,
     pub client: KeyedCert,
+    /// The `tls.clients` pairs, in the spec's order.
+    pub clients: Vec<KeyedCert>,
     /// In the order of `Cluster::nodes`.
     pub nodes: Vec<NodeTls>,
     /// The pairs `pki init` already proved, which `check` need not prove again.
@@ -46,6 +48,12 @@ pub fn load(cluster: &Cluster) -> Result<Material, Report> {
     let span = &cluster.tls.dir_span;
     let ca_cert = read_cert(&paths.ca().cert, span, &mut report);
     let client = read_pair(&paths.client(), span, &mut report);
+    let clients = cluster
+        .tls
+        .clients
+        .iter()
+        .map(|c| read_pair(&paths.extra_client(&c.name), &c.span, &mut report))
+        .collect();
     let nodes = cluster
         .nodes
         .iter()
@@ -58,6 +66,7 @@ pub fn load(cluster: &Cluster) -> Result<Material, Report> {
         image_hash,
         ca_cert,
         client,
+        clients,
         nodes,
         proven: crate::tls::proof::Proven::load(paths.dir()),
     })
@@ -87,10 +96,10 @@ fn read_text(path: &Path, span: &Span, report: &mut Report) -> Option<String> {
     }
 }
 
-/// What to do about a missing certificate or key, the same advice `pki init` acts on: an
+/// What to do about a missing certificate or key, the same advice `pki init` gives: an
 /// interrupted run is finished by running it again; a lone half of a pair is never
-/// completed (a new key would not match the old certificate), so it must be restored or
-/// moved away with its partner.
+/// completed (a new key would not match the old certificate), so it is restored or replaced
+/// with a new pair by `pki renew`.
 fn missing_help(path: &Path) -> String {
     let pending = path
         .ancestors()
@@ -102,10 +111,14 @@ fn missing_help(path: &Path) -> String {
     if pending {
         "a `kindling pki init` was interrupted: run it again to finish it".to_string()
     } else if partner.exists() {
+        let pair = CertPair {
+            cert: path.with_extension("crt"),
+            key: path.with_extension("key"),
+        };
         format!(
-            "{} exists without it, and pki init never completes half a pair: restore the file, or move {} away too and run `kindling pki init SPEC`",
+            "{} exists without it: restore the file, or run `{}` to replace both with a new pair",
             partner.display(),
-            partner.display()
+            crate::tls::pki::renew_command(&pair)
         )
     } else {
         "run `kindling pki init SPEC` to create the missing certificates".to_string()

@@ -3,6 +3,7 @@
 
 pub mod pki;
 pub mod proof;
+pub mod renew;
 
 use std::path::{Path, PathBuf};
 
@@ -43,6 +44,11 @@ impl PkiPaths {
 
     pub fn peer(&self, node: &str) -> CertPair {
         self.pair(self.node_dir(node), "peer")
+    }
+
+    /// An extra client certificate of `tls.clients`.
+    pub fn extra_client(&self, name: &str) -> CertPair {
+        self.pair(self.dir.join("clients"), name)
     }
 
     pub fn node_dir(&self, node: &str) -> PathBuf {

@@ -1,9 +1,11 @@
 //! `kindling pki init`: creates the cluster's TLS material in the spec's TLS directory.
 //!
-//! A CA, per node a server and a peer certificate, and one etcdctl client certificate;
-//! EC P-256 keys; validity set explicitly. It never overwrites a key or certificate: a pair that exists is kept
-//! (new node certs are signed by the existing CA), a half pair (cert without key or the
-//! reverse) is an error.
+//! A CA, per node a server and a peer certificate, one etcdctl client certificate and the
+//! `tls.clients`; EC P-256 keys; validity set explicitly. It never overwrites a key or
+//! certificate: a pair that exists is kept (new node certs are signed by the existing CA), a
+//! half pair (cert without key or the reverse) is an error whose help is `pki renew`, and a
+//! missing CA beside existing leaves is an error (a new CA would not have signed them).
+//! `pki renew` (`tls::renew`) is the one command that replaces leaves.
 //!
 //! Everything is generated in memory first, so a bad validity fails before any file exists.
 //! Then the new files are staged in `DIR/.kindling-pending/` with a manifest written last,
@@ -27,6 +29,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::CertPair;
 use crate::diag::{Diagnostic, Location, Report};
+use crate::resolve::operations::ClientCert;
 use crate::resolve::{Cluster, Node};
 
 /// Validity in days, from the spec's `tls` section or the command line.
@@ -68,25 +71,35 @@ pub fn init(cluster: &Cluster, validity: Validity, now: OffsetDateTime) -> Resul
     let files = plan(cluster, validity, now, &mut outcome)?;
     write_journaled(paths.dir(), &files)?;
     outcome.created.extend(files.into_iter().map(|f| f.path));
-    let leaves: Vec<CertPair> = leaves(cluster).into_iter().map(|(pair, _)| pair).collect();
-    super::proof::record(paths.dir(), &paths.ca().cert, &leaves)?;
+    record_proven(cluster)?;
     Ok(outcome)
 }
 
-/// A file to create: its path, contents and mode.
-struct NewFile {
-    path: PathBuf,
-    bytes: Vec<u8>,
-    mode: u32,
+/// Rewrites the `proven` record for every leaf the cluster has.
+pub(super) fn record_proven(cluster: &Cluster) -> Result<(), Report> {
+    let paths = &cluster.tls.paths;
+    let leaves: Vec<CertPair> = leaves(cluster).into_iter().map(|(pair, _)| pair).collect();
+    super::proof::record(paths.dir(), &paths.ca().cert, &leaves)
 }
 
-/// Every leaf pair the cluster has: the etcdctl client's, then each node's server and peer.
-fn leaves(cluster: &Cluster) -> Vec<(CertPair, Leaf<'_>)> {
+/// A file to write: its path, contents and mode.
+pub(super) struct NewFile {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+    pub mode: u32,
+}
+
+/// Every leaf pair the cluster has: the etcdctl client's, each node's server and peer, then
+/// the extra clients.
+pub(super) fn leaves(cluster: &Cluster) -> Vec<(CertPair, Leaf<'_>)> {
     let paths = &cluster.tls.paths;
     let mut wanted = vec![(paths.client(), Leaf::Client)];
     for node in &cluster.nodes {
         wanted.push((paths.server(&node.name), Leaf::Server(node)));
         wanted.push((paths.peer(&node.name), Leaf::Peer(node)));
+    }
+    for client in &cluster.tls.clients {
+        wanted.push((paths.extra_client(&client.name), Leaf::Extra(client)));
     }
     wanted
 }
@@ -109,6 +122,9 @@ fn plan(
         .collect();
     if report.has_errors() {
         return Err(report);
+    }
+    if !ca_present && leaves_present.iter().any(|present| *present) {
+        return Err(ca_missing(&ca_pair, &wanted, &leaves_present));
     }
     let key_mode = cluster.tls.key_mode;
     let mut files = Vec::new();
@@ -140,22 +156,57 @@ fn plan(
             outcome.kept.extend([pair.cert.clone(), pair.key.clone()]);
             continue;
         }
-        let key = KeyPair::generate().map_err(|e| pki_error(&pair.key, &e))?;
-        let params = leaf_params(leaf, validity, now, &key)?;
-        let cert = params
-            .signed_by(&key, &issuer)
-            .map_err(|e| pki_error(&pair.cert, &e))?;
-        files.extend(pair_files(
-            pair,
-            &cert.pem(),
-            &key.serialize_pem(),
-            key_mode,
-        ));
+        files.extend(issue(pair, leaf, validity, now, &issuer, key_mode)?);
     }
     Ok(files)
 }
 
-fn outlives_ca(leaf_days: u32, ca_end: OffsetDateTime, ca_cert: &Path) -> Report {
+/// A new key and a certificate for it signed by `issuer`, as the two files of `pair`.
+pub(super) fn issue(
+    pair: &CertPair,
+    leaf: &Leaf,
+    validity: Validity,
+    now: OffsetDateTime,
+    issuer: &Issuer<'static, KeyPair>,
+    key_mode: u32,
+) -> Result<[NewFile; 2], Report> {
+    let key = KeyPair::generate().map_err(|e| pki_error(&pair.key, &e))?;
+    let params = leaf_params(leaf, validity, now, &key)?;
+    let cert = params
+        .signed_by(&key, issuer)
+        .map_err(|e| pki_error(&pair.cert, &e))?;
+    Ok(pair_files(
+        pair,
+        &cert.pem(),
+        &key.serialize_pem(),
+        key_mode,
+    ))
+}
+
+/// The CA is gone but leaves it signed are still there: a new CA beside them would leave a
+/// cluster whose members reject each other.
+fn ca_missing(ca: &CertPair, wanted: &[(CertPair, Leaf)], present: &[bool]) -> Report {
+    let kept: Vec<String> = wanted
+        .iter()
+        .zip(present)
+        .filter(|(_, present)| **present)
+        .map(|((pair, _), _)| pair.cert.display().to_string())
+        .collect();
+    let shown = match kept.as_slice() {
+        [one] => one.clone(),
+        [first, rest @ ..] => format!("{first} and {} more", rest.len()),
+        [] => String::new(),
+    };
+    Diagnostic::error(
+        "pki.ca-missing",
+        format!("{} is missing, but {shown} exist: a new CA would not have signed them, and members would reject each other", ca.cert.display()),
+        Location::File(ca.cert.clone()),
+    )
+    .with_help("restore ca.crt and ca.key; or, to start a new PKI, move every certificate and key of the TLS directory away and run pki init again")
+    .into()
+}
+
+pub(super) fn outlives_ca(leaf_days: u32, ca_end: OffsetDateTime, ca_cert: &Path) -> Report {
     Diagnostic::error(
         "pki.leaf-outlives-ca",
         format!(
@@ -183,9 +234,26 @@ fn pair_files(pair: &CertPair, cert_pem: &str, key_pem: &str, key_mode: u32) -> 
     ]
 }
 
-/// Stages every file in the journal directory, writes the manifest last, links each file
-/// into place (never replacing one), then removes the journal.
+/// Whether a journaled file may replace one that exists (`pki renew`) or must be new.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Placement {
+    New,
+    Replace,
+}
+
+/// Stages every file in the journal directory, writes the manifest last, moves each file
+/// into place, then removes the journal.
 fn write_journaled(dir: &Path, files: &[NewFile]) -> Result<(), Report> {
+    write_journal(dir, files, Placement::New)
+}
+
+/// The journaled write both commands use: a run killed before the manifest is written left
+/// nothing; one killed after it is finished by the next `pki init` or `pki renew`.
+pub(super) fn write_journal(
+    dir: &Path,
+    files: &[NewFile],
+    placement: Placement,
+) -> Result<(), Report> {
     if files.is_empty() {
         return Ok(());
     }
@@ -207,7 +275,12 @@ fn write_journaled(dir: &Path, files: &[NewFile]) -> Result<(), Report> {
             .ok_or_else(|| {
                 file_error(&file.path, "is not a UTF-8 path inside the TLS directory")
             })?;
-        manifest.push_str(&format!("{index}\t{target}\n"));
+        let mark = if placement == Placement::Replace {
+            "\treplace"
+        } else {
+            ""
+        };
+        manifest.push_str(&format!("{index}\t{target}{mark}\n"));
     }
     crate::emit::create_new(&pending.join(MANIFEST), manifest.as_bytes(), 0o600)?;
     crate::emit::crash_point("pki-after-manifest");
@@ -215,9 +288,11 @@ fn write_journaled(dir: &Path, files: &[NewFile]) -> Result<(), Report> {
 }
 
 /// Completes a journaled run: links every staged file the manifest lists whose target is
-/// missing, checks the ones already there, and removes the journal. A journal without a
-/// manifest is a run killed while staging, and is discarded. Returns the files created.
-fn finish_pending(dir: &Path) -> Result<Vec<PathBuf>, Report> {
+/// missing and checks the ones already there (or, for a `replace` line, renames the staged
+/// file over its target; one renamed already is gone from the journal), and removes the
+/// journal. A journal without a manifest is a run killed while staging, and is discarded.
+/// Returns the files created or replaced.
+pub(super) fn finish_pending(dir: &Path) -> Result<Vec<PathBuf>, Report> {
     let pending = dir.join(PENDING);
     if !pending.exists() {
         return Ok(Vec::new());
@@ -225,14 +300,21 @@ fn finish_pending(dir: &Path) -> Result<Vec<PathBuf>, Report> {
     let mut created = Vec::new();
     if let Ok(manifest) = crate::read::text(&pending.join(MANIFEST), crate::read::SPEC_LIMIT) {
         for line in manifest.lines() {
-            let Some((staged, target)) = line.split_once('\t') else {
+            let mut fields = line.split('\t');
+            let (Some(staged), Some(target)) = (fields.next(), fields.next()) else {
                 continue;
             };
+            let replace = fields.next() == Some("replace");
             if staged.contains('/') || target.split('/').any(|part| part == "..") {
                 continue;
             }
             let target = dir.join(target);
-            if link_into_place(&pending.join(staged), &target)? {
+            let placed = if replace {
+                rename_into_place(&pending.join(staged), &target)?
+            } else {
+                link_into_place(&pending.join(staged), &target)?
+            };
+            if placed {
                 created.push(target);
             }
             crate::emit::crash_point("pki-mid-link");
@@ -274,6 +356,21 @@ fn link_into_place(staged: &Path, target: &Path) -> Result<bool, Report> {
     }
 }
 
+/// Renames `staged` over `target`; Ok(false) when an earlier, interrupted finish already did.
+fn rename_into_place(staged: &Path, target: &Path) -> Result<bool, Report> {
+    if !staged.exists() {
+        return Ok(false);
+    }
+    if let Some(parent) = target.parent() {
+        crate::emit::tree::make_dirs(parent, 0o700)?;
+    }
+    std::fs::rename(staged, target).map_err(|e| Report::io(target, "replace", &e))?;
+    if let Some(parent) = target.parent() {
+        crate::emit::sync_dir(parent);
+    }
+    Ok(true)
+}
+
 /// Whether a pair exists; a half pair is an error, never silently completed.
 fn presence(pair: &CertPair, report: &mut Report) -> bool {
     match (pair.cert.exists(), pair.key.exists()) {
@@ -287,15 +384,36 @@ fn presence(pair: &CertPair, report: &mut Report) -> bool {
             };
             report.push(
                 Diagnostic::error("pki.half-pair", format!("{} exists but {} does not", present.display(), missing.display()), Location::File(present.clone()))
-                    .with_help("kindling never overwrites TLS files: restore the missing one, or move both away to have them created anew"),
+                    .with_help(format!("pki init never completes half a pair: restore the missing file, or run `{}` to replace both with a new pair", renew_command(pair))),
             );
             false
         }
     }
 }
 
+/// The `kindling pki renew` that issues a new pair in place of `pair`: by node or client.
+pub fn renew_command(pair: &CertPair) -> String {
+    let stem = pair.cert.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let parent = pair.cert.parent();
+    let parent_name = parent
+        .and_then(Path::file_name)
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    let grandparent_name = parent
+        .and_then(Path::parent)
+        .and_then(Path::file_name)
+        .and_then(|n| n.to_str());
+    let selector = match (stem, grandparent_name) {
+        ("server" | "peer", Some("nodes")) => format!("--node {parent_name}"),
+        _ => format!("--client {stem}"),
+    };
+    format!("kindling pki renew SPEC {selector}")
+}
+
 /// The existing CA as an issuer, and when it expires.
-fn load_issuer(pair: &CertPair) -> Result<(Issuer<'static, KeyPair>, OffsetDateTime), Report> {
+pub(super) fn load_issuer(
+    pair: &CertPair,
+) -> Result<(Issuer<'static, KeyPair>, OffsetDateTime), Report> {
     let read = |path: &Path| {
         crate::read::text(path, crate::read::SPEC_LIMIT)
             .map_err(|e| file_error(path, &format!("cannot read it: {e}")))
@@ -320,10 +438,11 @@ fn load_issuer(pair: &CertPair) -> Result<(Issuer<'static, KeyPair>, OffsetDateT
     Ok((issuer, not_after))
 }
 
-enum Leaf<'a> {
+pub(super) enum Leaf<'a> {
     Client,
     Server(&'a Node),
     Peer(&'a Node),
+    Extra(&'a ClientCert),
 }
 
 fn ca_params(
@@ -361,6 +480,15 @@ fn leaf_params(
     match leaf {
         Leaf::Client => {
             params.distinguished_name = name("etcdctl");
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        }
+        Leaf::Extra(client) => {
+            params.distinguished_name = name(&client.name);
+            if let Some(organization) = &client.organization {
+                params
+                    .distinguished_name
+                    .push(DnType::OrganizationName, organization.as_str());
+            }
             params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         }
         Leaf::Server(node) | Leaf::Peer(node) => {
@@ -409,7 +537,11 @@ fn name(common_name: &str) -> DistinguishedName {
 
 /// The end of a validity of `days` from now (backdated like the start). X.509 dates end
 /// with the year 9999; a validity past it is refused, not wrapped or panicked on.
-fn not_after(now: OffsetDateTime, days: u32, setting: &str) -> Result<OffsetDateTime, Report> {
+pub(super) fn not_after(
+    now: OffsetDateTime,
+    days: u32,
+    setting: &str,
+) -> Result<OffsetDateTime, Report> {
     (now - BACKDATE)
         .checked_add(Duration::days(i64::from(days)))
         .filter(|end| end.year() <= 9999)
