@@ -681,3 +681,43 @@ fn etcd_3_6_deprecated_names_warn_and_both_names_fail() {
         env_line
     );
 }
+
+#[test]
+fn a_joining_node_gets_its_member_add_printed_and_join_says_when_there_is_none() {
+    let dir = scratch_copy("three-node");
+    let none = kindling()
+        .args(["--format", "json", "join"])
+        .arg(dir.path().join("cluster.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(1));
+    assert_eq!(findings(&none)[0]["code"], "join.none");
+
+    edit_spec(
+        dir.path(),
+        "  name: k8s0\n",
+        "  name: k8s0\n  state: existing\n",
+    );
+    let spec = dir.path().join("cluster.yaml");
+    let text = std::fs::read_to_string(&spec).unwrap()
+        + "  - { name: etcd4, ip: 10.0.0.14, join: true }\n";
+    std::fs::write(&spec, text).unwrap();
+    assert!(
+        kindling()
+            .args(["pki", "init"])
+            .arg(&spec)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let command = "etcdctl member add etcd4 --peer-urls=https://10.0.0.14:2380";
+    let joined = kindling().arg("join").arg(&spec).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&joined.stdout),
+        format!("{command}\n")
+    );
+    let checked = kindling().arg("check").arg(&spec).output().unwrap();
+    assert_eq!(checked.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&checked.stderr).contains(command));
+}

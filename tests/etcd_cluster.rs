@@ -30,6 +30,11 @@ fn main() {
             &["systemd-analyze", "etcd"],
             rendered_units_pass_systemd_analyze_verify,
         ),
+        trial(
+            "operations_units_pass_systemd_analyze_verify",
+            &["systemd-analyze"],
+            operations_units_pass_systemd_analyze_verify,
+        ),
     ];
     libtest_mimic::run(&arguments, trials).exit();
 }
@@ -373,4 +378,73 @@ fn rendered_units_pass_systemd_analyze_verify() {
         !text(&broken).trim().is_empty(),
         "systemd-analyze verify accepted a relative ExecStartPre"
     );
+}
+
+/// The units `backup:` and `updates.os_reboots` add, and the roll units every node has, each
+/// verified with its script path moved into the materialized root (where the script is).
+fn operations_units_pass_systemd_analyze_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    common::copy_tree(&golden("three-node"), &case, &|p| p.ends_with("expected"));
+    let spec = case.join("cluster.yaml");
+    let edited = std::fs::read_to_string(&spec).unwrap().replace(
+        "nodes:\n",
+        "backup: { schedule: \"*-*-* 03:15:00\", keep: 3 }\nupdates: { os_reboots: true }\nnodes:\n",
+    );
+    std::fs::write(&spec, edited).unwrap();
+    let ign = dir.path().join("ign");
+    kindling()
+        .arg("render")
+        .arg(&spec)
+        .arg("-o")
+        .arg(&ign)
+        .assert()
+        .success();
+    let root = dir.path().join("etcd1");
+    kindling()
+        .arg("materialize")
+        .arg(ign.join("etcd1.ign"))
+        .arg("--root")
+        .arg(&root)
+        .assert()
+        .success();
+    let units = root.join("etc/systemd/system");
+    assert!(
+        std::fs::read_link(units.join("locksmithd.service"))
+            .is_ok_and(|t| t == Path::new("/dev/null")),
+        "locksmithd is masked"
+    );
+    let checked = dir.path().join("verify");
+    std::fs::create_dir_all(&checked).unwrap();
+    for unit in [
+        "etcd-update.service",
+        "etcd-roll-resume.service",
+        "kindling-os-update.service",
+        "kindling-os-update.timer",
+        "etcd-backup.service",
+        "etcd-backup.timer",
+    ] {
+        let contents = std::fs::read_to_string(units.join(unit))
+            .unwrap_or_else(|e| panic!("{unit} was not written: {e}"))
+            .replace("/opt/bin/", &format!("{}/opt/bin/", root.display()));
+        std::fs::write(checked.join(unit), contents).unwrap();
+    }
+    for unit in [
+        "etcd-update.service",
+        "etcd-roll-resume.service",
+        "kindling-os-update.timer",
+        "etcd-backup.timer",
+    ] {
+        let result = verify(&checked.join(unit));
+        let said = text(&result);
+        let complaints: Vec<&str> = said
+            .lines()
+            .filter(|l| !l.contains("etcd.service") && !l.contains("update-engine.service"))
+            .collect();
+        assert!(complaints.is_empty(), "{unit}: {}", text(&result));
+    }
+    let timer = std::fs::read_to_string(units.join("etcd-backup.timer")).unwrap();
+    assert!(timer.contains("OnCalendar=*-*-* 03:15:00\n"), "{timer}");
+    let script = std::fs::read_to_string(root.join("opt/bin/kindling-etcd-backup")).unwrap();
+    assert!(script.contains("keep=3\n"), "{script}");
 }
