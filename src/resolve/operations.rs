@@ -3,7 +3,7 @@
 //! the extra client certificates other programs use. Values are checked and defaulted here;
 //! the profile's templates only print them.
 
-use super::{Cluster, Node, Resolver, url_host, value_or, values};
+use super::{Cluster, Node, Resolver, value_or, values};
 use crate::diag::Span;
 
 /// `backup:` of the spec, with its defaults.
@@ -174,7 +174,7 @@ pub(super) fn check_joins(r: &mut Resolver, nodes: &[Node], state: &str) {
             "spec.join-several",
             &span,
             format!("{} joins together with {}: members join one at a time", node.name, joining[0].name),
-            "adding two members before either has started can lose quorum (4 of 5 needed while 2 are missing): join one, wait until `etcdctl endpoint health --cluster` is healthy, remove its `join`, then add the next",
+            "while two added members are still starting, the majority needs every member that runs, so one failure loses quorum: join one, wait until `etcdctl endpoint health --cluster` is healthy, remove its `join`, then add the next",
         );
     }
 }
@@ -204,8 +204,11 @@ pub fn client_endpoints(cluster: &Cluster) -> String {
         .nodes
         .iter()
         .map(|n| {
-            let host = n.fqdn.clone().unwrap_or_else(|| url_host(n.ip));
-            format!("https://{host}:{}", cluster.etcd.client_port)
+            format!(
+                "https://{}:{}",
+                n.advertise_host(),
+                cluster.etcd.client_port
+            )
         })
         .collect::<Vec<_>>()
         .join(",")

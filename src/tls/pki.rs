@@ -156,7 +156,14 @@ fn plan(
             outcome.kept.extend([pair.cert.clone(), pair.key.clone()]);
             continue;
         }
-        files.extend(issue(pair, leaf, validity, now, &issuer, key_mode)?);
+        files.extend(issue(
+            pair,
+            leaf,
+            validity.leaf_days,
+            now,
+            &issuer,
+            key_mode,
+        )?);
     }
     Ok(files)
 }
@@ -165,13 +172,13 @@ fn plan(
 pub(super) fn issue(
     pair: &CertPair,
     leaf: &Leaf,
-    validity: Validity,
+    leaf_days: u32,
     now: OffsetDateTime,
     issuer: &Issuer<'static, KeyPair>,
     key_mode: u32,
 ) -> Result<[NewFile; 2], Report> {
     let key = KeyPair::generate().map_err(|e| pki_error(&pair.key, &e))?;
-    let params = leaf_params(leaf, validity, now, &key)?;
+    let params = leaf_params(leaf, leaf_days, now, &key)?;
     let cert = params
         .signed_by(&key, issuer)
         .map_err(|e| pki_error(&pair.cert, &e))?;
@@ -467,7 +474,7 @@ fn ca_params(
 
 fn leaf_params(
     leaf: &Leaf,
-    validity: Validity,
+    leaf_days: u32,
     now: OffsetDateTime,
     key: &KeyPair,
 ) -> Result<CertificateParams, Report> {
@@ -475,7 +482,7 @@ fn leaf_params(
     params.use_authority_key_identifier_extension = true;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.not_before = now - BACKDATE;
-    params.not_after = not_after(now, validity.leaf_days, "--leaf-days / tls.leaf_days")?;
+    params.not_after = not_after(now, leaf_days, "--leaf-days / tls.leaf_days")?;
     params.serial_number = Some(serial(key, now));
     match leaf {
         Leaf::Client => {

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use time::OffsetDateTime;
 
 use super::CertPair;
-use super::pki::{self, Leaf, NewFile, Placement, Validity};
+use super::pki::{self, Leaf, NewFile, Placement};
 use crate::diag::{Diagnostic, Location, Report};
 use crate::resolve::Cluster;
 
@@ -78,14 +78,10 @@ pub fn renew(
         if leaf_end > ca_end {
             return Err(pki::outlives_ca(leaf_days, ca_end, &ca.cert));
         }
-        let validity = Validity {
-            ca_days: 0,
-            leaf_days,
-        };
         files.extend(pki::issue(
             &pair,
             &leaf,
-            validity,
+            leaf_days,
             now,
             &issuer,
             cluster.tls.key_mode,
