@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{golden, kindling};
+use common::{golden, kindling, trial};
 
 fn main() {
     let arguments = libtest_mimic::Arguments::from_args();
@@ -37,40 +37,6 @@ fn main() {
         ),
     ];
     libtest_mimic::run(&arguments, trials).exit();
-}
-
-/// A test that needs `programs`: ignored (with a note saying why) when one is missing,
-/// except under CI=true, where the test runs and fails on the missing program.
-fn trial(name: &'static str, programs: &[&'static str], test: fn()) -> libtest_mimic::Trial {
-    let missing: Vec<&'static str> = programs.iter().copied().filter(|p| !on_path(p)).collect();
-    let in_ci = std::env::var("CI").as_deref() == Ok("true");
-    let ignored = !in_ci && !missing.is_empty();
-    let run = libtest_mimic::Trial::test(name, move || {
-        if let Some(program) = missing.first() {
-            return Err(format!(
-                "{program} is not installed, and CI=true: this test must run in CI"
-            )
-            .into());
-        }
-        test();
-        Ok(())
-    });
-    if ignored {
-        eprintln!(
-            "note: {name} is ignored: it needs {} (install etcd-server, etcd-client and systemd, or run `bash .ci/run`)",
-            programs.join(", ")
-        );
-        return run.with_ignored_flag(true);
-    }
-    run
-}
-
-fn on_path(program: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {program}"))
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 /// Renders a golden case and materializes each node into `<dir>/<node>/`.

@@ -25,6 +25,13 @@ use std::time::{Duration, Instant};
 
 use common::{golden, kindling};
 
+/// What every test here runs.
+const NEEDS: &[&str] = &["etcd", "etcdctl", "bash"];
+
+fn trial(name: &'static str, test: fn()) -> libtest_mimic::Trial {
+    common::trial(name, NEEDS, test)
+}
+
 fn main() {
     let mut arguments = libtest_mimic::Arguments::from_args();
     // One cluster at a time: four clusters of three members on two cores would starve each
@@ -49,40 +56,6 @@ fn main() {
         ),
     ];
     libtest_mimic::run(&arguments, trials).exit();
-}
-
-fn trial(name: &'static str, test: fn()) -> libtest_mimic::Trial {
-    let missing: Vec<&str> = ["etcd", "etcdctl", "bash"]
-        .into_iter()
-        .filter(|p| !on_path(p))
-        .collect();
-    let in_ci = std::env::var("CI").as_deref() == Ok("true");
-    let ignored = !in_ci && !missing.is_empty();
-    let run = libtest_mimic::Trial::test(name, move || {
-        if let Some(program) = missing.first() {
-            return Err(format!(
-                "{program} is not installed, and CI=true: this test must run in CI"
-            )
-            .into());
-        }
-        test();
-        Ok(())
-    });
-    if ignored {
-        eprintln!(
-            "note: {name} is ignored: it needs etcd-server and etcd-client (or run `bash .ci/run`)"
-        );
-        return run.with_ignored_flag(true);
-    }
-    run
-}
-
-fn on_path(program: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {program}"))
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 fn text(output: &Output) -> String {
@@ -120,6 +93,17 @@ impl Lab {
             members: BTreeMap::new(),
         };
         lab.kindling(&["pki init"]);
+        lab
+    }
+
+    /// `new`, rendered, and m1..m3 started and healthy.
+    fn formed(net: u8, edit: impl Fn(String) -> String) -> Lab {
+        let mut lab = Lab::new(net, edit);
+        lab.render();
+        for node in ["m1", "m2", "m3"] {
+            lab.start(node);
+        }
+        lab.wait_healthy("m1", 3);
         lab
     }
 
@@ -370,12 +354,7 @@ fn join_command(lab: &Lab) -> String {
 }
 
 fn members_join_and_are_replaced() {
-    let mut lab = Lab::new(11, |spec| spec);
-    lab.render();
-    for node in ["m1", "m2", "m3"] {
-        lab.start(node);
-    }
-    lab.wait_healthy("m1", 3);
+    let mut lab = Lab::formed(11, |spec| spec);
     lab.put("m1", "kindling/before", "written before the join");
 
     // m4 joins: the spec marks it, kindling prints what to run first.
@@ -562,13 +541,8 @@ fn pid(lab: &Lab, node: &str) -> String {
 }
 
 fn rolling_restart_keeps_a_quorum() {
-    let mut lab = Lab::new(12, |spec| spec);
-    lab.render();
+    let lab = Lab::formed(12, |spec| spec);
     let nodes = ["m1", "m2", "m3"];
-    for node in nodes {
-        lab.start(node);
-    }
-    lab.wait_healthy("m1", 3);
     lab.put("m1", "kindling/before", "kept");
     let pids_before: Vec<String> = nodes.iter().map(|n| pid(&lab, n)).collect();
 
@@ -673,14 +647,9 @@ fn rolling_restart_keeps_a_quorum() {
 }
 
 fn backup_restores() {
-    let mut lab = Lab::new(13, |spec| {
+    let mut lab = Lab::formed(13, |spec| {
         spec.replace("nodes:\n", "backup: { keep: 2 }\nnodes:\n")
     });
-    lab.render();
-    for node in ["m1", "m2", "m3"] {
-        lab.start(node);
-    }
-    lab.wait_healthy("m1", 3);
     lab.put("m2", "kindling/backed-up", "restored");
     let backups = lab.path("backups");
     std::fs::create_dir_all(&backups).unwrap();
@@ -789,13 +758,8 @@ fn served_certificate(lab: &Lab, node: &str, ip: &str) -> String {
 }
 
 fn pki_renew_on_a_running_cluster() {
-    let mut lab = Lab::new(14, |spec| spec);
-    lab.render();
+    let mut lab = Lab::formed(14, |spec| spec);
     let nodes = ["m1", "m2", "m3"];
-    for node in nodes {
-        lab.start(node);
-    }
-    lab.wait_healthy("m1", 3);
     lab.put("m1", "kindling/before", "kept");
     let old_server = std::fs::read_to_string(lab.path("pki/nodes/m2/server.crt")).unwrap();
 

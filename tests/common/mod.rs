@@ -88,3 +88,37 @@ pub fn terraform(stdin: &str, cwd: &Path) -> std::process::Output {
         .expect("the query is written");
     child.wait_with_output().expect("kindling finishes")
 }
+
+/// A test that needs `programs`: ignored (with a note saying why) when one is missing,
+/// except under CI=true, where the test runs and fails on the missing program.
+pub fn trial(name: &'static str, programs: &[&'static str], test: fn()) -> libtest_mimic::Trial {
+    let missing: Vec<&'static str> = programs.iter().copied().filter(|p| !on_path(p)).collect();
+    let in_ci = std::env::var("CI").as_deref() == Ok("true");
+    let ignored = !in_ci && !missing.is_empty();
+    let run = libtest_mimic::Trial::test(name, move || {
+        if let Some(program) = missing.first() {
+            return Err(format!(
+                "{program} is not installed, and CI=true: this test must run in CI"
+            )
+            .into());
+        }
+        test();
+        Ok(())
+    });
+    if ignored {
+        eprintln!(
+            "note: {name} is ignored: it needs {} (install etcd-server, etcd-client and systemd, or run `bash .ci/run`)",
+            programs.join(", ")
+        );
+        return run.with_ignored_flag(true);
+    }
+    run
+}
+
+pub fn on_path(program: &str) -> bool {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
