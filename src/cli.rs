@@ -474,11 +474,17 @@ fn pki_renew(args: &PkiRenewArgs) -> Result<i32, Report> {
     for path in &outcome.absent {
         eprintln!("missing {}: `kindling pki init` creates it", path.display());
     }
+    let kept = if args.nodes.is_empty() && args.clients.is_empty() {
+        format!(
+            ", {} valid for more than {} days kept",
+            outcome.kept, args.within
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "{} pair(s) renewed, {} valid for more than {} days kept; re-render and deliver the configs, then restart members one at a time (docs/operations.md)",
+        "{} pair(s) renewed{kept}; re-render and deliver the configs, then restart members one at a time (docs/operations.md)",
         outcome.renewed.len(),
-        outcome.kept,
-        args.within
     );
     Ok(0)
 }
