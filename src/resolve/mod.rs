@@ -135,7 +135,7 @@ pub struct SysextSettings {
 #[derive(Debug)]
 pub struct UpdateSettings {
     pub enabled: bool,
-    /// `reboot` (touch /run/reboot-required) or `restart` (refresh sysexts, restart etcd).
+    /// `reboot` or `restart` (refresh sysexts, restart etcd), either under the roll lock.
     pub on_change: String,
     /// `minor` (the release line of etcd.version) or `any`.
     pub track: String,
