@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{golden, kindling, trial};
+use common::{etcdctl, golden, kindling, settings, text, trial, wait_healthy};
 
 fn main() {
     let arguments = libtest_mimic::Arguments::from_args();
@@ -73,30 +73,6 @@ fn render_and_materialize(case: &str, dir: &Path) -> Vec<String> {
     nodes
 }
 
-/// `NAME=value` lines of an env file (or `export NAME=value` lines of a profile script),
-/// with absolute paths under /etc/etcd and /var/lib/etcd moved into `root`.
-fn settings(file: &Path, root: &Path) -> (BTreeMap<String, String>, usize) {
-    let mut rewritten = 0;
-    let mut vars = BTreeMap::new();
-    for line in std::fs::read_to_string(file).unwrap().lines() {
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        if line.starts_with('#') || line.is_empty() {
-            continue;
-        }
-        let (name, value) = line
-            .split_once('=')
-            .unwrap_or_else(|| panic!("not NAME=value: {line:?}"));
-        let value = if value.starts_with("/etc/etcd/") || value == "/var/lib/etcd" {
-            rewritten += 1;
-            format!("{}{value}", root.display())
-        } else {
-            value.to_string()
-        };
-        vars.insert(name.to_string(), value);
-    }
-    (vars, rewritten)
-}
-
 /// The members started by this test, killed by PID and reaped when it ends, whether it
 /// passed or panicked.
 struct Members {
@@ -126,25 +102,6 @@ impl Drop for Members {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn etcdctl(env: &BTreeMap<String, String>, args: &[&str]) -> Output {
-    Command::new("etcdctl")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env)
-        .args(["--command-timeout=5s"])
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn a_tls_cluster_forms_from_the_rendered_configs() {
@@ -179,19 +136,7 @@ fn a_tls_cluster_forms_from_the_rendered_configs() {
         );
     }
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let health = etcdctl(&clients["m1"], &["endpoint", "health", "--cluster"]);
-        if health.status.success() && text(&health).matches("is healthy").count() == 3 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the cluster did not become healthy within 60 s: {}",
-            text(&health)
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_healthy(&clients["m1"], 3);
 
     let put = etcdctl(&clients["m1"], &["put", "kindling/proof", "formed"]);
     assert!(put.status.success(), "put on m1: {}", text(&put));

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{golden, kindling};
+use common::{golden, kindling, text};
 
 /// What every test here runs.
 const NEEDS: &[&str] = &["etcd", "etcdctl", "bash"];
@@ -56,14 +56,6 @@ fn main() {
         ),
     ];
     libtest_mimic::run(&arguments, trials).exit();
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// A cluster spec and its running members, in a scratch directory.
@@ -133,6 +125,20 @@ impl Lab {
         output
     }
 
+    /// Adds member `m<n>` with `join: true`, issues its certificates, renders, and returns
+    /// the `etcdctl member add` that `kindling join` prints for it.
+    fn join_node(&self, n: u8) -> String {
+        let line = format!("  - {{ name: m{n}, ip: {}, join: true }}\n", self.ip(n));
+        let spec = std::fs::read_to_string(self.path("cluster.yaml")).unwrap();
+        std::fs::write(self.path("cluster.yaml"), format!("{spec}{line}")).unwrap();
+        self.kindling(&["pki init"]);
+        self.render();
+        let output = self.kindling(&["join"]);
+        let printed = String::from_utf8(output.stdout).unwrap();
+        assert_eq!(printed.lines().count(), 1, "{printed}");
+        printed.trim().to_string()
+    }
+
     fn edit_spec(&self, old: &str, new: &str) {
         let path = self.path("cluster.yaml");
         let spec = std::fs::read_to_string(&path).unwrap();
@@ -166,21 +172,7 @@ impl Lab {
     /// into its root.
     fn settings(&self, node: &str, file: &str) -> BTreeMap<String, String> {
         let root = self.root(node);
-        std::fs::read_to_string(root.join(file))
-            .unwrap()
-            .lines()
-            .map(|line| line.strip_prefix("export ").unwrap_or(line))
-            .filter(|line| !line.starts_with('#') && !line.is_empty())
-            .map(|line| {
-                let (name, value) = line.split_once('=').unwrap();
-                let value = if value.starts_with("/etc/etcd/") || value == "/var/lib/etcd" {
-                    format!("{}{value}", root.display())
-                } else {
-                    value.to_string()
-                };
-                (name.to_string(), value)
-            })
-            .collect()
+        common::settings(&root.join(file), &root).0
     }
 
     /// The etcdctl settings of a node (its own member, its client certificate).
@@ -189,14 +181,7 @@ impl Lab {
     }
 
     fn etcdctl(&self, node: &str, args: &[&str]) -> Output {
-        Command::new("etcdctl")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(self.client(node))
-            .arg("--command-timeout=5s")
-            .args(args)
-            .output()
-            .unwrap()
+        common::etcdctl(&self.client(node), args)
     }
 
     /// Starts a member from its rendered env file under a supervisor loop that restarts etcd
@@ -247,20 +232,7 @@ impl Lab {
     /// Waits until `endpoint health --cluster`, asked through `via`, reports `count`
     /// healthy members.
     fn wait_healthy(&self, via: &str, count: usize) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let health = self.etcdctl(via, &["endpoint", "health", "--cluster"]);
-            let healthy = text(&health).matches("is healthy").count();
-            if health.status.success() && healthy == count {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{count} healthy members expected within 60 s: {}",
-                text(&health)
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        common::wait_healthy(&self.client(via), count);
     }
 
     fn get(&self, via: &str, key: &str) -> String {
@@ -346,13 +318,6 @@ fn reconfigure(lab: &Lab, via: &str, args: &[&str], done: &str) -> Output {
     }
 }
 
-fn join_command(lab: &Lab) -> String {
-    let output = lab.kindling(&["join"]);
-    let printed = String::from_utf8(output.stdout).unwrap();
-    assert_eq!(printed.lines().count(), 1, "{printed}");
-    printed.trim().to_string()
-}
-
 fn members_join_and_are_replaced() {
     let mut lab = Lab::formed(11, |spec| spec);
     lab.put("m1", "kindling/before", "written before the join");
@@ -362,12 +327,7 @@ fn members_join_and_are_replaced() {
         "cluster: { name: loopback }",
         "cluster: { name: loopback, state: existing }",
     );
-    let m4 = format!("  - {{ name: m4, ip: {}, join: true }}\n", lab.ip(4));
-    let spec = std::fs::read_to_string(lab.path("cluster.yaml")).unwrap();
-    std::fs::write(lab.path("cluster.yaml"), format!("{spec}{m4}")).unwrap();
-    lab.kindling(&["pki init"]);
-    lab.render();
-    let add = join_command(&lab);
+    let add = lab.join_node(4);
     assert_eq!(
         add,
         format!(
@@ -403,12 +363,7 @@ fn members_join_and_are_replaced() {
     reconfigure(&lab, "m1", &["member", "remove", &id], "member not found");
     lab.edit_spec(&format!("  - {{ name: m2, ip: {} }}\n", lab.ip(2)), "");
     lab.edit_spec(", join: true }", " }");
-    let m5 = format!("  - {{ name: m5, ip: {}, join: true }}\n", lab.ip(5));
-    let spec = std::fs::read_to_string(lab.path("cluster.yaml")).unwrap();
-    std::fs::write(lab.path("cluster.yaml"), format!("{spec}{m5}")).unwrap();
-    lab.kindling(&["pki init"]);
-    lab.render();
-    let add = join_command(&lab);
+    let add = lab.join_node(5);
     run_printed(&lab, "m1", &add);
     lab.start("m5");
     lab.wait_healthy("m1", 4);

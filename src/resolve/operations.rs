@@ -145,7 +145,7 @@ pub(super) fn resolve_clients(r: &mut Resolver) -> Vec<ClientCert> {
 pub(super) fn check_joins(r: &mut Resolver, nodes: &[Node], state: &str) {
     let joining: Vec<&Node> = nodes.iter().filter(|n| n.join).collect();
     for node in &joining {
-        let span = node.join_span.clone().unwrap_or_else(|| node.span.clone());
+        let span = join_span(node);
         if state == "new" {
             r.error(
                 "spec.join-new-cluster",
@@ -156,10 +156,7 @@ pub(super) fn check_joins(r: &mut Resolver, nodes: &[Node], state: &str) {
         }
     }
     if joining.len() == nodes.len() && !nodes.is_empty() {
-        let span = joining[0]
-            .join_span
-            .clone()
-            .unwrap_or_else(|| joining[0].span.clone());
+        let span = join_span(joining[0]);
         r.error(
             "spec.join-alone",
             &span,
@@ -169,7 +166,7 @@ pub(super) fn check_joins(r: &mut Resolver, nodes: &[Node], state: &str) {
         return;
     }
     for node in joining.iter().skip(1) {
-        let span = node.join_span.clone().unwrap_or_else(|| node.span.clone());
+        let span = join_span(node);
         r.error(
             "spec.join-several",
             &span,
@@ -177,6 +174,11 @@ pub(super) fn check_joins(r: &mut Resolver, nodes: &[Node], state: &str) {
             "while two added members are still starting, the majority needs every member that runs, so one failure loses quorum: join one, wait until `etcdctl endpoint health --cluster` is healthy, remove its `join`, then add the next",
         );
     }
+}
+
+/// Where the spec says a node joins (its `join:` value).
+fn join_span(node: &Node) -> Span {
+    node.join_span.clone().unwrap_or_else(|| node.span.clone())
 }
 
 /// The `etcdctl member add` to run on the running cluster before each joining node boots.

@@ -3,7 +3,9 @@
 
 #![allow(dead_code)] // each test file uses its own subset
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -121,4 +123,68 @@ pub fn on_path(program: &str) -> bool {
         .arg(format!("command -v {program}"))
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// `NAME=value` lines of an env file (or `export NAME=value` lines of a profile script),
+/// with absolute paths under /etc/etcd and /var/lib/etcd moved into `root`, and how many
+/// were moved.
+pub fn settings(file: &Path, root: &Path) -> (BTreeMap<String, String>, usize) {
+    let mut rewritten = 0;
+    let mut vars = BTreeMap::new();
+    for line in std::fs::read_to_string(file).unwrap().lines() {
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let (name, value) = line
+            .split_once('=')
+            .unwrap_or_else(|| panic!("not NAME=value: {line:?}"));
+        let value = if value.starts_with("/etc/etcd/") || value == "/var/lib/etcd" {
+            rewritten += 1;
+            format!("{}{value}", root.display())
+        } else {
+            value.to_string()
+        };
+        vars.insert(name.to_string(), value);
+    }
+    (vars, rewritten)
+}
+
+/// etcdctl with exactly the `ETCDCTL_*` settings in `env`.
+pub fn etcdctl(env: &BTreeMap<String, String>, args: &[&str]) -> Output {
+    std::process::Command::new("etcdctl")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .args(["--command-timeout=5s"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A command's stdout and stderr together.
+pub fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Waits until `endpoint health --cluster`, asked with the etcdctl settings `env`, reports
+/// `count` healthy members (60 s at most).
+pub fn wait_healthy(env: &BTreeMap<String, String>, count: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let health = etcdctl(env, &["endpoint", "health", "--cluster"]);
+        if health.status.success() && text(&health).matches("is healthy").count() == count {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{count} healthy members expected within 60 s: {}",
+            text(&health)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
 }
