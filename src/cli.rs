@@ -71,6 +71,32 @@ enum Command {
     Profile(ProfileCommand),
     /// Print the `etcdctl member add` to run on the cluster before the `join: true` node boots
     Join(JoinArgs),
+    /// Build the etcd systemd-sysext image the configs reference
+    #[command(subcommand)]
+    Sysext(SysextCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SysextCommand {
+    /// Pack an etcd release into DIR/etcd-<version>-<arch>.raw and record it in DIR/SHA256SUMS
+    Build(SysextBuildArgs),
+}
+
+#[derive(Debug, Args)]
+struct SysextBuildArgs {
+    /// The etcd release: upstream's etcd-vX.Y.Z-linux-ARCH.tar.gz, or a directory holding
+    /// etcd, etcdctl and etcdutl
+    #[arg(long = "etcd", value_name = "TARBALL|DIR")]
+    source: PathBuf,
+    /// The architecture the image is for; must match the binaries (read from them if not given)
+    #[arg(long, value_parser = ["x86-64", "arm64"])]
+    arch: Option<String>,
+    /// The etcd version, vX.Y.Z (read from the release's name if not given)
+    #[arg(long)]
+    version: Option<String>,
+    /// The directory the image and SHA256SUMS go to (the spec's sysext.sha256sums names its SHA256SUMS)
+    #[arg(short, long, value_name = "DIR")]
+    output: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -282,6 +308,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Show(args) => show(&args),
         Command::Profile(ProfileCommand::Export(args)) => export_profile(&args),
         Command::Join(args) => join(&args),
+        Command::Sysext(SysextCommand::Build(args)) => sysext_build(args),
     };
     match result {
         Ok(code) => code,
@@ -366,6 +393,19 @@ fn join(args: &JoinArgs) -> Result<i32, Report> {
     for step in steps {
         writeln!(stdout, "{}", step.command).map_err(|e| stdout_error(&e))?;
     }
+    Ok(0)
+}
+
+fn sysext_build(args: SysextBuildArgs) -> Result<i32, Report> {
+    let request = crate::sysext::BuildRequest {
+        source: args.source,
+        arch: args.arch,
+        version: args.version,
+    };
+    let image = crate::sysext::plan(&request)?;
+    let built = emit::image::build(image, &args.output)?;
+    println!("wrote {} (sha256 {})", built.image.display(), built.sha256);
+    println!("updated {}", built.sums.display());
     Ok(0)
 }
 

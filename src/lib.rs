@@ -21,6 +21,7 @@ pub mod secret;
 pub mod show;
 pub mod snippet;
 pub mod spec;
+pub mod sysext;
 pub mod tls;
 pub mod validate;
 

@@ -6,6 +6,7 @@
 //! files (keys, certificates) are written under a temporary name, flushed, and linked into
 //! place without replacing anything.
 
+pub mod image;
 pub mod matchbox;
 pub mod terraform;
 pub mod tree;

@@ -266,7 +266,8 @@ fn hash_from_sums(
     None
 }
 
-fn parse_sums_line(line: &str) -> Option<(&str, &str)> {
+/// `<64 hex>  <name>` (or `<64 hex> *<name>`), as sha256sum writes it.
+pub fn parse_sums_line(line: &str) -> Option<(&str, &str)> {
     let (hex, rest) = line.split_once(' ')?;
     let name = rest.strip_prefix(' ').or_else(|| rest.strip_prefix('*'))?;
     let hex_ok = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
