@@ -355,6 +355,57 @@ const CASES: &[Case] = &[
         line: Some(9),
     },
     Case {
+        name: "container profile without an image",
+        edits: &[("profile: flatcar-sysext", "profile: flatcar-container")],
+        code: "container.missing",
+        line: Some(5),
+    },
+    Case {
+        name: "container image by tag only",
+        edits: &[(
+            "nodes:\n",
+            "container: { image: \"gcr.io/etcd-development/etcd:v3.5.21\" }\nnodes:\n",
+        )],
+        code: "container.image-unpinned",
+        line: Some(19),
+    },
+    Case {
+        name: "container image of another release",
+        edits: &[(
+            "nodes:\n",
+            "container: { image: \"gcr.io/etcd-development/etcd:v3.5.20@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" }\nnodes:\n",
+        )],
+        code: "container.image-version",
+        line: Some(19),
+    },
+    Case {
+        name: "container image injecting an argument",
+        edits: &[(
+            "nodes:\n",
+            "container: { image: \"etcd:v3.5.21 --privileged\" }\nnodes:\n",
+        )],
+        code: "container.image",
+        line: Some(19),
+    },
+    Case {
+        name: "config mode",
+        edits: &[("  gomaxprocs: 2\n", "  gomaxprocs: 2\n  config: yaml\n")],
+        code: "etcd.config",
+        line: Some(9),
+    },
+    Case {
+        name: "setting a config file cannot hold",
+        edits: &[
+            ("  gomaxprocs: 2\n", "  gomaxprocs: 2\n  config: file\n"),
+            (
+                "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK: \"true\"",
+                "ETCD_CLIENT_CRL_FILE: /etc/etcd/crl.pem",
+            ),
+        ],
+        code: "etcd.config-file-setting",
+        line: Some(10),
+    },
+    Case {
         name: "env name",
         edits: &[("ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK", "etcd_log_level")],
         code: "etcd.env-name",

@@ -8,11 +8,13 @@ use std::path::Path;
 
 use common::{golden, kindling, repo, snapshot};
 
-const CASES: [&str; 5] = [
+const CASES: [&str; 7] = [
     "single-node",
     "three-node",
     "five-node-fqdn",
     "loopback-tls",
+    "loopback-config-file",
+    "container",
     "snippets",
 ];
 
@@ -105,7 +107,7 @@ fn two_runs_are_byte_identical_compact_and_pretty() {
 fn first_node(case: &str) -> &'static str {
     match case {
         "single-node" => "etcd0",
-        "three-node" | "snippets" => "etcd1",
+        "three-node" | "snippets" | "container" => "etcd1",
         "five-node-fqdn" => "eu1-a",
         _ => "m1",
     }

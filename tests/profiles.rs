@@ -101,8 +101,8 @@ fn a_template_syntax_error_points_at_the_template_line() {
     let dir = setup();
     edit(
         &dir.path().join("my-profiles/custom/etcd.service.hbs"),
-        "ExecStart=/usr/bin/etcd",
-        "ExecStart=/usr/bin/etcd {{/if}}",
+        "TimeoutStartSec=0\n",
+        "TimeoutStartSec=0 {{/if}}\n",
     );
     let output = render(dir.path());
     assert_eq!(output.status.code(), Some(1));
@@ -116,7 +116,7 @@ fn a_template_syntax_error_points_at_the_template_line() {
     );
     assert_eq!(
         (finding["line"].as_u64(), finding["column"].as_u64()),
-        (Some(15), Some(27))
+        (Some(29), Some(21))
     );
 }
 
@@ -183,7 +183,7 @@ fn an_invalid_config_from_a_profile_is_traced_to_its_entry() {
         finding["origin"]
             .as_str()
             .unwrap()
-            .contains("profile.yaml:46 (files[14], hostname.hbs)"),
+            .contains("profile.yaml:48 (files[15], hostname.hbs)"),
         "{finding}"
     );
     assert!(output.stdout.is_empty());

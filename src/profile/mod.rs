@@ -30,6 +30,9 @@ pub const MANIFEST: &str = "profile.yaml";
 pub struct Manifest {
     pub version: Spanned<u32>,
     pub description: Option<String>,
+    /// A built-in profile whose templates this one uses when it has no file of that name
+    /// (the container profiles share the roll, backup and network templates).
+    pub templates_from: Option<Spanned<String>>,
     #[serde(default)]
     pub directories: Vec<DirectorySpec>,
     #[serde(default)]
@@ -200,13 +203,37 @@ pub fn load(choice: &ProfileChoice, extra_dir: Option<&Path>) -> Result<Profile,
         .into());
     }
     check_file_contents(&manifest, &source)?;
-    let registry = compile_templates(&manifest, &source, &files)?;
+    let base = base_templates(&manifest, &source)?;
+    let registry = compile_templates(&manifest, &source, &files, base.as_ref())?;
     Ok(Profile {
         name,
         manifest,
         source,
         registry,
     })
+}
+
+/// The built-in profile named by `templates_from`, if any.
+fn base_templates(
+    manifest: &Manifest,
+    source: &Arc<SourceFile>,
+) -> Result<Option<Files<'static>>, Report> {
+    let Some(name) = &manifest.templates_from else {
+        return Ok(None);
+    };
+    match BUILTIN.get_dir(&name.value) {
+        Some(dir) => Ok(Some(Files::Builtin(dir))),
+        None => Err(Diagnostic::at(
+            "profile.unknown",
+            format!(
+                "templates_from names {:?}, which is not a built-in profile",
+                name.value
+            ),
+            &span_of(source, &name.referenced),
+        )
+        .with_help(format!("built-in profiles: {}", builtin_names().join(", ")))
+        .into()),
+    }
 }
 
 /// Each file takes its contents from exactly one of `template`, `inline` or `source`, and
@@ -237,16 +264,28 @@ fn check_file_contents(manifest: &Manifest, source: &Arc<SourceFile>) -> Result<
     report.into_result(())
 }
 
-/// The files of a built-in profile (its manifest and templates), by file name.
+/// The files of a built-in profile (its manifest and templates), by file name, with the
+/// templates of its `templates_from` profile it does not hold itself, so an exported
+/// profile is complete.
 pub fn builtin_files(name: &str) -> Option<Vec<(String, Vec<u8>)>> {
     let dir = BUILTIN.get_dir(name)?;
-    let mut files: Vec<(String, Vec<u8>)> = dir
-        .files()
-        .filter_map(|file| {
+    let listed = |dir: &'static Dir<'static>| {
+        dir.files().filter_map(|file| {
             let file_name = file.path().file_name()?.to_str()?.to_string();
             Some((file_name, file.contents().to_vec()))
         })
-        .collect();
+    };
+    let mut files: Vec<(String, Vec<u8>)> = listed(dir).collect();
+    let base = Files::Builtin(dir).read(MANIFEST).and_then(|text| {
+        let manifest: Manifest = parse_yaml(&SourceFile::new(MANIFEST, text), "profile").ok()?;
+        BUILTIN.get_dir(&manifest.templates_from?.value)
+    });
+    if let Some(base) = base {
+        let inherited: Vec<(String, Vec<u8>)> = listed(base)
+            .filter(|(n, _)| n.ends_with(".hbs") && !files.iter().any(|(own, _)| own == n))
+            .collect();
+        files.extend(inherited);
+    }
     files.sort();
     Some(files)
 }
@@ -285,12 +324,13 @@ fn compile_templates(
     manifest: &Manifest,
     source: &Arc<SourceFile>,
     files: &Files,
+    base: Option<&Files>,
 ) -> Result<Handlebars<'static>, Report> {
     let mut registry = Handlebars::new();
     registry.set_strict_mode(true);
     registry.register_escape_fn(handlebars::no_escape);
     let mut report = Report::default();
-    for template in template_sources(manifest, source, files, &mut report) {
+    for template in template_sources(manifest, source, files, base, &mut report) {
         if registry.get_template(&template.name).is_some() {
             continue;
         }
@@ -322,6 +362,7 @@ fn template_sources(
     manifest: &Manifest,
     source: &Arc<SourceFile>,
     files: &Files,
+    base: Option<&Files>,
     report: &mut Report,
 ) -> Vec<TemplateSource> {
     let mut out = Vec::new();
@@ -369,12 +410,18 @@ fn template_sources(
         );
     for reference in file_refs {
         let span = span_of(source, &reference.referenced);
-        match read_template_file(files, &reference.value) {
-            Some(text) => out.push(TemplateSource {
+        let found = read_template_file(files, &reference.value)
+            .map(|text| (text, files))
+            .or_else(|| {
+                let base = base?;
+                read_template_file(base, &reference.value).map(|text| (text, base))
+            });
+        match found {
+            Some((text, from)) => out.push(TemplateSource {
                 name: file_name(reference),
                 text,
                 span,
-                file: Some(files.label(&reference.value)),
+                file: Some(from.label(&reference.value)),
             }),
             None => report.push(
                 Diagnostic::at(

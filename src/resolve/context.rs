@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use super::config_file::Section;
 use super::material::{KeyedCert, Material};
 use super::{Cluster, LOCALHOST, Node, listen_sockets, url_host};
 use crate::secret::Secret;
@@ -16,6 +17,8 @@ pub struct Layout {
     pub data_dir: &'static str,
     pub config_dir: &'static str,
     pub env_file: &'static str,
+    /// etcd's YAML config file, with `etcd.config: file`.
+    pub config_file: &'static str,
     pub pki_dir: &'static str,
     pub ca_cert: &'static str,
     pub server_cert: &'static str,
@@ -34,6 +37,7 @@ pub const LAYOUT: Layout = Layout {
     data_dir: "/var/lib/etcd",
     config_dir: "/etc/etcd",
     env_file: "/etc/etcd/etcd.env",
+    config_file: "/etc/etcd/etcd.conf.yml",
     pki_dir: "/etc/etcd/pki",
     ca_cert: "/etc/etcd/pki/ca.crt",
     server_cert: "/etc/etcd/pki/server.crt",
@@ -76,7 +80,19 @@ pub struct NodeContext {
     pub network: NetworkValues,
     pub roll: RollValues,
     pub backup: BackupValues,
+    pub container: ContainerValues,
     pub ssh_authorized_keys: Vec<String>,
+}
+
+/// The etcd container of the container profiles.
+#[derive(Debug, Serialize)]
+pub struct ContainerValues {
+    /// The pinned image reference (empty when the spec has no `container:`).
+    pub image: String,
+    /// The container's name under the runtime.
+    pub name: &'static str,
+    /// Where etcd's release images keep the programs.
+    pub bin_dir: &'static str,
 }
 
 /// The roll lock script and its units: a member restarts or reboots only while it holds the
@@ -146,10 +162,33 @@ pub struct NodeValues {
 #[derive(Debug, Serialize)]
 pub struct EtcdValues {
     pub version: String,
-    /// Every line of `/etc/etcd/etcd.env`, in order.
+    /// Every line of `/etc/etcd/etcd.env`, in order (empty with `etcd.config: file`).
     pub env: Vec<EnvVar>,
+    /// Which of the two ways etcd gets its settings (`etcd.config`); exactly one is true.
+    pub env_file: bool,
+    pub config_file: bool,
+    /// With `etcd.config: file`: the same settings as etcd's YAML config file, and the
+    /// process environment that is not an etcd setting (GOMAXPROCS) for the unit.
+    pub config: ConfigFileValues,
+    pub process_env: Vec<EnvVar>,
     /// The `ETCDCTL_*` settings for `/etc/profile.d/etcdctl.sh`.
     pub etcdctl_env: Vec<EnvVar>,
+    /// Whether the release ships etcdutl (v3.5 and later).
+    pub has_etcdutl: bool,
+}
+
+/// The lines of etcd's YAML config file, by section; every value is already YAML.
+#[derive(Debug, Default, Serialize)]
+pub struct ConfigFileValues {
+    pub top: Vec<ConfigLine>,
+    pub client_transport: Vec<ConfigLine>,
+    pub peer_transport: Vec<ConfigLine>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConfigLine {
+    pub key: String,
+    pub value: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -197,19 +236,68 @@ pub fn node_contexts(cluster: &Cluster, material: &Material) -> Vec<NodeContext>
                 fqdn: node.fqdn.clone(),
             },
             layout: &LAYOUT,
-            etcd: EtcdValues {
-                version: cluster.etcd.version.clone(),
-                env: member_env(cluster, node, &founders),
-                etcdctl_env: etcdctl_env(cluster, node),
-            },
+            etcd: etcd_values(cluster, node, &founders),
             sysext: sysext_values(cluster, material),
             tls: tls_values(cluster, material, &node_tls.server, &node_tls.peer),
             network: network_values(cluster, node),
             roll: roll_values(cluster, node, &endpoints),
             backup: backup_values(cluster),
+            container: ContainerValues {
+                image: cluster
+                    .container
+                    .as_ref()
+                    .map(|c| c.image.clone())
+                    .unwrap_or_default(),
+                name: "etcd-member",
+                bin_dir: "/usr/local/bin",
+            },
             ssh_authorized_keys: node.ssh_authorized_keys.clone(),
         })
         .collect()
+}
+
+/// The member's settings, as env file lines or as the config file and the unit's environment.
+fn etcd_values(cluster: &Cluster, node: &Node, founders: &str) -> EtcdValues {
+    let env = member_env(cluster, node, founders);
+    let config_file = cluster.etcd.config_file;
+    let (env, config, process_env) = if config_file {
+        let (settings, process): (Vec<EnvVar>, Vec<EnvVar>) =
+            env.into_iter().partition(|v| v.name.starts_with("ETCD_"));
+        (Vec::new(), config_file_values(&settings), process)
+    } else {
+        (env, ConfigFileValues::default(), Vec::new())
+    };
+    EtcdValues {
+        version: cluster.etcd.version.clone(),
+        env,
+        env_file: !config_file,
+        config_file,
+        config,
+        process_env,
+        etcdctl_env: etcdctl_env(cluster, node),
+        has_etcdutl: cluster.etcd.minor >= 5,
+    }
+}
+
+/// Resolve refused every extra setting the file cannot hold, and kindling's own settings
+/// all fit, so no entry is dropped here.
+fn config_file_values(settings: &[EnvVar]) -> ConfigFileValues {
+    let mut values = ConfigFileValues::default();
+    for entry in settings
+        .iter()
+        .filter_map(|v| super::config_file::entry(&v.name, &v.value).ok())
+    {
+        let line = ConfigLine {
+            key: entry.key,
+            value: entry.value,
+        };
+        match entry.section {
+            Section::Top => values.top.push(line),
+            Section::ClientTransport => values.client_transport.push(line),
+            Section::PeerTransport => values.peer_transport.push(line),
+        }
+    }
+    values
 }
 
 fn network_values(cluster: &Cluster, node: &Node) -> NetworkValues {

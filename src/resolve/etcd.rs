@@ -321,7 +321,7 @@ pub fn flag_of(env_name: &str) -> String {
 }
 
 /// Flags etcd parses as booleans (Go's `strconv.ParseBool`).
-const BOOL_FLAGS: &[&str] = &[
+pub const BOOL_FLAGS: &[&str] = &[
     "strict-reconfig-check",
     "pre-vote",
     "client-cert-auth",
@@ -351,7 +351,7 @@ const BOOL_FLAGS: &[&str] = &[
 ];
 
 /// Flags etcd parses as unsigned integers.
-const UINT_FLAGS: &[&str] = &[
+pub const UINT_FLAGS: &[&str] = &[
     "snapshot-count",
     "heartbeat-interval",
     "election-timeout",

@@ -5,6 +5,8 @@
 //! points at (certificates, SHA256SUMS, a local image), so `pki init` can run before they
 //! exist.
 
+pub mod config_file;
+pub mod container;
 pub mod context;
 pub mod etcd;
 pub mod material;
@@ -44,6 +46,8 @@ pub struct Cluster {
     pub matchbox: Option<MatchboxSettings>,
     pub backup: Option<operations::BackupSettings>,
     pub updates: operations::UpdatesSettings,
+    /// The etcd image of the container profiles (`container:`).
+    pub container: Option<container::ContainerSettings>,
     pub nodes: Vec<Node>,
 }
 
@@ -91,6 +95,8 @@ pub struct EtcdSettings {
     pub auto_compaction: (String, String),
     pub state: String,
     pub token: String,
+    /// `etcd.config: file`: etcd reads a YAML config file instead of an env file.
+    pub config_file: bool,
     /// The cluster's member settings; each node's own (with its overrides) is `Node::tuning`.
     pub tuning: Tuning,
     /// Spec lines of settings later checks point at (None: the default was used).
@@ -339,7 +345,12 @@ pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
     operations::check_joins(&mut r, &nodes, &etcd.state);
     let backup = operations::resolve_backup(&mut r);
     let updates = operations::resolve_updates(&mut r);
-    let sysext = resolve_sysext(&mut r, &etcd);
+    let profile_name = match &profile.name_or_dir {
+        ProfileRef::Named(name) => Some(name.clone()),
+        ProfileRef::Dir(_) => None,
+    };
+    let container = container::resolve_container(&mut r, &etcd.version, profile_name.as_deref());
+    let sysext = resolve_sysext(&mut r, &etcd, profile_name.as_deref());
     let tls = resolve_tls(&mut r);
     let ssh_authorized_keys = resolve_ssh_keys(&mut r, &spec.ssh_authorized_keys);
     let matchbox = resolve_matchbox(&mut r);
@@ -364,6 +375,7 @@ pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
         matchbox,
         backup,
         updates,
+        container,
         nodes,
     };
     // A cluster setting every node inherits is checked once per node: say it once.
@@ -592,6 +604,7 @@ fn resolve_etcd(r: &mut Resolver) -> EtcdSettings {
         "new",
     );
     let token = resolve_token(r);
+    let config_file = r.choice("etcd.config", &etcd.config, &["env", "file"], "env") == "file";
     let auto_compaction = resolve_compaction(r);
     let metrics_listen = resolve_metrics_listen(r);
     let written = TuningSpec {
@@ -615,6 +628,7 @@ fn resolve_etcd(r: &mut Resolver) -> EtcdSettings {
         auto_compaction,
         state,
         token,
+        config_file,
         tuning,
         metrics_listen_span: etcd.metrics_listen.as_ref().map(|m| r.span(m)),
         version_span: r.span(&etcd.version),
@@ -882,9 +896,31 @@ fn resolve_extra_env(r: &mut Resolver, env: &EnvMap, minor: u32) -> Vec<(String,
                 .and_then(|()| etcd::check_flag_value(&flag, &value.value)),
             (),
         );
+        if writes_config_file(r)
+            && let Err(why) = config_file::entry(&name.value, &value.value)
+        {
+            r.error(
+                "etcd.config-file-setting",
+                &name_span,
+                why,
+                "with `etcd.config: file` every setting goes into etcd's YAML config file: write it in the form etcd reads there, or use `etcd.config: env`",
+            );
+            continue;
+        }
         resolved.push((name.value.clone(), value.value.clone(), name_span));
     }
     resolved
+}
+
+/// Whether the spec asks for etcd's YAML config file (`etcd.config` itself is checked by
+/// `resolve_etcd`).
+fn writes_config_file(r: &Resolver) -> bool {
+    r.doc
+        .spec
+        .etcd
+        .config
+        .as_ref()
+        .is_some_and(|c| c.value == "file")
 }
 
 fn is_env_name(name: &str) -> bool {
@@ -1018,8 +1054,10 @@ pub fn listen_sockets(etcd: &EtcdSettings, node: &Node) -> Vec<(IpAddr, u16, &'s
     sockets
 }
 
-fn resolve_sysext(r: &mut Resolver, etcd: &EtcdSettings) -> SysextSettings {
-    let sysext = &r.doc.spec.sysext;
+fn resolve_sysext(r: &mut Resolver, etcd: &EtcdSettings, profile: Option<&str>) -> SysextSettings {
+    let Some(sysext) = &r.doc.spec.sysext else {
+        return no_sysext(r, etcd, profile);
+    };
     let base_span = r.span(&sysext.base_url);
     let base_url = r.check(
         "sysext.base-url",
@@ -1054,8 +1092,38 @@ fn resolve_sysext(r: &mut Resolver, etcd: &EtcdSettings) -> SysextSettings {
     }
 }
 
+/// A spec without `sysext:`: fine for the container profiles, which fetch no image (and
+/// update none); an error for every other profile.
+fn no_sysext(r: &mut Resolver, etcd: &EtcdSettings, profile: Option<&str>) -> SysextSettings {
+    let start = Span::file_start(&r.doc.source);
+    if !profile.is_some_and(|p| container::CONTAINER_PROFILES.contains(&p)) {
+        r.error(
+            "spec.missing-key",
+            &start,
+            "the spec has no `sysext:`, which says where nodes fetch the etcd image".into(),
+            "add sysext: { base_url: ..., sha256sums: ... } (only the container profiles run without it)",
+        );
+    }
+    SysextSettings {
+        base_url: String::new(),
+        arch: "x86-64".to_string(),
+        image_file: format!("etcd-{}-x86-64.raw", etcd.version),
+        allow_unverified: true,
+        sha256sums: None,
+        local_image: None,
+        base_span: start,
+        update: UpdateSettings {
+            enabled: false,
+            on_change: "restart".to_string(),
+            track: "minor".to_string(),
+            match_pattern: String::new(),
+            instances_max: 2,
+        },
+    }
+}
+
 fn resolve_update(r: &mut Resolver, etcd: &EtcdSettings, arch: &str) -> UpdateSettings {
-    let update = r.doc.spec.sysext.update.as_ref();
+    let update = r.doc.spec.sysext.as_ref().and_then(|s| s.update.as_ref());
     let on_change = r.choice(
         "sysext.on-change",
         &update.and_then(|u| u.on_change.clone()),

@@ -181,6 +181,68 @@ pub fn etcd_version(value: &str) -> Result<(u32, u32), Invalid> {
     Ok((parsed[1], parsed[2]))
 }
 
+/// A container image reference split into its parts (`name[:tag][@sha256:digest]`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct ImageRef<'a> {
+    pub name: &'a str,
+    pub tag: Option<&'a str>,
+    pub digest: Option<&'a str>,
+}
+
+/// A container image reference as Docker and containerd parse it: a lowercase name of
+/// registry and path components, an optional tag, an optional `@sha256:` digest of 64
+/// lowercase hex digits. Nothing else: the reference is printed into a unit and a manifest.
+pub fn container_image(value: &str) -> Result<ImageRef<'_>, Invalid> {
+    let help = "write REGISTRY/PATH:TAG@sha256:DIGEST, e.g. gcr.io/etcd-development/etcd:v3.5.21@sha256:<64 hex digits>";
+    let bad = |what: &str| invalid(format!("{value:?} is not an image reference: {what}"), help);
+    let (rest, digest) = match value.split_once('@') {
+        Some((rest, digest)) => {
+            let hex = digest
+                .strip_prefix("sha256:")
+                .ok_or_else(|| bad("the digest is not sha256:"))?;
+            if hex.len() != 64
+                || !hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
+                return Err(bad("the digest is not 64 lowercase hex digits"));
+            }
+            (rest, Some(hex))
+        }
+        None => (value, None),
+    };
+    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match rest[last_slash..].rfind(':') {
+        Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
+        None => (rest, None),
+    };
+    let name_ok = !name.is_empty()
+        && name.split('/').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-:".contains(&b))
+        });
+    if !name_ok {
+        return Err(bad(
+            "the name has characters other than a-z, 0-9, '.', '_', '-' and '/'",
+        ));
+    }
+    if let Some(tag) = tag {
+        let tag_ok = !tag.is_empty()
+            && tag.len() <= 128
+            && tag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !tag_ok {
+            return Err(bad(
+                "the tag has characters other than letters, digits, '.', '_' and '-'",
+            ));
+        }
+    }
+    Ok(ImageRef { name, tag, digest })
+}
+
 /// A value printed after `NAME=` in an env file: one line, no control characters, and no
 /// quote or backslash (systemd would interpret them).
 pub fn env_value(value: &str) -> Result<(), Invalid> {
@@ -535,6 +597,32 @@ mod tests {
             "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGm\nx",
         ] {
             assert!(ssh_public_key(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn image_references_split_and_refuse_what_a_unit_cannot_hold() {
+        let digest = "a".repeat(64);
+        let pinned = format!("gcr.io/etcd-development/etcd:v3.5.21@sha256:{digest}");
+        let parsed = container_image(&pinned).unwrap();
+        assert_eq!(parsed.name, "gcr.io/etcd-development/etcd");
+        assert_eq!(parsed.tag, Some("v3.5.21"));
+        assert_eq!(parsed.digest, Some(digest.as_str()));
+        let port = container_image("localhost:5000/etcd:3.5.21-0").unwrap();
+        assert_eq!(
+            (port.name, port.tag, port.digest),
+            ("localhost:5000/etcd", Some("3.5.21-0"), None)
+        );
+        for bad in [
+            "",
+            "Etcd:v3",
+            "etcd:v3 --privileged",
+            "etcd:v3\nExecStart=/bin/sh",
+            "etcd@sha256:abc",
+            "etcd@md5:0123",
+            "etcd:$(id)",
+        ] {
+            assert!(container_image(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -72,6 +72,7 @@ const ETCD: Shape = Shape::Map(&[
     leaf("election_timeout_ms"),
     leaf("auto_compaction_mode"),
     leaf("auto_compaction_retention"),
+    leaf("config"),
     ETCD_TUNING_AND_ENV[0],
     ETCD_TUNING_AND_ENV[1],
     ETCD_TUNING_AND_ENV[2],
@@ -92,6 +93,7 @@ const ETCD_OVERRIDES: Shape = Shape::Map(&[
     cluster_wide("election_timeout_ms"),
     cluster_wide("auto_compaction_mode"),
     cluster_wide("auto_compaction_retention"),
+    cluster_wide("config"),
 ]);
 
 const NETWORK: Shape = Shape::Map(&[
@@ -229,6 +231,10 @@ const SPEC: Shape = Shape::Map(&[
     key(
         "updates",
         Shape::Map(&[leaf("lock_ttl_seconds"), leaf("os_reboots")]),
+    ),
+    key(
+        "container",
+        Shape::Map(&[leaf("image"), leaf("allow_unpinned")]),
     ),
     key("nodes", Shape::List(&NODE)),
 ]);

@@ -47,7 +47,8 @@ pub struct Spec {
     pub cluster: ClusterSection,
     pub profile: Option<Spanned<String>>,
     pub etcd: EtcdSection,
-    pub sysext: SysextSection,
+    /// The etcd sysext image; required except by the container profiles.
+    pub sysext: Option<SysextSection>,
     #[serde(default)]
     pub tls: TlsSection,
     #[serde(default)]
@@ -61,7 +62,18 @@ pub struct Spec {
     pub backup: Option<Spanned<BackupSection>>,
     /// How members apply updates one at a time.
     pub updates: Option<UpdatesSection>,
+    /// The etcd container image, for the profiles that run etcd in a container.
+    pub container: Option<Spanned<ContainerSection>>,
     pub nodes: Spanned<Vec<NodeSpec>>,
+}
+
+/// The etcd image the container profiles run: pinned by digest, like the sysext by its hash.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerSection {
+    pub image: Spanned<String>,
+    /// Accept an image reference without `@sha256:` (a tag can be moved to other bytes).
+    pub allow_unpinned: Option<Spanned<bool>>,
 }
 
 /// Snapshots of each member's data, taken by a timer.
@@ -164,6 +176,8 @@ pub struct EtcdSection {
     pub gomaxprocs: Option<Spanned<u32>>,
     #[serde(default)]
     pub env: EnvMap,
+    /// How etcd gets its settings: `env` (an env file) or `file` (etcd's YAML config file).
+    pub config: Option<Spanned<String>>,
 }
 
 /// Extra `ETCD_*` settings, in the order written (a YAML mapping of name to value).
