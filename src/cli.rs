@@ -71,6 +71,8 @@ enum Command {
     Profile(ProfileCommand),
     /// Print the `etcdctl member add` to run on the cluster before the `join: true` node boots
     Join(JoinArgs),
+    /// Print the kubeadm ClusterConfiguration `etcd.external` block that points a control plane at the cluster
+    Kubeadm(KubeadmArgs),
     /// Build the etcd systemd-sysext image the configs reference
     #[command(subcommand)]
     Sysext(SysextCommand),
@@ -97,6 +99,15 @@ struct SysextBuildArgs {
     /// The directory the image and SHA256SUMS go to (the spec's sysext.sha256sums names its SHA256SUMS)
     #[arg(short, long, value_name = "DIR")]
     output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct KubeadmArgs {
+    /// The cluster spec (YAML)
+    spec: PathBuf,
+    /// The `tls.clients` certificate the API server uses
+    #[arg(long, default_value = "apiserver-etcd-client")]
+    client: String,
 }
 
 #[derive(Debug, Args)]
@@ -308,6 +319,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Show(args) => show(&args),
         Command::Profile(ProfileCommand::Export(args)) => export_profile(&args),
         Command::Join(args) => join(&args),
+        Command::Kubeadm(args) => kubeadm(&args),
         Command::Sysext(SysextCommand::Build(args)) => sysext_build(args),
     };
     match result {
@@ -393,6 +405,15 @@ fn join(args: &JoinArgs) -> Result<i32, Report> {
     for step in steps {
         writeln!(stdout, "{}", step.command).map_err(|e| stdout_error(&e))?;
     }
+    Ok(0)
+}
+
+fn kubeadm(args: &KubeadmArgs) -> Result<i32, Report> {
+    let document = spec::load(&args.spec)?;
+    let cluster = resolve::resolve(&document)?;
+    let block = resolve::kubelet::external_etcd(&cluster, &args.client)?;
+    let mut stdout = std::io::stdout().lock();
+    write!(stdout, "{block}").map_err(|e| stdout_error(&e))?;
     Ok(0)
 }
 

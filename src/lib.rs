@@ -95,7 +95,7 @@ pub fn compile(spec_path: &Path, options: &Options) -> Result<Compiled, Report> 
             return Err(report);
         }
     };
-    let contexts = resolve::context::node_contexts(&cluster, &material);
+    let contexts = resolve::context::node_contexts(&cluster, &material, profile.layout);
     let inputs: Vec<NodeInputs> = contexts
         .iter()
         .zip(&cluster.nodes)

@@ -388,6 +388,54 @@ const CASES: &[Case] = &[
         line: Some(19),
     },
     Case {
+        name: "static-pod profile without a kubelet",
+        edits: &[
+            ("profile: flatcar-sysext", "profile: kubeadm-static-pod"),
+            (
+                "nodes:\n",
+                "container: { image: \"registry.k8s.io/etcd:3.5.21-0@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" }\nnodes:\n",
+            ),
+        ],
+        code: "kubelet.missing",
+        line: Some(5),
+    },
+    Case {
+        name: "kubelet older than its config file format",
+        edits: &[(
+            "nodes:\n",
+            "kubelet: { version: v1.26.3, sysext: { base_url: \"http://x/\", sha256sums: SHA256SUMS } }\nnodes:\n",
+        )],
+        code: "kubelet.version",
+        line: Some(19),
+    },
+    Case {
+        name: "kubelet image with no way to verify it",
+        edits: &[(
+            "nodes:\n",
+            "kubelet: { version: v1.34.2, sysext: { base_url: \"http://x/\" } }\nnodes:\n",
+        )],
+        code: "sysext.hash-missing",
+        line: Some(19),
+    },
+    Case {
+        name: "kubelet image without a SHA256SUMS line",
+        edits: &[(
+            "nodes:\n",
+            "kubelet: { version: v1.34.2, sysext: { base_url: \"http://x/\", sha256sums: SHA256SUMS } }\nnodes:\n",
+        )],
+        code: "sysext.sha256sums-entry",
+        line: Some(19),
+    },
+    Case {
+        name: "kubelet image updates (kindling does not roll the kubelet)",
+        edits: &[(
+            "nodes:\n",
+            "kubelet:\n  version: v1.34.2\n  sysext: { base_url: \"http://x/\", allow_unverified: true, update: {} }\nnodes:\n",
+        )],
+        code: "spec.unknown-key",
+        line: Some(21),
+    },
+    Case {
         name: "config mode",
         edits: &[("  gomaxprocs: 2\n", "  gomaxprocs: 2\n  config: yaml\n")],
         code: "etcd.config",

@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{etcdctl, golden, kindling, settings, text, trial, wait_healthy};
+use common::{
+    etcdctl, golden, kindling, render_and_materialize, settings, text, trial, wait_healthy,
+};
 
 fn main() {
     let arguments = libtest_mimic::Arguments::from_args();
@@ -41,46 +43,17 @@ fn main() {
             container_profile_runs_the_pinned_image,
         ),
         trial(
+            "the_kubelet_dropin_passes_systemd_analyze_verify_on_the_sysexts_kubelet_unit",
+            &["systemd-analyze"],
+            kubelet_dropin_passes_verify,
+        ),
+        trial(
             "operations_units_pass_systemd_analyze_verify",
             &["systemd-analyze"],
             operations_units_pass_systemd_analyze_verify,
         ),
     ];
     libtest_mimic::run(&arguments, trials).exit();
-}
-
-/// Renders a golden case and materializes each node into `<dir>/<node>/`.
-fn render_and_materialize(case: &str, dir: &Path) -> Vec<String> {
-    let ign = dir.join("ign");
-    kindling()
-        .arg("render")
-        .arg(golden(case).join("cluster.yaml"))
-        .arg("-o")
-        .arg(&ign)
-        .assert()
-        .success();
-    let mut nodes: Vec<String> = std::fs::read_dir(&ign)
-        .unwrap()
-        .map(|e| {
-            e.unwrap()
-                .path()
-                .file_stem()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    nodes.sort();
-    for node in &nodes {
-        kindling()
-            .arg("materialize")
-            .arg(ign.join(format!("{node}.ign")))
-            .arg("--root")
-            .arg(dir.join(node))
-            .assert()
-            .success();
-    }
-    nodes
 }
 
 /// The members started by this test, killed by PID and reaped when it ends, whether it
@@ -526,4 +499,80 @@ fn container_profile_runs_the_pinned_image() {
             "{tool} does not run the pinned image"
         );
     }
+}
+
+/// kubeadm-static-pod: the kubelet drop-in, over the kubelet.service and kubeadm drop-in the
+/// Flatcar bakery's Kubernetes sysext ships (reproduced here, with the kubelet binary
+/// stubbed), passes `systemd-analyze verify`, and leaves one ExecStart: the standalone
+/// kubelet with the rendered config file. The units that wait for etcd wait for the kubelet.
+fn kubelet_dropin_passes_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    render_and_materialize("kubeadm", &dir.path().join("nodes"));
+    let root = dir.path().join("nodes/etcd1");
+    let units = root.join("etc/systemd/system");
+    let dropin =
+        std::fs::read_to_string(units.join("kubelet.service.d/20-etcd-service-manager.conf"))
+            .unwrap();
+    let kubelet = root.join("usr/bin/kubelet");
+    stub(&kubelet);
+    let checked = dir.path().join("verify");
+    let dropins = checked.join("kubelet.service.d");
+    std::fs::create_dir_all(&dropins).unwrap();
+    let stubbed = |text: &str| text.replace("/usr/bin/kubelet", &kubelet.display().to_string());
+    std::fs::write(
+        checked.join("kubelet.service"),
+        stubbed("[Unit]\nDescription=kubelet: The Kubernetes Node Agent\nWants=network-online.target\nAfter=network-online.target\n\n[Service]\nExecStart=/usr/bin/kubelet\nRestart=always\nStartLimitInterval=0\nRestartSec=10\n\n[Install]\nWantedBy=multi-user.target\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dropins.join("10-kubeadm.conf"),
+        stubbed("[Service]\nEnvironment=\"KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml\"\nEnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env\nExecStart=\nExecStartPre=/usr/bin/mkdir -p /opt/cni/bin\nExecStart=/usr/bin/kubelet $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dropins.join("20-etcd-service-manager.conf"),
+        stubbed(&dropin),
+    )
+    .unwrap();
+    // Flatcar ships containerd.service; verify against a stub of it beside the unit.
+    std::fs::write(
+        checked.join("containerd.service"),
+        "[Unit]\nDescription=stub of Flatcar's unit\n[Service]\nExecStart=/bin/true\n",
+    )
+    .unwrap();
+    let result = verify(&checked.join("kubelet.service"));
+    assert!(
+        result.status.success() && text(&result).trim().is_empty(),
+        "kubelet.service with the drop-in: {}",
+        text(&result)
+    );
+    let starts: Vec<&str> = dropin
+        .lines()
+        .filter_map(|l| l.strip_prefix("ExecStart="))
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "",
+            "/usr/bin/kubelet --config=/etc/kubernetes/kubelet-standalone.yaml"
+        ],
+        "{dropin}"
+    );
+    assert!(dropin.lines().any(|l| l == "ExecStartPre="), "{dropin}");
+    assert!(
+        root.join("etc/kubernetes/kubelet-standalone.yaml")
+            .is_file()
+    );
+    let upholds =
+        std::fs::read_to_string(units.join("multi-user.target.d/20-kindling-kubelet.conf"))
+            .unwrap();
+    assert!(
+        upholds.lines().any(|l| l == "Upholds=kubelet.service"),
+        "{upholds}"
+    );
+    for unit in ["etcd-roll-resume.service", "etcd-backup.service"] {
+        let text = std::fs::read_to_string(units.join(unit)).unwrap();
+        assert!(text.contains("After=kubelet.service"), "{unit}: {text}");
+    }
+    assert!(!units.join("etcd.service").exists());
 }

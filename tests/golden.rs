@@ -8,13 +8,14 @@ use std::path::Path;
 
 use common::{golden, kindling, repo, snapshot};
 
-const CASES: [&str; 7] = [
+const CASES: [&str; 8] = [
     "single-node",
     "three-node",
     "five-node-fqdn",
     "loopback-tls",
     "loopback-config-file",
     "container",
+    "kubeadm",
     "snippets",
 ];
 
@@ -107,7 +108,7 @@ fn two_runs_are_byte_identical_compact_and_pretty() {
 fn first_node(case: &str) -> &'static str {
     match case {
         "single-node" => "etcd0",
-        "three-node" | "snippets" | "container" => "etcd1",
+        "three-node" | "snippets" | "container" | "kubeadm" => "etcd1",
         "five-node-fqdn" => "eu1-a",
         _ => "m1",
     }

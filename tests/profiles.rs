@@ -228,7 +228,7 @@ fn two_entries_for_one_path_are_refused() {
 
 #[test]
 fn manifest_mistakes_are_located() {
-    let cases: [(&str, &str, &str); 5] = [
+    let cases: [(&str, &str, &str); 6] = [
         (
             "template: hostname.hbs }",
             "template: hostname.hbs, inline: x }",
@@ -253,6 +253,11 @@ fn manifest_mistakes_are_located() {
             "version: 1\n",
             "version: 1\nextra: 1\n",
             "profile.unknown-key",
+        ),
+        (
+            "version: 1\n",
+            "version: 1\nlayout: kubelet\n",
+            "profile.layout",
         ),
     ];
     for (old, new, code) in cases {

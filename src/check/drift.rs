@@ -59,7 +59,10 @@ pub fn compare(nodes: &[RenderedNode], dir: &Path) -> Report {
 /// The etcd release a config installs, read from its sysext image path
 /// (`/opt/extensions/etcd/etcd-v3.5.21-x86-64.raw`): (minor, patch).
 fn etcd_release(config: &str) -> Option<(u32, u32)> {
-    let marker = format!("{}/etcd-v3.", crate::resolve::context::LAYOUT.image_dir);
+    let marker = format!(
+        "{}/etcd-v3.",
+        crate::resolve::context::ETCD_LAYOUT.image_dir
+    );
     let rest = &config[config.find(&marker)? + marker.len()..];
     let (minor, rest) = rest.split_once('.')?;
     let patch: String = rest.chars().take_while(char::is_ascii_digit).collect();

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::diag::{Diagnostic, Location, Report, SourceFile, Span};
+use crate::resolve::context::{ETCD_LAYOUT, LAYOUTS, Layout};
 use crate::resolve::{ProfileChoice, ProfileRef};
 use crate::spec::{parse_yaml, span_of};
 
@@ -33,6 +34,9 @@ pub struct Manifest {
     /// A built-in profile whose templates this one uses when it has no file of that name
     /// (the container profiles share the roll, backup and network templates).
     pub templates_from: Option<Spanned<String>>,
+    /// Where etcd's files go on the node: `etcd` (the default: /etc/etcd) or `kubeadm`
+    /// (/etc/kubernetes/pki/etcd, kubeadm's names).
+    pub layout: Option<Spanned<String>>,
     #[serde(default)]
     pub directories: Vec<DirectorySpec>,
     #[serde(default)]
@@ -117,6 +121,7 @@ pub struct UserSpec {
 pub struct Profile {
     pub name: String,
     pub manifest: Manifest,
+    pub layout: &'static Layout,
     pub source: Arc<SourceFile>,
     registry: Handlebars<'static>,
 }
@@ -203,14 +208,37 @@ pub fn load(choice: &ProfileChoice, extra_dir: Option<&Path>) -> Result<Profile,
         .into());
     }
     check_file_contents(&manifest, &source)?;
+    let layout = chosen_layout(&manifest, &source)?;
     let base = base_templates(&manifest, &source)?;
     let registry = compile_templates(&manifest, &source, &files, base.as_ref())?;
     Ok(Profile {
         name,
         manifest,
+        layout,
         source,
         registry,
     })
+}
+
+/// The node layout the manifest's `layout:` names (`etcd` when it names none).
+fn chosen_layout(manifest: &Manifest, source: &Arc<SourceFile>) -> Result<&'static Layout, Report> {
+    let Some(name) = &manifest.layout else {
+        return Ok(&ETCD_LAYOUT);
+    };
+    LAYOUTS
+        .iter()
+        .find(|(known, _)| *known == name.value)
+        .map(|(_, layout)| *layout)
+        .ok_or_else(|| {
+            let known: Vec<&str> = LAYOUTS.iter().map(|(known, _)| *known).collect();
+            Diagnostic::at(
+                "profile.layout",
+                format!("there is no node layout named {:?}", name.value),
+                &span_of(source, &name.referenced),
+            )
+            .with_help(format!("layouts: {}", known.join(", ")))
+            .into()
+        })
 }
 
 /// The built-in profile named by `templates_from`, if any.
@@ -265,8 +293,8 @@ fn check_file_contents(manifest: &Manifest, source: &Arc<SourceFile>) -> Result<
 }
 
 /// The files of a built-in profile (its manifest and templates), by file name, with the
-/// templates of its `templates_from` profile it does not hold itself, so an exported
-/// profile is complete.
+/// templates of its `templates_from` profile that its manifest uses and it does not hold
+/// itself, so an exported profile is complete and holds nothing it does not use.
 pub fn builtin_files(name: &str) -> Option<Vec<(String, Vec<u8>)>> {
     let dir = BUILTIN.get_dir(name)?;
     let listed = |dir: &'static Dir<'static>| {
@@ -276,18 +304,36 @@ pub fn builtin_files(name: &str) -> Option<Vec<(String, Vec<u8>)>> {
         })
     };
     let mut files: Vec<(String, Vec<u8>)> = listed(dir).collect();
-    let base = Files::Builtin(dir).read(MANIFEST).and_then(|text| {
-        let manifest: Manifest = parse_yaml(&SourceFile::new(MANIFEST, text), "profile").ok()?;
-        BUILTIN.get_dir(&manifest.templates_from?.value)
-    });
-    if let Some(base) = base {
+    let manifest = Files::Builtin(dir)
+        .read(MANIFEST)
+        .and_then(|text| parse_yaml::<Manifest>(&SourceFile::new(MANIFEST, text), "profile").ok());
+    let base = manifest
+        .as_ref()
+        .and_then(|m| BUILTIN.get_dir(&m.templates_from.as_ref()?.value));
+    if let (Some(base), Some(manifest)) = (base, &manifest) {
+        let used = template_names(manifest);
         let inherited: Vec<(String, Vec<u8>)> = listed(base)
-            .filter(|(n, _)| n.ends_with(".hbs") && !files.iter().any(|(own, _)| own == n))
+            .filter(|(n, _)| used.contains(&n.as_str()) && !files.iter().any(|(own, _)| own == n))
             .collect();
         files.extend(inherited);
     }
     files.sort();
     Some(files)
+}
+
+/// The template files a manifest names (its files', units' and drop-ins').
+fn template_names(manifest: &Manifest) -> Vec<&str> {
+    let files = manifest.files.iter().filter_map(|f| f.template.as_ref());
+    let units = manifest.units.iter().filter_map(|u| u.template.as_ref());
+    let dropins = manifest
+        .units
+        .iter()
+        .flat_map(|u| u.dropins.iter().map(|d| &d.template));
+    files
+        .chain(units)
+        .chain(dropins)
+        .map(|t| t.value.as_str())
+        .collect()
 }
 
 /// Names of the profiles built into this binary.

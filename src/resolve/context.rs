@@ -31,9 +31,13 @@ pub struct Layout {
     pub extension_link: &'static str,
     /// The networkd file of static addressing; it sorts before Flatcar's `zz-default.network`.
     pub network_file: &'static str,
+    /// The systemd unit that runs etcd (the kubelet, for a static pod): what the roll and
+    /// backup units wait for.
+    pub etcd_unit: &'static str,
 }
 
-pub const LAYOUT: Layout = Layout {
+/// The layout of the Flatcar profiles: everything etcd's under /etc/etcd.
+pub const ETCD_LAYOUT: Layout = Layout {
     data_dir: "/var/lib/etcd",
     config_dir: "/etc/etcd",
     env_file: "/etc/etcd/etcd.env",
@@ -49,7 +53,32 @@ pub const LAYOUT: Layout = Layout {
     image_dir: "/opt/extensions/etcd",
     extension_link: "/etc/extensions/etcd.raw",
     network_file: "/etc/systemd/network/10-kindling-static.network",
+    etcd_unit: "etcd.service",
 };
+
+/// kubeadm's layout (`kubeadm init phase certs etcd-*`): the certificates under
+/// /etc/kubernetes/pki/etcd, the etcdctl certificate as `healthcheck-client`.
+pub const KUBEADM_LAYOUT: Layout = Layout {
+    data_dir: "/var/lib/etcd",
+    config_dir: "/etc/kubernetes/etcd",
+    env_file: "/etc/kubernetes/etcd/etcd.env",
+    config_file: "/etc/kubernetes/etcd/etcd.conf.yml",
+    pki_dir: "/etc/kubernetes/pki/etcd",
+    ca_cert: "/etc/kubernetes/pki/etcd/ca.crt",
+    server_cert: "/etc/kubernetes/pki/etcd/server.crt",
+    server_key: "/etc/kubernetes/pki/etcd/server.key",
+    peer_cert: "/etc/kubernetes/pki/etcd/peer.crt",
+    peer_key: "/etc/kubernetes/pki/etcd/peer.key",
+    client_cert: "/etc/kubernetes/pki/etcd/healthcheck-client.crt",
+    client_key: "/etc/kubernetes/pki/etcd/healthcheck-client.key",
+    image_dir: "/opt/extensions/etcd",
+    extension_link: "/etc/extensions/etcd.raw",
+    network_file: "/etc/systemd/network/10-kindling-static.network",
+    etcd_unit: "kubelet.service",
+};
+
+/// The layouts a profile manifest may choose (`layout:`), by name.
+pub const LAYOUTS: [(&str, &Layout); 2] = [("etcd", &ETCD_LAYOUT), ("kubeadm", &KUBEADM_LAYOUT)];
 
 /// Where kindling's scripts live on the node: /opt/bin is on Flatcar's PATH, /usr is read-only.
 const ROLL_SCRIPT: &str = "/opt/bin/kindling-etcd-roll";
@@ -81,7 +110,47 @@ pub struct NodeContext {
     pub roll: RollValues,
     pub backup: BackupValues,
     pub container: ContainerValues,
+    pub kubelet: KubeletValues,
+    pub pod: PodValues,
     pub ssh_authorized_keys: Vec<String>,
+}
+
+/// The standalone kubelet of the static-pod profile, and the Kubernetes sysext it runs from.
+#[derive(Debug, Serialize)]
+pub struct KubeletValues {
+    /// `v1.34.2` (empty when the spec has no `kubelet:`).
+    pub version: String,
+    pub image_file: String,
+    pub image_path: String,
+    pub image_url: String,
+    /// `sha256-<hex>`, or empty when the spec opted out of verification.
+    pub image_hash: String,
+    /// The link's name is the extension name baked into the image (kubernetes).
+    pub extension_link: &'static str,
+    pub image_dir: &'static str,
+    /// The KubeletConfiguration of the standalone kubelet.
+    pub config_file: &'static str,
+    pub static_pod_dir: &'static str,
+    /// Flatcar's containerd, which the kubelet runs the pod with.
+    pub runtime_endpoint: &'static str,
+}
+
+/// The etcd static pod: its command line, YAML-quoted, and its probes.
+#[derive(Debug, Serialize)]
+pub struct PodValues {
+    /// Every argument of etcd's command, each a quoted YAML scalar.
+    pub command: Vec<String>,
+    /// The pod's environment (GOMAXPROCS), values quoted.
+    pub env: Vec<EnvVar>,
+    /// `kubeadm.kubernetes.io/etcd.advertise-client-urls`, quoted.
+    pub advertise_client_urls: String,
+    /// The plain-HTTP metrics listener the probes ask.
+    pub probe_host: String,
+    pub probe_port: u16,
+    /// kubeadm's probe paths: liveness ignores a full disk (NOSPACE) and asks this member
+    /// alone; startup waits for the cluster (etcd 3.4 knows only `/health`).
+    pub liveness_path: &'static str,
+    pub startup_path: &'static str,
 }
 
 /// The etcd container of the container profiles.
@@ -93,6 +162,8 @@ pub struct ContainerValues {
     pub name: &'static str,
     /// Where etcd's release images keep the programs.
     pub bin_dir: &'static str,
+    /// The name containerd keeps the pulled image under (what `ctr run` is given).
+    pub containerd_name: String,
 }
 
 /// The roll lock script and its units: a member restarts or reboots only while it holds the
@@ -167,9 +238,12 @@ pub struct EtcdValues {
     /// Which of the two ways etcd gets its settings (`etcd.config`); exactly one is true.
     pub env_file: bool,
     pub config_file: bool,
-    /// With `etcd.config: file`: the same settings as etcd's YAML config file, and the
-    /// process environment that is not an etcd setting (GOMAXPROCS) for the unit.
+    /// With `etcd.config: file`: the same settings as etcd's YAML config file.
     pub config: ConfigFileValues,
+    /// With the env file: the same settings as etcd's flags (`--name=value`, in env order).
+    pub flags: Vec<String>,
+    /// The process environment that is not an etcd setting (GOMAXPROCS), for a unit or a
+    /// pod that does not read the env file.
     pub process_env: Vec<EnvVar>,
     /// The `ETCDCTL_*` settings for `/etc/profile.d/etcdctl.sh`.
     pub etcdctl_env: Vec<EnvVar>,
@@ -218,54 +292,61 @@ pub struct TlsValues {
 }
 
 /// The template context of every node, in the spec's node order.
-pub fn node_contexts(cluster: &Cluster, material: &Material) -> Vec<NodeContext> {
+pub fn node_contexts(
+    cluster: &Cluster,
+    material: &Material,
+    layout: &'static Layout,
+) -> Vec<NodeContext> {
     let founders = initial_cluster(cluster, None);
     let endpoints = super::operations::client_endpoints(cluster);
     cluster
         .nodes
         .iter()
         .zip(&material.nodes)
-        .map(|(node, node_tls)| NodeContext {
-            cluster: ClusterValues {
-                name: cluster.name.clone(),
-                domain: cluster.domain.clone(),
-            },
-            node: NodeValues {
-                name: node.name.clone(),
-                ip: node.ip.to_string(),
-                fqdn: node.fqdn.clone(),
-            },
-            layout: &LAYOUT,
-            etcd: etcd_values(cluster, node, &founders),
-            sysext: sysext_values(cluster, material),
-            tls: tls_values(cluster, material, &node_tls.server, &node_tls.peer),
-            network: network_values(cluster, node),
-            roll: roll_values(cluster, node, &endpoints),
-            backup: backup_values(cluster),
-            container: ContainerValues {
-                image: cluster
-                    .container
-                    .as_ref()
-                    .map(|c| c.image.clone())
-                    .unwrap_or_default(),
-                name: "etcd-member",
-                bin_dir: "/usr/local/bin",
-            },
-            ssh_authorized_keys: node.ssh_authorized_keys.clone(),
+        .map(|(node, node_tls)| {
+            let etcd = etcd_values(cluster, node, &founders, layout);
+            NodeContext {
+                cluster: ClusterValues {
+                    name: cluster.name.clone(),
+                    domain: cluster.domain.clone(),
+                },
+                node: NodeValues {
+                    name: node.name.clone(),
+                    ip: node.ip.to_string(),
+                    fqdn: node.fqdn.clone(),
+                },
+                layout,
+                sysext: sysext_values(cluster, material, layout),
+                kubelet: kubelet_values(cluster, material),
+                pod: pod_values(cluster, node, &etcd, layout),
+                etcd,
+                tls: tls_values(cluster, material, &node_tls.server, &node_tls.peer),
+                network: network_values(cluster, node),
+                roll: roll_values(cluster, node, &endpoints),
+                backup: backup_values(cluster),
+                container: container_values(cluster),
+                ssh_authorized_keys: node.ssh_authorized_keys.clone(),
+            }
         })
         .collect()
 }
 
 /// The member's settings, as env file lines or as the config file and the unit's environment.
-fn etcd_values(cluster: &Cluster, node: &Node, founders: &str) -> EtcdValues {
-    let env = member_env(cluster, node, founders);
+fn etcd_values(cluster: &Cluster, node: &Node, founders: &str, layout: &Layout) -> EtcdValues {
+    let env = member_env(cluster, node, founders, layout);
     let config_file = cluster.etcd.config_file;
-    let (env, config, process_env) = if config_file {
-        let (settings, process): (Vec<EnvVar>, Vec<EnvVar>) =
-            env.into_iter().partition(|v| v.name.starts_with("ETCD_"));
-        (Vec::new(), config_file_values(&settings), process)
+    let (settings, process_env): (Vec<EnvVar>, Vec<EnvVar>) = env
+        .iter()
+        .map(|v| var(&v.name, &v.value))
+        .partition(|v| v.name.starts_with("ETCD_"));
+    let (env, config, flags) = if config_file {
+        (Vec::new(), config_file_values(&settings), Vec::new())
     } else {
-        (env, ConfigFileValues::default(), Vec::new())
+        let flags = settings
+            .iter()
+            .map(|v| format!("--{}={}", super::etcd::flag_of(&v.name), v.value))
+            .collect();
+        (env, ConfigFileValues::default(), flags)
     };
     EtcdValues {
         version: cluster.etcd.version.clone(),
@@ -273,8 +354,9 @@ fn etcd_values(cluster: &Cluster, node: &Node, founders: &str) -> EtcdValues {
         env_file: !config_file,
         config_file,
         config,
+        flags,
         process_env,
-        etcdctl_env: etcdctl_env(cluster, node),
+        etcdctl_env: etcdctl_env(cluster, node, layout),
         has_etcdutl: cluster.etcd.minor >= 5,
     }
 }
@@ -366,7 +448,7 @@ fn listen_urls(cluster: &Cluster, node: &Node, purpose: &str, scheme: &str) -> S
         .join(",")
 }
 
-fn member_env(cluster: &Cluster, node: &Node, founders: &str) -> Vec<EnvVar> {
+fn member_env(cluster: &Cluster, node: &Node, founders: &str, layout: &Layout) -> Vec<EnvVar> {
     let etcd = &cluster.etcd;
     let host = node.advertise_host();
     let (initial_cluster, state) = if node.join {
@@ -376,7 +458,7 @@ fn member_env(cluster: &Cluster, node: &Node, founders: &str) -> Vec<EnvVar> {
     };
     let mut env = vec![
         var("ETCD_NAME", &node.name),
-        var("ETCD_DATA_DIR", LAYOUT.data_dir),
+        var("ETCD_DATA_DIR", layout.data_dir),
         var(
             "ETCD_LISTEN_PEER_URLS",
             listen_urls(cluster, node, "peer", "https"),
@@ -402,13 +484,13 @@ fn member_env(cluster: &Cluster, node: &Node, founders: &str) -> Vec<EnvVar> {
         var("ETCD_INITIAL_CLUSTER_TOKEN", &etcd.token),
         var("ETCD_STRICT_RECONFIG_CHECK", "true"),
         var("ETCD_CLIENT_CERT_AUTH", "true"),
-        var("ETCD_TRUSTED_CA_FILE", LAYOUT.ca_cert),
-        var("ETCD_CERT_FILE", LAYOUT.server_cert),
-        var("ETCD_KEY_FILE", LAYOUT.server_key),
+        var("ETCD_TRUSTED_CA_FILE", layout.ca_cert),
+        var("ETCD_CERT_FILE", layout.server_cert),
+        var("ETCD_KEY_FILE", layout.server_key),
         var("ETCD_PEER_CLIENT_CERT_AUTH", "true"),
-        var("ETCD_PEER_TRUSTED_CA_FILE", LAYOUT.ca_cert),
-        var("ETCD_PEER_CERT_FILE", LAYOUT.peer_cert),
-        var("ETCD_PEER_KEY_FILE", LAYOUT.peer_key),
+        var("ETCD_PEER_TRUSTED_CA_FILE", layout.ca_cert),
+        var("ETCD_PEER_CERT_FILE", layout.peer_cert),
+        var("ETCD_PEER_KEY_FILE", layout.peer_key),
         var("ETCD_HEARTBEAT_INTERVAL", etcd.heartbeat_ms),
         var("ETCD_ELECTION_TIMEOUT", etcd.election_timeout_ms),
         var("ETCD_SNAPSHOT_COUNT", node.tuning.snapshot_count),
@@ -437,12 +519,12 @@ fn member_env(cluster: &Cluster, node: &Node, founders: &str) -> Vec<EnvVar> {
 
 /// etcdctl on the node talks to its own member over the loopback listener (or the node's
 /// own address when the node IP is a loopback address itself).
-fn etcdctl_env(cluster: &Cluster, node: &Node) -> Vec<EnvVar> {
+fn etcdctl_env(cluster: &Cluster, node: &Node, layout: &Layout) -> Vec<EnvVar> {
     vec![
         var("ETCDCTL_ENDPOINTS", local_client(cluster, node)),
-        var("ETCDCTL_CACERT", LAYOUT.ca_cert),
-        var("ETCDCTL_CERT", LAYOUT.client_cert),
-        var("ETCDCTL_KEY", LAYOUT.client_key),
+        var("ETCDCTL_CACERT", layout.ca_cert),
+        var("ETCDCTL_CERT", layout.client_cert),
+        var("ETCDCTL_KEY", layout.client_key),
     ]
 }
 
@@ -479,18 +561,103 @@ fn backup_values(cluster: &Cluster) -> BackupValues {
     }
 }
 
-fn sysext_values(cluster: &Cluster, material: &Material) -> SysextValues {
+fn sysext_values(cluster: &Cluster, material: &Material, layout: &Layout) -> SysextValues {
     let sysext = &cluster.sysext;
     SysextValues {
         name: "etcd",
         image_file: sysext.image_file.clone(),
-        image_path: format!("{}/{}", LAYOUT.image_dir, sysext.image_file),
+        image_path: format!("{}/{}", layout.image_dir, sysext.image_file),
         image_url: format!("{}/{}", sysext.base_url, sysext.image_file),
         image_hash: material.image_hash.clone().unwrap_or_default(),
         base_url: sysext.base_url.clone(),
         match_pattern: sysext.update.match_pattern.clone(),
         instances_max: sysext.update.instances_max,
         update_enabled: sysext.update.enabled,
+    }
+}
+
+fn container_values(cluster: &Cluster) -> ContainerValues {
+    let image = cluster
+        .container
+        .as_ref()
+        .map(|c| c.image.clone())
+        .unwrap_or_default();
+    let containerd_name = super::values::container_image(&image)
+        .map(|parsed| parsed.containerd_name())
+        .unwrap_or_default();
+    ContainerValues {
+        image,
+        name: "etcd-member",
+        bin_dir: "/usr/local/bin",
+        containerd_name,
+    }
+}
+
+fn kubelet_values(cluster: &Cluster, material: &Material) -> KubeletValues {
+    const IMAGE_DIR: &str = "/opt/extensions/kubernetes";
+    let kubelet = cluster.kubelet.as_ref();
+    let image_file = kubelet.map_or_else(String::new, |k| k.image.image_file.clone());
+    KubeletValues {
+        version: kubelet.map_or_else(String::new, |k| k.version.clone()),
+        image_path: format!("{IMAGE_DIR}/{image_file}"),
+        image_url: kubelet.map_or_else(String::new, |k| {
+            format!("{}/{}", k.image.base_url, k.image.image_file)
+        }),
+        image_file,
+        image_hash: material.kubelet_image_hash.clone().unwrap_or_default(),
+        extension_link: "/etc/extensions/kubernetes.raw",
+        image_dir: IMAGE_DIR,
+        config_file: "/etc/kubernetes/kubelet-standalone.yaml",
+        static_pod_dir: "/etc/kubernetes/manifests",
+        runtime_endpoint: "unix:///run/containerd/containerd.sock",
+    }
+}
+
+/// A JSON string is a YAML double-quoted scalar: nothing in it can end the line.
+fn yaml_quoted(text: &str) -> String {
+    serde_json::Value::String(text.to_string()).to_string()
+}
+
+fn pod_values(cluster: &Cluster, node: &Node, etcd: &EtcdValues, layout: &Layout) -> PodValues {
+    let mut command = vec!["etcd".to_string()];
+    if etcd.config_file {
+        command.push(format!("--config-file={}", layout.config_file));
+    } else {
+        command.extend(etcd.flags.iter().cloned());
+    }
+    let metrics = listen_sockets(&cluster.etcd, node)
+        .into_iter()
+        .find(|(_, _, purpose)| *purpose == "metrics")
+        .map_or(LOCALHOST, |(ip, _, _)| ip);
+    let probe_ip = if metrics.is_unspecified() {
+        LOCALHOST
+    } else {
+        metrics
+    };
+    let (liveness_path, startup_path) = if cluster.etcd.minor >= 5 {
+        (
+            "/health?exclude=NOSPACE&serializable=true",
+            "/health?serializable=false",
+        )
+    } else {
+        ("/health", "/health")
+    };
+    PodValues {
+        command: command.iter().map(|arg| yaml_quoted(arg)).collect(),
+        env: etcd
+            .process_env
+            .iter()
+            .map(|v| var(&v.name, yaml_quoted(&v.value)))
+            .collect(),
+        advertise_client_urls: yaml_quoted(&format!(
+            "https://{}:{}",
+            node.advertise_host(),
+            cluster.etcd.client_port
+        )),
+        probe_host: probe_ip.to_string(),
+        probe_port: cluster.etcd.metrics_port,
+        liveness_path,
+        startup_path,
     }
 }
 

@@ -1,4 +1,4 @@
-//! Reads the files a resolved spec points at: the TLS material and the sysext image hash.
+//! Reads the files a resolved spec points at: the TLS material and the sysext images' hashes.
 //!
 //! This is still the resolve stage (values are derived and checked here), kept apart
 //! because it touches the filesystem and `pki init` must run without it.
@@ -8,7 +8,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::Cluster;
+use super::{Cluster, SysextSettings};
 use crate::diag::{Diagnostic, Location, Report, SourceFile, Span};
 use crate::secret::Secret;
 use crate::tls::CertPair;
@@ -18,6 +18,8 @@ use crate::tls::CertPair;
 pub struct Material {
     /// `sha256-<hex>` of the sysext image, or None when the spec opted out.
     pub image_hash: Option<String>,
+    /// `sha256-<hex>` of the kubelet's Kubernetes sysext image (the static-pod profile).
+    pub kubelet_image_hash: Option<String>,
     pub ca_cert: String,
     pub client: KeyedCert,
     /// The `tls.clients` pairs, in the spec's order.
@@ -43,7 +45,11 @@ pub struct NodeTls {
 /// Loads and checks the material for every node, reporting every missing or bad file.
 pub fn load(cluster: &Cluster) -> Result<Material, Report> {
     let mut report = Report::default();
-    let image_hash = image_hash(cluster, &mut report);
+    let image_hash = verified_hash(&cluster.sysext, &mut report);
+    let kubelet_image_hash = cluster
+        .kubelet
+        .as_ref()
+        .and_then(|kubelet| verified_hash(&kubelet.image, &mut report));
     let paths = &cluster.tls.paths;
     let span = &cluster.tls.dir_span;
     let ca_cert = read_cert(&paths.ca().cert, span, &mut report);
@@ -64,6 +70,7 @@ pub fn load(cluster: &Cluster) -> Result<Material, Report> {
         .collect();
     report.into_result(Material {
         image_hash,
+        kubelet_image_hash,
         ca_cert,
         client,
         clients,
@@ -185,8 +192,7 @@ fn not_pem(path: &Path, expected: &str) -> Diagnostic {
 }
 
 /// The image hash from SHA256SUMS and/or a local image; both given must agree.
-fn image_hash(cluster: &Cluster, report: &mut Report) -> Option<String> {
-    let sysext = &cluster.sysext;
+fn verified_hash(sysext: &SysextSettings, report: &mut Report) -> Option<String> {
     let published = sysext
         .sha256sums
         .as_ref()
@@ -261,7 +267,7 @@ fn hash_from_sums(
             format!("{} has no line for {image_file}", path.display()),
             span,
         )
-        .with_help("publish the image beside SHA256SUMS, or check etcd.version and sysext.arch"),
+        .with_help("publish the image beside SHA256SUMS, or check the version and the arch"),
     );
     None
 }

@@ -9,6 +9,7 @@ pub mod config_file;
 pub mod container;
 pub mod context;
 pub mod etcd;
+pub mod kubelet;
 pub mod material;
 pub mod network;
 pub mod operations;
@@ -48,6 +49,8 @@ pub struct Cluster {
     pub updates: operations::UpdatesSettings,
     /// The etcd image of the container profiles (`container:`).
     pub container: Option<container::ContainerSettings>,
+    /// The kubelet of the static-pod profile (`kubelet:`).
+    pub kubelet: Option<kubelet::KubeletSettings>,
     pub nodes: Vec<Node>,
 }
 
@@ -148,6 +151,19 @@ pub struct UpdateSettings {
     /// The sysupdate MatchPattern, with exactly one `@v`.
     pub match_pattern: String,
     pub instances_max: u32,
+}
+
+impl UpdateSettings {
+    /// No systemd-sysupdate transfer: the image stays as provisioned.
+    fn none() -> Self {
+        UpdateSettings {
+            enabled: false,
+            on_change: "restart".to_string(),
+            track: "minor".to_string(),
+            match_pattern: String::new(),
+            instances_max: 2,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -351,6 +367,7 @@ pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
     };
     let container = container::resolve_container(&mut r, &etcd.version, profile_name.as_deref());
     let sysext = resolve_sysext(&mut r, &etcd, profile_name.as_deref());
+    let kubelet = kubelet::resolve_kubelet(&mut r, profile_name.as_deref());
     let tls = resolve_tls(&mut r);
     let ssh_authorized_keys = resolve_ssh_keys(&mut r, &spec.ssh_authorized_keys);
     let matchbox = resolve_matchbox(&mut r);
@@ -376,6 +393,7 @@ pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
         backup,
         updates,
         container,
+        kubelet,
         nodes,
     };
     // A cluster setting every node inherits is checked once per node: say it once.
@@ -1058,6 +1076,19 @@ fn resolve_sysext(r: &mut Resolver, etcd: &EtcdSettings, profile: Option<&str>) 
     let Some(sysext) = &r.doc.spec.sysext else {
         return no_sysext(r, etcd, profile);
     };
+    let mut settings = image_source(r, sysext, "etcd", &etcd.version);
+    settings.update = resolve_update(r, etcd, &settings.arch);
+    settings
+}
+
+/// Where nodes fetch a sysext image (`<extension>-<version>-<arch>.raw`) and how its hash
+/// is known; no update of it (the caller adds that for etcd's).
+fn image_source(
+    r: &mut Resolver,
+    sysext: &crate::spec::SysextSection,
+    extension: &str,
+    version: &str,
+) -> SysextSettings {
     let base_span = r.span(&sysext.base_url);
     let base_url = r.check(
         "sysext.base-url",
@@ -1066,7 +1097,7 @@ fn resolve_sysext(r: &mut Resolver, etcd: &EtcdSettings, profile: Option<&str>) 
         String::new(),
     );
     let arch = r.choice("sysext.arch", &sysext.arch, &["x86-64", "arm64"], "x86-64");
-    let image_file = format!("etcd-{}-{arch}.raw", etcd.version);
+    let image_file = format!("{extension}-{version}-{arch}.raw");
     let path_of = |r: &Resolver, p: &Spanned<String>| (r.doc.dir.join(&p.value), r.span(p));
     let sha256sums = sysext.sha256sums.as_ref().map(|p| path_of(r, p));
     let local_image = sysext.image.as_ref().map(|p| path_of(r, p));
@@ -1075,11 +1106,10 @@ fn resolve_sysext(r: &mut Resolver, etcd: &EtcdSettings, profile: Option<&str>) 
         r.error(
             "sysext.hash-missing",
             &base_span,
-            "no way to verify the sysext image: neither sha256sums nor image is set".into(),
-            "set sysext.sha256sums to the published SHA256SUMS file (or sysext.image to a local copy); `allow_unverified: true` opts out",
+            format!("no way to verify {image_file}: neither sha256sums nor image is set"),
+            "set sha256sums to the published SHA256SUMS file (or image to a local copy); `allow_unverified: true` opts out",
         );
     }
-    let update = resolve_update(r, etcd, &arch);
     SysextSettings {
         base_url,
         arch,
@@ -1088,7 +1118,7 @@ fn resolve_sysext(r: &mut Resolver, etcd: &EtcdSettings, profile: Option<&str>) 
         sha256sums,
         local_image,
         base_span,
-        update,
+        update: UpdateSettings::none(),
     }
 }
 
@@ -1112,13 +1142,7 @@ fn no_sysext(r: &mut Resolver, etcd: &EtcdSettings, profile: Option<&str>) -> Sy
         sha256sums: None,
         local_image: None,
         base_span: start,
-        update: UpdateSettings {
-            enabled: false,
-            on_change: "restart".to_string(),
-            track: "minor".to_string(),
-            match_pattern: String::new(),
-            instances_max: 2,
-        },
+        update: UpdateSettings::none(),
     }
 }
 

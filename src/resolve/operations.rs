@@ -51,8 +51,8 @@ pub(super) fn resolve_backup(r: &mut Resolver) -> Option<BackupSettings> {
         |d| r.checked("backup.dir", d, values::node_dir),
     );
     if let Some(written) = &section.dir
-        && (dir == super::context::LAYOUT.data_dir
-            || dir.starts_with(&format!("{}/", super::context::LAYOUT.data_dir)))
+        && (dir == super::context::ETCD_LAYOUT.data_dir
+            || dir.starts_with(&format!("{}/", super::context::ETCD_LAYOUT.data_dir)))
     {
         let span = r.span(written);
         r.error(

@@ -189,6 +189,27 @@ pub struct ImageRef<'a> {
     pub digest: Option<&'a str>,
 }
 
+impl ImageRef<'_> {
+    /// The name containerd's image store keeps a pulled image under: the registry spelled
+    /// out (`docker.io/library/` for Docker Hub's short names) and, for a pinned image, the
+    /// digest in place of the tag, as the kubelet's CRI stores it.
+    pub fn containerd_name(&self) -> String {
+        let first = self.name.split('/').next().unwrap_or_default();
+        let has_registry = self.name.contains('/')
+            && (first.contains('.') || first.contains(':') || first == "localhost");
+        let name = match (has_registry, self.name.contains('/')) {
+            (true, _) => self.name.to_string(),
+            (false, true) => format!("docker.io/{}", self.name),
+            (false, false) => format!("docker.io/library/{}", self.name),
+        };
+        match (self.digest, self.tag) {
+            (Some(digest), _) => format!("{name}@sha256:{digest}"),
+            (None, Some(tag)) => format!("{name}:{tag}"),
+            (None, None) => format!("{name}:latest"),
+        }
+    }
+}
+
 /// A container image reference as Docker and containerd parse it: a lowercase name of
 /// registry and path components, an optional tag, an optional `@sha256:` digest of 64
 /// lowercase hex digits. Nothing else: the reference is printed into a unit and a manifest.
@@ -553,6 +574,26 @@ mod tests {
         ] {
             assert!(http_base_url(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn containerd_names_spell_out_the_registry_and_prefer_the_digest() {
+        let digest = "0".repeat(64);
+        let name = |text: &str| container_image(text).unwrap().containerd_name();
+        assert_eq!(
+            name(&format!("registry.k8s.io/etcd:3.5.21-0@sha256:{digest}")),
+            format!("registry.k8s.io/etcd@sha256:{digest}")
+        );
+        assert_eq!(
+            name("quay.io/coreos/etcd:v3.5.21"),
+            "quay.io/coreos/etcd:v3.5.21"
+        );
+        assert_eq!(name("bitnami/etcd:3.5.21"), "docker.io/bitnami/etcd:3.5.21");
+        assert_eq!(name("etcd"), "docker.io/library/etcd:latest");
+        assert_eq!(
+            name("localhost:5000/etcd:v3.5.21"),
+            "localhost:5000/etcd:v3.5.21"
+        );
     }
 
     #[test]

@@ -236,6 +236,22 @@ const SPEC: Shape = Shape::Map(&[
         "container",
         Shape::Map(&[leaf("image"), leaf("allow_unpinned")]),
     ),
+    key(
+        "kubelet",
+        Shape::Map(&[
+            leaf("version"),
+            key(
+                "sysext",
+                Shape::Map(&[
+                    leaf("base_url"),
+                    leaf("arch"),
+                    leaf("sha256sums"),
+                    leaf("image"),
+                    leaf("allow_unverified"),
+                ]),
+            ),
+        ]),
+    ),
     key("nodes", Shape::List(&NODE)),
 ]);
 

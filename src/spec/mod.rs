@@ -64,7 +64,19 @@ pub struct Spec {
     pub updates: Option<UpdatesSection>,
     /// The etcd container image, for the profiles that run etcd in a container.
     pub container: Option<Spanned<ContainerSection>>,
+    /// The kubelet of the static-pod profile, from its own sysext image.
+    pub kubelet: Option<Spanned<KubeletSection>>,
     pub nodes: Spanned<Vec<NodeSpec>>,
+}
+
+/// The kubelet that runs etcd as a static pod: its release and the sysext image it comes
+/// from (verified like etcd's; the key check refuses `update` here: kindling does not roll
+/// the kubelet).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubeletSection {
+    pub version: Spanned<String>,
+    pub sysext: SysextSection,
 }
 
 /// The etcd image the container profiles run: pinned by digest, like the sysext by its hash.

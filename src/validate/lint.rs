@@ -320,11 +320,32 @@ fn is_standard_unit(name: &str, os: Os) -> bool {
         || name.starts_with("serial-getty@")
 }
 
+/// Units the Flatcar sysext bakery's images ship, by extension name: a config that installs
+/// the image (a file or link `/etc/extensions/<name>.raw`) may drop into them.
+const EXTENSION_UNITS: [(&str, &str); 1] = [("kubernetes", "kubelet.service")];
+
+fn shipped_by_an_installed_extension(config: &Value, unit: &str) -> bool {
+    EXTENSION_UNITS
+        .iter()
+        .filter(|(_, shipped)| *shipped == unit)
+        .any(|(extension, _)| {
+            let installed = format!("/etc/extensions/{extension}.raw");
+            ["files", "links"]
+                .iter()
+                .flat_map(|list| array(config, &format!("/storage/{list}")))
+                .any(|node| text(node, "path") == installed)
+        })
+}
+
 fn check_dropin_units(config: &Value, os: Os, findings: &mut Vec<Diagnostic>) {
     for (index, unit) in array(config, "/systemd/units").iter().enumerate() {
         let name = text(unit, "name");
         let has_contents = unit.get("contents").is_some_and(|c| !c.is_null());
-        if !array(unit, "/dropins").is_empty() && !has_contents && !is_standard_unit(name, os) {
+        if !array(unit, "/dropins").is_empty()
+            && !has_contents
+            && !is_standard_unit(name, os)
+            && !shipped_by_an_installed_extension(config, name)
+        {
             findings.push(warning(
                 "ign.dropin-unknown-unit",
                 format!("$.systemd.units.{index}.name"),
@@ -402,5 +423,29 @@ mod tests {
         assert_eq!(resolve_target("/etc/a/link", "../b/c"), "/etc/b/c");
         assert_eq!(resolve_target("/etc/link", "/usr/bin/x"), "/usr/bin/x");
         assert_eq!(resolve_target("/etc/link", "./x"), "/etc/x");
+    }
+
+    #[test]
+    fn a_dropin_for_an_unknown_unit_is_flagged_unless_an_installed_extension_ships_it() {
+        let mut config = serde_json::json!({
+            "systemd": { "units": [{ "name": "kubelet.service", "dropins": [{ "name": "a.conf" }] }] }
+        });
+        let mut findings = Vec::new();
+        check_dropin_units(&config, Os::Flatcar, &mut findings);
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].code, "ign.dropin-unknown-unit");
+        // Another extension does not ship the kubelet.
+        config["storage"] = serde_json::json!({
+            "links": [{ "path": "/etc/extensions/etcd.raw", "target": "/opt/e.raw" }]
+        });
+        findings.clear();
+        check_dropin_units(&config, Os::Flatcar, &mut findings);
+        assert_eq!(findings.len(), 1);
+        config["storage"] = serde_json::json!({
+            "links": [{ "path": "/etc/extensions/kubernetes.raw", "target": "/opt/k.raw" }]
+        });
+        findings.clear();
+        check_dropin_units(&config, Os::Flatcar, &mut findings);
+        assert!(findings.is_empty());
     }
 }

@@ -188,3 +188,37 @@ pub fn wait_healthy(env: &BTreeMap<String, String>, count: usize) {
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
 }
+
+/// Renders a golden case and materializes each node into `<dir>/<node>/`.
+pub fn render_and_materialize(case: &str, dir: &Path) -> Vec<String> {
+    let ign = dir.join("ign");
+    kindling()
+        .arg("render")
+        .arg(golden(case).join("cluster.yaml"))
+        .arg("-o")
+        .arg(&ign)
+        .assert()
+        .success();
+    let mut nodes: Vec<String> = std::fs::read_dir(&ign)
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    nodes.sort();
+    for node in &nodes {
+        kindling()
+            .arg("materialize")
+            .arg(ign.join(format!("{node}.ign")))
+            .arg("--root")
+            .arg(dir.join(node))
+            .assert()
+            .success();
+    }
+    nodes
+}
