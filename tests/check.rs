@@ -721,3 +721,64 @@ fn a_joining_node_gets_its_member_add_printed_and_join_says_when_there_is_none()
     assert_eq!(checked.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&checked.stderr).contains(command));
 }
+
+/// `kindling check` applies the cluster's lints whatever runs etcd: the same spec under each
+/// built-in profile (their extra sections appended, so no line moves) gets the same
+/// findings, errors and warnings alike.
+#[test]
+fn every_profile_gets_the_same_cluster_lints() {
+    let pinned = format!(
+        "container: {{ image: \"registry.k8s.io/etcd:3.5.21-0@sha256:{}\" }}\n",
+        "a".repeat(64)
+    );
+    let kubelet = "kubelet: { version: v1.34.2, sysext: { base_url: \"https://x/\", allow_unverified: true } }\n";
+    let variants = [
+        ("flatcar-sysext", String::new()),
+        ("flatcar-container", pinned.clone()),
+        ("kubeadm-static-pod", format!("{pinned}{kubelet}")),
+    ];
+    let foreign = {
+        let mut params = CertificateParams::default();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "k8s0 etcd CA");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        Issuer::new(params, KeyPair::generate().unwrap())
+    };
+    let mut seen = Vec::new();
+    for (profile, extra) in &variants {
+        let dir = scratch_copy("three-node");
+        // Two members (a quorum table warning) and a peer certificate from another CA.
+        edit_spec(
+            dir.path(),
+            "  - { name: etcd3, ip: 10.0.0.13, mac: \"52:54:00:00:00:13\" }\n",
+            extra,
+        );
+        edit_spec(
+            dir.path(),
+            "profile: flatcar-sysext",
+            &format!("profile: {profile}"),
+        );
+        replace_etcd1(dir.path(), "peer", etcd1_leaf(), &foreign);
+        let output = check(dir.path(), &[]);
+        assert_eq!(output.status.code(), Some(1), "{profile}");
+        let mut codes: Vec<(String, String, u64)> = findings(&output)
+            .iter()
+            .map(|f| {
+                (
+                    f["code"].as_str().unwrap().to_string(),
+                    f["severity"].as_str().unwrap().to_string(),
+                    f["line"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect();
+        codes.sort();
+        seen.push((profile, codes));
+    }
+    let (_, first) = &seen[0];
+    let has = |code: &str| first.iter().any(|(c, _, _)| c == code);
+    assert!(has("tls.chain") && has("etcd.even-members"), "{first:?}");
+    for (profile, codes) in &seen[1..] {
+        assert_eq!(codes, first, "{profile} lints differently");
+    }
+}

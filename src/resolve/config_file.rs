@@ -6,7 +6,7 @@
 //! `peer-transport-security` under their own names. A setting etcd cannot read from a file
 //! (the CRL files) is refused at its spec line rather than silently dropped.
 
-use super::etcd::{BOOL_FLAGS, UINT_FLAGS, flag_of};
+use super::etcd::{BOOL_FLAGS, UINT_FLAGS, flag_of, go_bool};
 
 /// Where a setting goes in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,11 +149,9 @@ pub fn entry(env_name: &str, value: &str) -> Result<Entry, String> {
 fn yaml_value(flag: &str, value: &str) -> Result<String, String> {
     let flag = flag.to_string();
     if BOOL_FLAGS.contains(&flag.as_str()) {
-        return match value {
-            "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok("true".into()),
-            "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok("false".into()),
-            _ => Err(format!("--{flag} takes true or false, not {value:?}")),
-        };
+        return go_bool(value)
+            .map(|b| b.to_string())
+            .ok_or_else(|| format!("--{flag} takes true or false, not {value:?}"));
     }
     if UINT_FLAGS.contains(&flag.as_str()) || INT_FIELDS.contains(&flag.as_str()) {
         return value

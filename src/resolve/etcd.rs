@@ -371,14 +371,20 @@ pub const UINT_FLAGS: &[&str] = &[
     "max-learners",
 ];
 
+/// A boolean as etcd's flag parser (Go's `strconv.ParseBool`) reads it.
+pub fn go_bool(value: &str) -> Option<bool> {
+    match value {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
 /// A value for a boolean or integer flag must parse as one: etcd refuses to start
 /// otherwise. Other flags (strings, URLs, durations) are only checked as env text.
 pub fn check_flag_value(flag: &str, value: &str) -> Result<(), crate::resolve::values::Invalid> {
-    let bools = [
-        "1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False",
-    ];
     let (ok, expected) = if BOOL_FLAGS.contains(&flag) {
-        (bools.contains(&value), "true or false")
+        (go_bool(value).is_some(), "true or false")
     } else if UINT_FLAGS.contains(&flag) {
         (value.parse::<u64>().is_ok(), "a whole number")
     } else {
