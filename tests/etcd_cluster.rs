@@ -16,7 +16,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    etcdctl, golden, kindling, render_and_materialize, settings, text, trial, wait_healthy,
+    etcdctl, golden, render_and_materialize, render_spec_and_materialize, settings, text, trial,
+    wait_healthy,
 };
 
 fn main() {
@@ -349,22 +350,8 @@ fn operations_units_pass_systemd_analyze_verify() {
         "backup: { schedule: \"*-*-* 03:15:00\", keep: 3 }\nupdates: { os_reboots: true }\nnodes:\n",
     );
     std::fs::write(&spec, edited).unwrap();
-    let ign = dir.path().join("ign");
-    kindling()
-        .arg("render")
-        .arg(&spec)
-        .arg("-o")
-        .arg(&ign)
-        .assert()
-        .success();
+    render_spec_and_materialize(&spec, dir.path());
     let root = dir.path().join("etcd1");
-    kindling()
-        .arg("materialize")
-        .arg(ign.join("etcd1.ign"))
-        .arg("--root")
-        .arg(&root)
-        .assert()
-        .success();
     let units = root.join("etc/systemd/system");
     assert!(
         std::fs::read_link(units.join("locksmithd.service"))

@@ -9,7 +9,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{golden, kindling, render_and_materialize, repo};
+use common::{golden, kindling, render_and_materialize, render_spec_and_materialize, repo};
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 
@@ -204,22 +204,8 @@ fn with_a_config_file_the_pod_mounts_it_and_passes_only_config_file() {
         );
     assert!(spec.contains("config: file"));
     std::fs::write(dir.path().join("cluster.yaml"), spec).unwrap();
-    let ign = dir.path().join("ign");
-    kindling()
-        .arg("render")
-        .arg(dir.path().join("cluster.yaml"))
-        .arg("-o")
-        .arg(&ign)
-        .assert()
-        .success();
+    render_spec_and_materialize(&dir.path().join("cluster.yaml"), dir.path());
     let root = dir.path().join("etcd1");
-    kindling()
-        .arg("materialize")
-        .arg(ign.join("etcd1.ign"))
-        .arg("--root")
-        .arg(&root)
-        .assert()
-        .success();
     let pod = parse_pod(&root);
     let container = &pod.spec.unwrap().containers[0];
     assert_eq!(

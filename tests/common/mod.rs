@@ -191,10 +191,15 @@ pub fn wait_healthy(env: &BTreeMap<String, String>, count: usize) {
 
 /// Renders a golden case and materializes each node into `<dir>/<node>/`.
 pub fn render_and_materialize(case: &str, dir: &Path) -> Vec<String> {
+    render_spec_and_materialize(&golden(case).join("cluster.yaml"), dir)
+}
+
+/// Renders the spec at `spec` and materializes each node into `<dir>/<node>/`.
+pub fn render_spec_and_materialize(spec: &Path, dir: &Path) -> Vec<String> {
     let ign = dir.join("ign");
     kindling()
         .arg("render")
-        .arg(golden(case).join("cluster.yaml"))
+        .arg(spec)
         .arg("-o")
         .arg(&ign)
         .assert()
