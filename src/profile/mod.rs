@@ -5,6 +5,7 @@
 //! Every string in a manifest is a template too (a path may print `{{layout.pki_dir}}`),
 //! compiled once per profile and rendered once per node by `render`.
 
+mod literal_lines;
 pub mod render;
 
 use std::path::{Path, PathBuf};
@@ -380,8 +381,9 @@ fn compile_templates(
         if registry.get_template(&template.name).is_some() {
             continue;
         }
-        if let Err(error) = registry.register_template_string(&template.name, &template.text) {
-            report.push(template_error(&template, &error));
+        match literal_lines::compile(&template.name, &template.text) {
+            Ok(compiled) => registry.register_template(&template.name, compiled),
+            Err(error) => report.push(template_error(&template, &error)),
         }
     }
     report.into_result(registry)
