@@ -252,7 +252,7 @@ pub const DEPRECATED_IN_3_6: &[(&str, Replacement)] = &[
 pub fn deprecated_in_3_6(env: &str) -> Option<Replacement> {
     DEPRECATED_IN_3_6
         .iter()
-        .find(|(flag, _)| env_name(flag) == env)
+        .find(|(flag, _)| is_env_name_of(flag, env))
         .map(|(_, replacement)| *replacement)
 }
 
@@ -283,9 +283,25 @@ pub fn env_name(flag: &str) -> String {
     format!("ETCD_{}", flag.to_ascii_uppercase().replace('-', "_"))
 }
 
+/// Whether `name` is `env_name(flag)`, without building it (this runs for every flag of
+/// every setting of every node).
+fn is_env_name_of(flag: &str, name: &str) -> bool {
+    name.strip_prefix("ETCD_").is_some_and(|rest| {
+        rest.len() == flag.len()
+            && rest.bytes().zip(flag.bytes()).all(|(written, flag)| {
+                written
+                    == if flag == b'-' {
+                        b'_'
+                    } else {
+                        flag.to_ascii_uppercase()
+                    }
+            })
+    })
+}
+
 /// Whether etcd 3.`minor` knows the env name.
 pub fn is_known_env(minor: u32, name: &str) -> bool {
-    flags_for(minor).any(|flag| env_name(flag) == name)
+    flags_for(minor).any(|flag| is_env_name_of(flag, name))
 }
 
 /// The known name closest to `name` (for a "did you mean" hint).
@@ -402,6 +418,22 @@ pub fn check_flag_value(flag: &str, value: &str) -> Result<(), crate::resolve::v
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_env_name_matches_exactly_the_flag_it_is_built_from() {
+        for flag in flags_for(5).chain(flags_for(6)) {
+            assert!(is_env_name_of(flag, &env_name(flag)), "{flag}");
+        }
+        for (flag, name) in [
+            ("log-level", "ETCD_LOG_LEVE"),
+            ("log-level", "ETCD_LOG_LEVELS"),
+            ("log-level", "ETCD_LOG-LEVEL"),
+            ("log-level", "ETCD_log_level"),
+            ("log-level", "LOG_LEVEL"),
+        ] {
+            assert!(!is_env_name_of(flag, name), "{name}");
+        }
+    }
 
     #[test]
     fn names_follow_the_release_line() {
