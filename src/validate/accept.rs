@@ -1,286 +1,145 @@
-//! A quick "yes" for configs the schema accepts, without compiling it with `jsonschema`.
+//! A quick "yes" for configs the schema accepts, without compiling it.
 //!
 //! Compiling a schema with `jsonschema` costs more than validating a node config against it
 //! (about 5.8 million instructions, more than everything else in `kindling validate`), and
-//! almost every config kindling sees is valid. So `QuickSchema` answers only "certainly
-//! valid" or "not sure". On "not sure" the compiled schema runs as before and produces the
-//! findings, so its messages and paths stay the only ones users see.
+//! almost every config kindling sees is valid. So `accepts` walks the schema text and the
+//! config together and answers only "certainly valid" or "not sure". On "not sure" the
+//! compiled schema runs as before and produces the findings, so its messages and paths stay
+//! the only ones users see.
 //!
-//! The schema is turned once per process into a tree of checks: keywords decoded,
-//! references resolved to nodes, property names sorted. Walking a config is then a matter of
-//! comparisons, with no keyword matching and no hashing; it was the largest part of
-//! validating a rendered node when it read the schema's JSON for every node.
-//!
-//! It understands exactly the keywords kindling's schemas use. It is never more lenient than
-//! the schema: a keyword it does not know, a pattern it has no matcher for, or a value whose
-//! JSON Schema meaning is subtle (an integer written `1.0`, a number compared across integer
-//! and float) all answer "not sure".
-
-use std::collections::HashMap;
+//! The walk understands exactly the keywords kindling's schemas use. It is never more
+//! lenient than the schema: a keyword it does not know, a pattern it has no matcher for, or
+//! a value whose JSON Schema meaning is subtle (an integer written `1.0`, a number compared
+//! across integer and float) all answer "not sure".
 
 use serde_json::{Map, Value};
 
-/// A schema compiled for the quick walk.
-#[derive(Debug)]
-pub(super) struct QuickSchema {
-    /// Every schema node; the root is the first.
-    nodes: Vec<Vec<Check>>,
-}
-
-/// One keyword of a schema node, ready to test an instance.
-#[derive(Debug)]
-enum Check {
-    /// A keyword the walk cannot vouch for: "not sure" whatever the instance.
-    Unsure,
-    /// `type`: the instance is one of these types.
-    Types(Vec<JsonType>),
-    Const(Value),
-    Enum(Vec<Value>),
-    /// `required`: an object instance has each of these keys.
-    Required(Vec<String>),
-    /// `properties`, sorted by name, and whether `additionalProperties: false` closes the
-    /// object to other keys.
-    Properties {
-        known: Vec<(String, usize)>,
-        closed: bool,
-    },
-    /// `items`: every element of an array instance matches this node.
-    Items(usize),
-    /// `pattern: "^/"`.
-    Absolute,
-    /// `pattern` for a `sha256-`/`sha512-` hash.
-    Hash,
-    MinLength(usize),
-    Minimum(i128),
-    Maximum(i128),
-    /// `$ref` to a definition, by node.
-    Ref(usize),
-}
-
-#[derive(Debug, Clone, Copy)]
-enum JsonType {
-    Object,
-    Array,
-    String,
-    Boolean,
-    Null,
-    Number,
-    Integer,
-}
-
-impl QuickSchema {
-    /// Compiles `root`, whose `$ref`s point into its own `$defs`.
-    pub(super) fn new(root: &Value) -> Self {
-        let mut builder = Builder {
-            root,
-            nodes: Vec::new(),
-            definitions: HashMap::new(),
-        };
-        builder.node(root);
-        QuickSchema {
-            nodes: builder.nodes,
-        }
-    }
-
-    /// Whether `instance` is certainly valid against the schema.
-    pub(super) fn accepts(&self, instance: &Value) -> bool {
-        self.node_accepts(0, instance)
-    }
-
-    fn node_accepts(&self, node: usize, instance: &Value) -> bool {
-        self.nodes[node]
+/// Whether `instance` is certainly valid against `schema`, whose `$ref`s point into `root`.
+pub(super) fn accepts(root: &Value, schema: &Value, instance: &Value) -> bool {
+    match schema {
+        Value::Bool(allowed) => *allowed,
+        Value::Object(keywords) => keywords
             .iter()
-            .all(|check| self.holds(check, instance))
-    }
-
-    fn holds(&self, check: &Check, instance: &Value) -> bool {
-        match check {
-            Check::Unsure => false,
-            Check::Types(types) => types.iter().any(|t| t.matches(instance)),
-            Check::Const(value) => value == instance,
-            Check::Enum(options) => options.contains(instance),
-            Check::Required(names) => instance
-                .as_object()
-                .is_none_or(|object| names.iter().all(|name| object.contains_key(name))),
-            Check::Properties { known, closed } => instance
-                .as_object()
-                .is_none_or(|object| self.members_hold(known, *closed, object)),
-            Check::Items(node) => instance.as_array().is_none_or(|elements| {
-                elements
-                    .iter()
-                    .all(|element| self.node_accepts(*node, element))
-            }),
-            Check::Absolute => instance.as_str().is_none_or(|text| text.starts_with('/')),
-            Check::Hash => instance.as_str().is_none_or(is_hash),
-            Check::MinLength(limit) => instance
-                .as_str()
-                .is_none_or(|text| text.chars().count() >= *limit),
-            Check::Minimum(limit) => integer_holds(instance, |number| number >= *limit),
-            Check::Maximum(limit) => integer_holds(instance, |number| number <= *limit),
-            Check::Ref(node) => self.node_accepts(*node, instance),
-        }
-    }
-
-    fn members_hold(
-        &self,
-        known: &[(String, usize)],
-        closed: bool,
-        object: &Map<String, Value>,
-    ) -> bool {
-        object.iter().all(|(key, member)| {
-            match known.binary_search_by(|(name, _)| name.as_str().cmp(key)) {
-                Ok(found) => self.node_accepts(known[found].1, member),
-                Err(_) => !closed,
-            }
-        })
+            .all(|(keyword, value)| keyword_holds(root, keywords, keyword, value, instance)),
+        _ => false,
     }
 }
 
-impl JsonType {
-    fn named(name: &str) -> Option<Self> {
-        Some(match name {
-            "object" => JsonType::Object,
-            "array" => JsonType::Array,
-            "string" => JsonType::String,
-            "boolean" => JsonType::Boolean,
-            "null" => JsonType::Null,
-            "number" => JsonType::Number,
-            "integer" => JsonType::Integer,
-            _ => return None,
-        })
-    }
-
-    /// An integer written as a float (`1.0`) counts as an integer in JSON Schema; the quick
-    /// walk leaves that case to the compiled schema.
-    fn matches(self, instance: &Value) -> bool {
-        match (self, instance) {
-            (JsonType::Object, Value::Object(_))
-            | (JsonType::Array, Value::Array(_))
-            | (JsonType::String, Value::String(_))
-            | (JsonType::Boolean, Value::Bool(_))
-            | (JsonType::Null, Value::Null)
-            | (JsonType::Number, Value::Number(_)) => true,
-            (JsonType::Integer, Value::Number(number)) => number.is_i64() || number.is_u64(),
-            _ => false,
-        }
+fn keyword_holds(
+    root: &Value,
+    keywords: &Map<String, Value>,
+    keyword: &str,
+    value: &Value,
+    instance: &Value,
+) -> bool {
+    match keyword {
+        "$schema" | "$id" | "title" | "description" | "$defs" | "definitions" => true,
+        "$ref" => reference(root, value).is_some_and(|target| accepts(root, target, instance)),
+        "type" => has_type(value, instance),
+        "const" => value == instance,
+        "enum" => value
+            .as_array()
+            .is_some_and(|options| options.contains(instance)),
+        "required" => required(value, instance),
+        "properties" => properties(root, value, instance),
+        "additionalProperties" => no_additional(keywords, value, instance),
+        "items" => items(root, value, instance),
+        "pattern" => pattern(value, instance),
+        "minLength" => min_length(value, instance),
+        "minimum" => bound(value, instance, |limit, number| number >= limit),
+        "maximum" => bound(value, instance, |limit, number| number <= limit),
+        _ => false,
     }
 }
 
-/// Compiles schema nodes into the arena, each definition once (so recursive references
-/// terminate).
-struct Builder<'a> {
-    root: &'a Value,
-    nodes: Vec<Vec<Check>>,
-    definitions: HashMap<&'a str, usize>,
+/// The schema a local `#/$defs/NAME` reference points at.
+fn reference<'a>(root: &'a Value, value: &Value) -> Option<&'a Value> {
+    let name = value.as_str()?.strip_prefix("#/$defs/")?;
+    root.get("$defs")?.get(name)
 }
 
-impl<'a> Builder<'a> {
-    /// Compiles `schema` into a new node and returns its index.
-    fn node(&mut self, schema: &'a Value) -> usize {
-        let index = self.nodes.len();
-        self.nodes.push(Vec::new());
-        let checks = match schema {
-            Value::Bool(true) => Vec::new(),
-            Value::Object(keywords) => self.keywords(keywords),
-            _ => vec![Check::Unsure],
-        };
-        self.nodes[index] = checks;
-        index
-    }
-
-    fn keywords(&mut self, keywords: &'a Map<String, Value>) -> Vec<Check> {
-        let mut checks = Vec::new();
-        let closed = match keywords.get("additionalProperties") {
-            None => false,
-            Some(Value::Bool(false)) => true,
-            Some(_) => return vec![Check::Unsure],
-        };
-        if closed && !keywords.contains_key("properties") {
-            checks.push(Check::Properties {
-                known: Vec::new(),
-                closed,
-            });
-        }
-        for (keyword, value) in keywords {
-            let check = match keyword.as_str() {
-                "$schema"
-                | "$id"
-                | "title"
-                | "description"
-                | "$defs"
-                | "definitions"
-                | "additionalProperties" => continue,
-                "properties" => self.properties(value, closed),
-                _ => self.keyword(keyword, value),
-            };
-            checks.push(check.unwrap_or(Check::Unsure));
-        }
-        checks
-    }
-
-    fn keyword(&mut self, keyword: &str, value: &'a Value) -> Option<Check> {
-        Some(match keyword {
-            "$ref" => Check::Ref(self.definition(value)?),
-            "type" => Check::Types(types(value)?),
-            "const" => Check::Const(value.clone()),
-            "enum" => Check::Enum(value.as_array()?.clone()),
-            "required" => Check::Required(
-                value
-                    .as_array()?
-                    .iter()
-                    .map(|name| name.as_str().map(str::to_owned))
-                    .collect::<Option<_>>()?,
-            ),
-            "items" => Check::Items(self.node(value.is_object().then_some(value)?)),
-            "pattern" => match value.as_str()? {
-                "^/" => Check::Absolute,
-                "^(sha256-[0-9a-fA-F]{64}|sha512-[0-9a-fA-F]{128})$" => Check::Hash,
-                _ => return None,
-            },
-            "minLength" => Check::MinLength(usize::try_from(value.as_u64()?).ok()?),
-            "minimum" => Check::Minimum(as_integer(value)?),
-            "maximum" => Check::Maximum(as_integer(value)?),
-            _ => return None,
-        })
-    }
-
-    fn properties(&mut self, value: &'a Value, closed: bool) -> Option<Check> {
-        let mut known: Vec<(String, usize)> = value
-            .as_object()?
-            .iter()
-            .map(|(name, schema)| (name.clone(), self.node(schema)))
-            .collect();
-        known.sort_by(|a, b| a.0.cmp(&b.0));
-        Some(Check::Properties { known, closed })
-    }
-
-    /// The node of a local `#/$defs/NAME` reference, compiled on first use.
-    fn definition(&mut self, value: &'a Value) -> Option<usize> {
-        let name = value.as_str()?.strip_prefix("#/$defs/")?;
-        if let Some(node) = self.definitions.get(name) {
-            return Some(*node);
-        }
-        let (name, schema) = self.root.get("$defs")?.as_object()?.get_key_value(name)?;
-        let index = self.nodes.len();
-        self.definitions.insert(name.as_str(), index);
-        self.node(schema);
-        Some(index)
-    }
-}
-
-/// The names of `type`, a string or an array of strings. A name JSON Schema does not
-/// know matches nothing.
-fn types(value: &Value) -> Option<Vec<JsonType>> {
+fn has_type(value: &Value, instance: &Value) -> bool {
     match value {
-        Value::String(name) => Some(JsonType::named(name).into_iter().collect()),
-        Value::Array(names) => Some(
-            names
-                .iter()
-                .filter_map(Value::as_str)
-                .filter_map(JsonType::named)
-                .collect(),
-        ),
-        _ => None,
+        Value::String(name) => is_type(name, instance),
+        Value::Array(names) => names
+            .iter()
+            .any(|name| name.as_str().is_some_and(|name| is_type(name, instance))),
+        _ => false,
+    }
+}
+
+/// An integer written as a float (`1.0`) counts as an integer in JSON Schema; the quick
+/// walk leaves that case to the compiled schema.
+fn is_type(name: &str, instance: &Value) -> bool {
+    match (name, instance) {
+        ("object", Value::Object(_))
+        | ("array", Value::Array(_))
+        | ("string", Value::String(_))
+        | ("boolean", Value::Bool(_))
+        | ("null", Value::Null)
+        | ("number", Value::Number(_)) => true,
+        ("integer", Value::Number(number)) => number.is_i64() || number.is_u64(),
+        _ => false,
+    }
+}
+
+fn required(value: &Value, instance: &Value) -> bool {
+    let Value::Object(object) = instance else {
+        return true;
+    };
+    value.as_array().is_some_and(|names| {
+        names
+            .iter()
+            .all(|name| name.as_str().is_some_and(|name| object.contains_key(name)))
+    })
+}
+
+fn properties(root: &Value, value: &Value, instance: &Value) -> bool {
+    let Value::Object(object) = instance else {
+        return true;
+    };
+    let Value::Object(schemas) = value else {
+        return false;
+    };
+    object.iter().all(|(key, member)| {
+        schemas
+            .get(key)
+            .is_none_or(|schema| accepts(root, schema, member))
+    })
+}
+
+/// `additionalProperties: false`: every key is one `properties` names. Any other form is
+/// left to the compiled schema.
+fn no_additional(keywords: &Map<String, Value>, value: &Value, instance: &Value) -> bool {
+    let Value::Object(object) = instance else {
+        return true;
+    };
+    if value != &Value::Bool(false) {
+        return false;
+    }
+    let known = keywords.get("properties").and_then(Value::as_object);
+    object
+        .keys()
+        .all(|key| known.is_some_and(|known| known.contains_key(key)))
+}
+
+fn items(root: &Value, value: &Value, instance: &Value) -> bool {
+    let Value::Array(elements) = instance else {
+        return true;
+    };
+    value.is_object() && elements.iter().all(|element| accepts(root, value, element))
+}
+
+/// The two patterns kindling's schemas use, matched by hand; any other pattern is left to
+/// the compiled schema.
+fn pattern(value: &Value, instance: &Value) -> bool {
+    let Value::String(text) = instance else {
+        return true;
+    };
+    match value.as_str() {
+        Some("^/") => text.starts_with('/'),
+        Some("^(sha256-[0-9a-fA-F]{64}|sha512-[0-9a-fA-F]{128})$") => is_hash(text),
+        _ => false,
     }
 }
 
@@ -295,12 +154,25 @@ fn is_hash(text: &str) -> bool {
             .is_some_and(|digits| hex_of(digits, 128))
 }
 
-/// `minimum` and `maximum` are compared only when both sides are integers (exactly
+fn min_length(value: &Value, instance: &Value) -> bool {
+    let Value::String(text) = instance else {
+        return true;
+    };
+    value
+        .as_u64()
+        .and_then(|limit| usize::try_from(limit).ok())
+        .is_some_and(|limit| text.chars().count() >= limit)
+}
+
+/// `minimum` and `maximum`, compared only when both sides are integers (exactly
 /// comparable); anything else is left to the compiled schema.
-fn integer_holds(instance: &Value, holds: impl Fn(i128) -> bool) -> bool {
-    match instance {
-        Value::Number(number) => number_as_integer(number).is_some_and(holds),
-        _ => true,
+fn bound(value: &Value, instance: &Value, holds: fn(i128, i128) -> bool) -> bool {
+    let Value::Number(number) = instance else {
+        return true;
+    };
+    match (as_integer(value), number_as_integer(number)) {
+        (Some(limit), Some(number)) => holds(limit, number),
+        _ => false,
     }
 }
 
@@ -324,7 +196,7 @@ mod tests {
     use serde_json::json;
 
     fn accepted(schema: Value, instance: Value) -> bool {
-        QuickSchema::new(&schema).accepts(&instance)
+        accepts(&schema, &schema, &instance)
     }
 
     #[test]

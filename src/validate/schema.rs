@@ -1,6 +1,5 @@
-//! The embedded JSON schemas (schemas/ignition-<version>.json), compiled once per process
-//! for the quick walk in `accept`, and with `jsonschema` only when that walk cannot vouch
-//! for a config.
+//! The embedded JSON schemas (schemas/ignition-<version>.json), compiled once per process,
+//! and only when the quick walk in `accept` cannot vouch for a config.
 //!
 //! Written by this project from the Ignition spec pages and stricter than upstream's: no
 //! unknown keys, absolute paths, modes within 0..=0o7777, hash and compression formats.
@@ -11,7 +10,6 @@ use serde_json::Value;
 
 use jsonschema::error::ValidationErrorKind;
 
-use super::accept::QuickSchema;
 use super::{finding, json_path, warning};
 use crate::diag::Report;
 use crate::ignition::SpecVersion;
@@ -62,13 +60,6 @@ pub fn value(version: SpecVersion) -> &'static Value {
     })
 }
 
-/// The schema of a spec version compiled for the quick walk, once per process.
-fn quick(version: SpecVersion) -> &'static QuickSchema {
-    static QUICK: [OnceLock<QuickSchema>; SpecVersion::ALL.len()] =
-        [const { OnceLock::new() }; SpecVersion::ALL.len()];
-    QUICK[version.index()].get_or_init(|| QuickSchema::new(value(version)))
-}
-
 fn compiled(version: SpecVersion) -> &'static jsonschema::Validator {
     static VALIDATORS: [OnceLock<jsonschema::Validator>; SpecVersion::ALL.len()] =
         [const { OnceLock::new() }; SpecVersion::ALL.len()];
@@ -81,7 +72,8 @@ fn compiled(version: SpecVersion) -> &'static jsonschema::Validator {
 /// (`ign.unknown-key`, as the reference validator has it); everything else is an error.
 pub fn check(config: &Value, version: SpecVersion) -> Report {
     let mut report = Report::default();
-    if quick(version).accepts(config) {
+    let schema = value(version);
+    if super::accept::accepts(schema, schema, config) {
         return report;
     }
     for error in compiled(version).iter_errors(config) {
@@ -246,7 +238,8 @@ mod tests {
                 continue;
             };
             for version in SpecVersion::ALL {
-                if quick(version).accepts(&config) {
+                let schema = value(version);
+                if super::super::accept::accepts(schema, schema, &config) {
                     accepted += 1;
                     let errors: Vec<String> = compiled(version)
                         .iter_errors(&config)
@@ -267,8 +260,9 @@ mod tests {
         }) {
             let config: Value = serde_json::from_slice(&std::fs::read(golden).unwrap()).unwrap();
             let version = SpecVersion::parse(config["ignition"]["version"].as_str().unwrap());
+            let schema = value(version.unwrap());
             assert!(
-                quick(version.unwrap()).accepts(&config),
+                super::super::accept::accepts(schema, schema, &config),
                 "{}",
                 golden.display()
             );
