@@ -74,7 +74,7 @@ impl<'a> Shortened<'a> {
 
     /// Appends a run of literal lines: as a marker when it is long enough, else as it is.
     fn push_run(&mut self, run: &'a str) {
-        let body = run.trim_start_matches(is_pest_whitespace);
+        let (_, body) = split_run(run);
         if run.len() < SHORTEST_RUN || body.is_empty() {
             self.text.push_str(run);
             return;
