@@ -164,7 +164,7 @@ impl LockedDir {
         let entries =
             std::fs::read_dir(&self.parent).map_err(|e| Report::io(&self.parent, "read", &e))?;
         for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            if entry.file_name().as_bytes().starts_with(prefix.as_bytes()) {
                 std::fs::remove_dir_all(entry.path())
                     .map_err(|e| Report::io(&entry.path(), "remove the leftover", &e))?;
             }

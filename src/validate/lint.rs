@@ -123,10 +123,18 @@ impl std::io::Write for Inspected {
     }
 }
 
+/// Whether a line of `bytes` starts `-----BEGIN ` and ends `PRIVATE KEY-----` (lines end at
+/// `\n` or `\r\n`, as `str::lines` has them). The line ending is searched for first, so a
+/// large file without a key is passed over at memory speed.
 fn looks_like_private_key(bytes: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(bytes);
-    text.lines()
-        .any(|l| l.starts_with("-----BEGIN ") && l.ends_with("PRIVATE KEY-----"))
+    const BEGIN: &[u8] = b"-----BEGIN ";
+    const END: &[u8] = b"PRIVATE KEY-----";
+    memchr::memmem::find_iter(bytes, END).any(|at| {
+        let end = at + END.len();
+        let ends_line = matches!(bytes[end..], [] | [b'\n', ..] | [b'\r', b'\n', ..]);
+        let start = memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |newline| newline + 1);
+        ends_line && bytes[start..end].starts_with(BEGIN)
+    })
 }
 
 /// Sections systemd knows in unit files and drop-ins.
@@ -417,6 +425,60 @@ fn resolve_target(link: &str, target: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The definition of a private key's first line, spelled the slow way: any line, as
+    /// `str::lines` splits them.
+    fn by_lines(bytes: &[u8]) -> bool {
+        String::from_utf8_lossy(bytes)
+            .lines()
+            .any(|l| l.starts_with("-----BEGIN ") && l.ends_with("PRIVATE KEY-----"))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_private_key_search_agrees_with_the_definition(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    &b"-----BEGIN "[..], b"PRIVATE KEY-----", b"RSA ", b"\n", b"\r", b"-", b" ",
+                    b"x", b"\xff",
+                ]),
+                0..12,
+            )
+        ) {
+            let bytes = pieces.concat();
+            proptest::prop_assert_eq!(looks_like_private_key(&bytes), by_lines(&bytes));
+        }
+    }
+
+    #[test]
+    fn a_private_key_is_a_begin_line_ending_private_key() {
+        let cases: [&[u8]; 14] = [
+            b"-----BEGIN PRIVATE KEY-----\nMIG\n",
+            b"-----BEGIN EC PRIVATE KEY-----",
+            b"x\r\n-----BEGIN RSA PRIVATE KEY-----\r\nMII",
+            b"-----BEGIN CERTIFICATE-----\n",
+            b"-----BEGIN PRIVATE KEY----- \n",
+            b" -----BEGIN PRIVATE KEY-----\n",
+            b"-----BEGIN PRIVATE KEY-----\r",
+            b"-----BEGIN PRIVATE KEY-----\rx\n",
+            b"-----BEGIN \xff PRIVATE KEY-----\n",
+            b"\xff\n-----BEGIN PRIVATE KEY-----",
+            b"PRIVATE KEY-----\n-----BEGIN \n",
+            b"-----BEGIN PRIVATE KEY-----PRIVATE KEY-----\n",
+            b"-----BEGINPRIVATE KEY-----",
+            b"",
+        ];
+        for bytes in cases {
+            assert_eq!(
+                looks_like_private_key(bytes),
+                by_lines(bytes),
+                "{:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        assert!(looks_like_private_key(cases[2]));
+        assert!(!looks_like_private_key(cases[3]));
+    }
 
     #[test]
     fn relative_link_targets_resolve_from_the_link_directory() {
