@@ -325,6 +325,20 @@ mod tests {
     }
 
     #[test]
+    fn percent_encoding_escapes_exactly_the_bytes_not_kept() {
+        let bytes: Vec<u8> = (0..=u8::MAX).cycle().take(700).collect();
+        let naive: String = bytes
+            .iter()
+            .map(|&byte| match KEPT[usize::from(byte)] {
+                true => char::from(byte).to_string(),
+                false => format!("%{byte:02X}"),
+            })
+            .collect();
+        assert_eq!(percent_url(&bytes, &KEPT), format!("data:,{naive}"));
+        assert_eq!(decode(&percent_url(&bytes, &KEPT)).unwrap(), bytes);
+    }
+
+    #[test]
     fn url_characters_are_printable_ascii_but_those_rfc_2396_excludes() {
         for byte in 0..=u8::MAX {
             let expected = byte.is_ascii_graphic() && !b"<>#\"{}|\\^[]`".contains(&byte);

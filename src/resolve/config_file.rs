@@ -170,16 +170,29 @@ fn yaml_value(flag: &str, value: &str) -> Result<String, String> {
         let items: Vec<String> = value
             .split(',')
             .filter(|item| !item.is_empty())
-            .map(quoted)
+            .map(yaml_quoted)
             .collect();
         return Ok(format!("[{}]", items.join(", ")));
     }
-    Ok(quoted(value))
+    Ok(yaml_quoted(value))
 }
 
-/// A YAML double-quoted scalar (JSON's string syntax is valid YAML).
-fn quoted(text: &str) -> String {
-    serde_json::Value::String(text.to_string()).to_string()
+/// A YAML double-quoted scalar: JSON's string syntax is valid YAML, and nothing in a JSON
+/// string can end the line.
+pub(super) fn yaml_quoted(text: &str) -> String {
+    // JSON escapes only quotes, backslashes and control characters. Most values have none,
+    // and a long one (the initial cluster of a large cluster) is checked many bytes a step.
+    let plain = text.as_bytes().chunks(64).all(|chunk| {
+        chunk.iter().fold(true, |plain, &byte| {
+            plain & (byte >= b' ') & (byte != b'"') & (byte != b'\\')
+        })
+    });
+    if plain {
+        return format!("\"{text}\"");
+    }
+    // serde_json fails only on a map key that is not a string or on a Serialize impl that
+    // errs; a &str is neither.
+    serde_json::to_string(text).expect("a string serialises to JSON")
 }
 
 /// Go's `time.ParseDuration` for the units etcd settings use (`1h30m`, `500ms`, `5s`).
@@ -215,6 +228,30 @@ pub fn go_duration_nanos(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn yaml_quoting_is_json_string_syntax() {
+        for text in [
+            "",
+            "a b",
+            "q\"uote",
+            "back\\slash",
+            "line\nbreak\r\t",
+            "\u{1}\u{1f}\u{7f}",
+            "é✓",
+        ] {
+            assert_eq!(
+                yaml_quoted(text),
+                serde_json::Value::String(text.to_string()).to_string()
+            );
+        }
+        assert_eq!(yaml_quoted("a\nb\u{1}"), r#""a\nb\u0001""#);
+        for byte in 0..=0x7fu8 {
+            let text = format!("{}{}", "x".repeat(70), char::from(byte));
+            let json = serde_json::Value::String(text.clone()).to_string();
+            assert_eq!(yaml_quoted(&text), json, "byte {byte:#04x}");
+        }
+    }
 
     fn yaml(name: &str, value: &str) -> (Section, String, String) {
         let e = entry(name, value).unwrap();

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::config_file::Section;
+use super::config_file::{Section, yaml_quoted};
 use super::material::{KeyedCert, Material};
 use super::{Cluster, LOCALHOST, Node, listen_sockets, url_host};
 use crate::secret::Secret;
@@ -611,11 +611,6 @@ fn kubelet_values(cluster: &Cluster, material: &Material) -> KubeletValues {
         static_pod_dir: "/etc/kubernetes/manifests",
         runtime_endpoint: "unix:///run/containerd/containerd.sock",
     }
-}
-
-/// A JSON string is a YAML double-quoted scalar: nothing in it can end the line.
-fn yaml_quoted(text: &str) -> String {
-    serde_json::Value::String(text.to_string()).to_string()
 }
 
 fn pod_values(cluster: &Cluster, node: &Node, etcd: &EtcdValues, layout: &Layout) -> PodValues {
