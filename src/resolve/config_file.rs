@@ -190,9 +190,7 @@ pub(super) fn yaml_quoted(text: &str) -> String {
     if plain {
         return format!("\"{text}\"");
     }
-    // serde_json fails only on a map key that is not a string or on a Serialize impl that
-    // errs; a &str is neither.
-    serde_json::to_string(text).expect("a string serialises to JSON")
+    serde_json::Value::String(text.to_string()).to_string()
 }
 
 /// Go's `time.ParseDuration` for the units etcd settings use (`1h30m`, `500ms`, `5s`).
