@@ -5,6 +5,7 @@
 //! stages together and writes nothing; the CLI decides where the result goes.
 
 pub mod butane;
+pub mod bytes;
 pub mod check;
 pub mod cli;
 pub mod diag;

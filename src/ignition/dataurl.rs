@@ -3,6 +3,7 @@
 //! kindling writes text percent-encoded (`data:,…`) so a golden file stays readable and a
 //! diff of two configs shows which line changed; anything that is not UTF-8 goes base64.
 
+use crate::bytes::all_bytes;
 use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::DecodePaddingMode;
@@ -114,7 +115,7 @@ pub fn decode(url: &str) -> Result<Vec<u8>, DecodeError> {
             .decode(data)
             .map_err(|_| DecodeError::BadBase64);
     }
-    if !all_url_chars(data.as_bytes()) {
+    if !all_bytes(data.as_bytes(), is_url_char) {
         return Err(DecodeError::BadCharacter);
     }
     percent_decode(data)
@@ -125,20 +126,9 @@ fn is_token_char(byte: u8) -> bool {
     byte.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&byte)
 }
 
-/// Whether every byte is one a data URL's data may hold. Checked 64 bytes at a time
-/// without a branch per byte, so the compiler can test many bytes per instruction: the data
-/// of a large inline file is most of what validating a config reads.
-fn all_url_chars(data: &[u8]) -> bool {
-    data.chunks(64).all(|chunk| {
-        chunk
-            .iter()
-            .fold(true, |all, &byte| all & is_url_char(byte))
-    })
-}
-
 /// Printable ASCII but the characters RFC 2396 excludes from URLs (the double quote, the
 /// backquote, `# < > [ \ ] ^ { | }`), as comparisons rather than a table so that
-/// `all_url_chars` vectorises.
+/// `all_bytes` vectorises it.
 const fn is_url_char(byte: u8) -> bool {
     let graphic = byte.wrapping_sub(b'!') <= b'~' - b'!';
     let excluded = (byte.wrapping_sub(b'"') <= 1) // " #
@@ -345,7 +335,11 @@ mod tests {
             assert_eq!(is_url_char(byte), expected, "byte {byte:#04x}");
             let mut data = vec![b'a'; 130];
             data[byte as usize % 130] = byte;
-            assert_eq!(all_url_chars(&data), expected, "byte {byte:#04x} in a run");
+            assert_eq!(
+                all_bytes(&data, is_url_char),
+                expected,
+                "byte {byte:#04x} in a run"
+            );
         }
     }
 

@@ -182,12 +182,8 @@ fn yaml_value(flag: &str, value: &str) -> Result<String, String> {
 pub(super) fn yaml_quoted(text: &str) -> String {
     // JSON escapes only quotes, backslashes and control characters. Most values have none,
     // and a long one (the initial cluster of a large cluster) is checked many bytes a step.
-    let plain = text.as_bytes().chunks(64).all(|chunk| {
-        chunk.iter().fold(true, |plain, &byte| {
-            plain & (byte >= b' ') & (byte != b'"') & (byte != b'\\')
-        })
-    });
-    if plain {
+    let plain = |byte: u8| (byte >= b' ') & (byte != b'"') & (byte != b'\\');
+    if crate::bytes::all_bytes(text.as_bytes(), plain) {
         return format!("\"{text}\"");
     }
     serde_json::Value::String(text.to_string()).to_string()
