@@ -13,6 +13,7 @@ pub mod emit;
 #[doc(hidden)]
 pub mod fuzz_entry;
 pub mod ignition;
+pub mod json;
 pub mod materialize;
 pub mod profile;
 pub mod read;

@@ -7,6 +7,7 @@
 //! anything written. No path may leave the root: components that already exist inside it
 //! must be real directories, never symlinks.
 
+use crate::json::Lookup;
 use std::collections::BTreeSet;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
@@ -133,14 +134,14 @@ fn mode_of(node: &Value, default: u32) -> u32 {
 
 fn ownership(node: &Value) -> Ownership {
     let id = |key: &str| {
-        node.pointer(&format!("/{key}/id"))
+        node.at(&format!("/{key}/id"))
             .and_then(Value::as_u64)
             .and_then(|v| u32::try_from(v).ok())
     };
     let names = ["user", "group"]
         .iter()
         .filter_map(|key| {
-            node.pointer(&format!("/{key}/name"))
+            node.at(&format!("/{key}/name"))
                 .and_then(Value::as_str)
                 .map(|n| format!("{key} {n}"))
         })
@@ -192,10 +193,7 @@ fn file_action(file: &Value, at: &str, options: &Options) -> Result<Action, Repo
     } else {
         raw
     };
-    if let Some(hash) = contents
-        .pointer("/verification/hash")
-        .and_then(Value::as_str)
-    {
+    if let Some(hash) = contents.at("/verification/hash").and_then(Value::as_str) {
         check_hash(hash, &bytes, at)?;
     }
     Ok(Action::File {

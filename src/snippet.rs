@@ -7,6 +7,7 @@
 //! origins, unless the snippet's entry in the spec lists it under `replaces`. A finding about
 //! the merged config that stems from a snippet points at the snippet's own line.
 
+use crate::json::Lookup;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -90,7 +91,7 @@ fn translate(reference: &SnippetRef, output: SpecVersion) -> Result<Translation,
     }
     if translation
         .config
-        .pointer("/ignition/config/replace/source")
+        .at("/ignition/config/replace/source")
         .is_some_and(|s| !s.is_null())
     {
         return Err(Diagnostic::at(
@@ -173,7 +174,7 @@ pub fn merge_node<'a>(
     if report.has_errors() {
         return Err(report);
     }
-    let version = config.pointer("/ignition/version").cloned();
+    let version = config.at("/ignition/version").cloned();
     let mut merged = used
         .iter()
         .fold(config, |parent, t| merge::merge(parent, t.config.clone()));
@@ -297,7 +298,7 @@ fn parts(config: &Value) -> Vec<(Replaced, String)> {
 
 fn entries<'v>(value: &'v Value, pointer: &str) -> impl Iterator<Item = (usize, &'v Value)> {
     value
-        .pointer(pointer)
+        .at(pointer)
         .and_then(Value::as_array)
         .into_iter()
         .flatten()

@@ -2,6 +2,7 @@
 //! compressed by Butane's rules), `contents_local` fills a unit or drop-in, and
 //! `ssh_authorized_keys_local` appends the keys of local files.
 
+use crate::json::Lookup;
 use std::io::Write as _;
 
 use base64::Engine as _;
@@ -179,7 +180,7 @@ fn check_inline_config(walker: &mut Walker, entry: &Entry, place: &Place, bytes:
         return;
     };
     let version = config
-        .pointer("/ignition/version")
+        .at("/ignition/version")
         .and_then(Value::as_str)
         .and_then(crate::ignition::SpecVersion::parse)
         .filter(|version| *version == walker.target.ignition);

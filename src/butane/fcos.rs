@@ -3,6 +3,7 @@
 //! layout of the Fedora CoreOS image), `grub.users` (a GRUB `user.cfg`), and the warnings
 //! about partitions that the OS image reserves.
 
+use crate::json::Lookup;
 use serde_json::{Map, Value, json};
 
 use super::Variant;
@@ -318,7 +319,7 @@ fn clevis(walker: &mut Walker, luks: &Node) -> Value {
     let mut clevis = Map::new();
     if let Some(tang) = luks.get("tang").filter(|n| !n.is_null()) {
         let schema = crate::validate::schema::value(walker.target.ignition);
-        if let Some(tang_schema) = schema.pointer("/$defs/clevis/properties/tang") {
+        if let Some(tang_schema) = schema.at("/$defs/clevis/properties/tang") {
             let at = Place {
                 json: "$.storage.luks.0.clevis.tang".into(),
                 yaml: "$.boot_device.luks.tang".into(),
@@ -393,7 +394,7 @@ fn grub_users(walker: &mut Walker, grub: &Node, config: &mut Value) {
 /// Partitions the Fedora CoreOS image reserves, reused by label with another number, would
 /// be created anew instead.
 fn reserved_partitions(walker: &mut Walker, config: &Value) {
-    let disks = config.pointer("/storage/disks").and_then(Value::as_array);
+    let disks = config.at("/storage/disks").and_then(Value::as_array);
     for (d, disk) in disks.into_iter().flatten().enumerate() {
         if disk.get("wipeTable") == Some(&Value::Bool(true)) {
             continue;

@@ -1,6 +1,7 @@
 //! `with_mount_unit`: a systemd mount (or swap) unit for a filesystem, written as Butane
 //! writes it and merged under the user's own units (a unit of the same name wins).
 
+use crate::json::Lookup;
 use serde_json::{Value, json};
 
 use super::Variant;
@@ -16,7 +17,7 @@ pub(super) fn apply(walker: &mut Walker, root: &Node, config: &mut Value) {
         return;
     };
     let translated = config
-        .pointer("/storage/filesystems")
+        .at("/storage/filesystems")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
@@ -145,13 +146,13 @@ fn is_remote(device: &str, config: &Value) -> bool {
         return false;
     };
     config
-        .pointer("/storage/luks")
+        .at("/storage/luks")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter(|luks| luks.get("name").and_then(Value::as_str) == Some(name))
         .any(|luks| {
-            luks.pointer("/clevis/tang")
+            luks.at("/clevis/tang")
                 .and_then(Value::as_array)
                 .is_some_and(|tang| !tang.is_empty())
         })

@@ -3,6 +3,7 @@
 //! config already lists without contents gets them; one with contents, or a node of another
 //! kind at the same path, is an error.
 
+use crate::json::Lookup;
 use std::path::Path;
 
 use serde_json::{Map, Value, json};
@@ -171,7 +172,7 @@ impl Tracker<'_, '_, '_> {
             Some(index) => {
                 let existing = &self.list("files")[index];
                 if existing
-                    .pointer("/contents/source")
+                    .at("/contents/source")
                     .is_some_and(|s| !s.is_null())
                 {
                     return self.fail(EXISTS);

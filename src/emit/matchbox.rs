@@ -8,6 +8,7 @@
 //! are kept; this cluster's files from the previous run (listed in
 //! `.kindling/<cluster>.files`) are replaced, so a removed node leaves nothing stale.
 
+use crate::json::Lookup;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -381,11 +382,11 @@ fn extension_files(
 /// The decoded contents of `path` in a rendered config, if it is an inline file there.
 fn file_in_config(json: &str, path: &str) -> Option<Vec<u8>> {
     let config: Value = serde_json::from_str(json).ok()?;
-    let files = config.pointer("/storage/files")?.as_array()?;
+    let files = config.at("/storage/files")?.as_array()?;
     let file = files
         .iter()
         .find(|f| f.get("path").and_then(Value::as_str) == Some(path))?;
-    dataurl::decode(file.pointer("/contents/source")?.as_str()?).ok()
+    dataurl::decode(file.at("/contents/source")?.as_str()?).ok()
 }
 
 /// Builds the new tree beside `dir` and swaps it in (see `tree`). Files listed in this

@@ -7,6 +7,7 @@
 //! directories and links share one key space, so a child link at a parent file's path
 //! replaces the file. Lists of plain values are appended without duplicates.
 
+use crate::json::Lookup;
 use serde_json::{Map, Value};
 
 /// The field that identifies the entries of the list at `path` (dotted, indices dropped),
@@ -130,7 +131,7 @@ fn drop_shadowed_nodes(merged: &mut Value, child: &Value) {
             .filter(|other| **other != list)
             .flat_map(|other| {
                 child
-                    .pointer(&format!("/storage/{other}"))
+                    .at(&format!("/storage/{other}"))
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
@@ -139,7 +140,7 @@ fn drop_shadowed_nodes(merged: &mut Value, child: &Value) {
             .collect();
         if let Some(entries) = storage.get_mut(list).and_then(Value::as_array_mut) {
             let child_own: Vec<Value> = child
-                .pointer(&format!("/storage/{list}"))
+                .at(&format!("/storage/{list}"))
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()

@@ -4,6 +4,7 @@
 //! Templates only print what `resolve` computed. A `when:` names a boolean of the context
 //! that switches an entry on or off; that is selection, not computation.
 
+use crate::json::Lookup;
 use handlebars::Context;
 use serde_json::Value;
 use serde_saphyr::Spanned;
@@ -47,7 +48,7 @@ impl Renderer<'_> {
     fn node_name(&self) -> &str {
         self.context
             .data()
-            .pointer("/node/name")
+            .at("/node/name")
             .and_then(Value::as_str)
             .unwrap_or("?")
     }
@@ -138,7 +139,7 @@ impl Renderer<'_> {
             return true;
         };
         let pointer = format!("/{}", when.value.replace('.', "/"));
-        match self.context.data().pointer(&pointer) {
+        match self.context.data().at(&pointer) {
             Some(Value::Bool(on)) => *on,
             _ => {
                 let span = self.span(when);
@@ -283,11 +284,7 @@ impl Renderer<'_> {
 
     fn string_list(&mut self, path: &Spanned<String>) -> Vec<String> {
         let pointer = format!("/{}", path.value.replace('.', "/"));
-        let list = self
-            .context
-            .data()
-            .pointer(&pointer)
-            .and_then(Value::as_array);
+        let list = self.context.data().at(&pointer).and_then(Value::as_array);
         let strings: Option<Vec<String>> =
             list.and_then(|l| l.iter().map(|v| v.as_str().map(str::to_string)).collect());
         strings.unwrap_or_else(|| {

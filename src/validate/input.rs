@@ -2,6 +2,7 @@
 //! column), the spec version (exactly a supported one), then every rule, each finding placed
 //! at its JSON path and at that path's line and column in the text.
 
+use crate::json::Lookup;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -213,7 +214,7 @@ fn declared_version(config: &Value) -> Result<SpecVersion, Report> {
         )
         .into());
     }
-    let Some(declared) = config.pointer("/ignition/version").and_then(Value::as_str) else {
+    let Some(declared) = config.at("/ignition/version").and_then(Value::as_str) else {
         return Err(Diagnostic::error(
             "ign.version",
             "the config has no ignition.version",

@@ -5,6 +5,7 @@
 //! reported as a warning at the key as written: what is then validated (and materialized)
 //! is what the node applies.
 
+use crate::json::Lookup;
 use serde_json::{Map, Value};
 
 use super::warning;
@@ -72,7 +73,7 @@ fn resolve<'a>(node: &'a Value, root: &'a Value) -> &'a Value {
         .get("$ref")
         .and_then(Value::as_str)
         .and_then(|reference| reference.strip_prefix('#'))
-        .and_then(|pointer| root.pointer(pointer));
+        .and_then(|pointer| root.at(pointer));
     target.unwrap_or(node)
 }
 

@@ -3,6 +3,7 @@
 //! that Ignition cannot write are errors; the rest are warnings, and the ones that depend on
 //! what an OS ships (its units, targets and trees) run only for a named `Os`.
 
+use crate::json::Lookup;
 use std::collections::BTreeSet;
 
 use serde_json::Value;
@@ -37,9 +38,7 @@ fn check_inline_contents(config: &Value, urls: &DataUrls, findings: &mut Vec<Dia
         let Ok(raw) = decoded.as_ref() else {
             continue;
         };
-        let hash = contents
-            .pointer("/verification/hash")
-            .and_then(Value::as_str);
+        let hash = contents.at("/verification/hash").and_then(Value::as_str);
         let mut inspected = Inspected::new(hash);
         if text(contents, "compression") == "gzip" {
             match gunzip_into(raw, INFLATE_LIMIT, &mut inspected) {

@@ -14,6 +14,7 @@ pub mod rules;
 pub mod schema;
 pub mod unit;
 
+use crate::json::Lookup;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -153,7 +154,7 @@ pub fn json_path(pointer: &str) -> String {
 /// The array at a JSON pointer, or nothing (the schema reports a wrong type).
 pub(crate) fn array<'a>(value: &'a Value, pointer: &str) -> &'a [Value] {
     value
-        .pointer(pointer)
+        .at(pointer)
         .and_then(Value::as_array)
         .map_or(&[], Vec::as_slice)
 }

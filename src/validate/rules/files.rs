@@ -5,6 +5,7 @@
 //! configs only from 3.1.0), HTTP headers only on http(s) sources, and `overwrite` only
 //! with a source.
 
+use crate::json::Lookup;
 use std::collections::HashMap;
 
 use serde_json::Value;
@@ -19,7 +20,7 @@ pub(super) fn check_file(node: &StorageNode, findings: &mut Vec<Diagnostic>) {
     let overwrite = node.value.get("overwrite").and_then(Value::as_bool) == Some(true);
     let has_source = node
         .value
-        .pointer("/contents/source")
+        .at("/contents/source")
         .is_some_and(|s| !s.is_null());
     if overwrite && !has_source {
         findings.push(finding(
@@ -47,7 +48,7 @@ fn resources(config: &Value) -> Vec<(String, &Value)> {
     for (index, merge) in array(config, "/ignition/config/merge").iter().enumerate() {
         out.push((format!("$.ignition.config.merge.{index}"), merge));
     }
-    if let Some(replace) = config.pointer("/ignition/config/replace") {
+    if let Some(replace) = config.at("/ignition/config/replace") {
         out.push(("$.ignition.config.replace".into(), replace));
     }
     for (index, ca) in array(config, "/ignition/security/tls/certificateAuthorities")
@@ -99,9 +100,7 @@ pub(super) fn check(
                 format!("compression {compression:?} is not \"gzip\""),
             ));
         }
-        let hash = resource
-            .pointer("/verification/hash")
-            .and_then(Value::as_str);
+        let hash = resource.at("/verification/hash").and_then(Value::as_str);
         if let Some(hash) = hash {
             check_hash(hash, source.is_some(), &at, version, findings);
         }

@@ -2,6 +2,7 @@
 //! proxy carrying HTTPS traffic), and a source for every merged config and CA. Each
 //! source's URL and hash are checked with every other resource (`check_resources`).
 
+use crate::json::Lookup;
 use serde_json::Value;
 
 use crate::diag::Diagnostic;
@@ -11,7 +12,7 @@ use crate::validate::{array, finding, text, warning};
 pub fn check(config: &Value, version: SpecVersion, findings: &mut Vec<Diagnostic>) {
     for key in ["httpProxy", "httpsProxy"] {
         let proxy = config
-            .pointer(&format!("/ignition/proxy/{key}"))
+            .at(&format!("/ignition/proxy/{key}"))
             .and_then(Value::as_str)
             .unwrap_or("");
         if !proxy.is_empty() {

@@ -4,6 +4,7 @@
 //! server an http(s) URL, a thumbprint and an advertisement that is JSON. From spec 3.5.0, a
 //! volume keyed by an IBM CEX card uses neither Clevis nor a key file.
 
+use crate::json::Lookup;
 use std::collections::HashMap;
 
 use serde_json::Value;
@@ -64,7 +65,7 @@ pub fn check(config: &Value, version: SpecVersion, findings: &mut Vec<Diagnostic
 
 /// A CEX-keyed volume (`cex.enabled`) takes its key from the card alone.
 fn check_cex(luks: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
-    if luks.pointer("/cex/enabled") != Some(&Value::Bool(true)) {
+    if luks.at("/cex/enabled") != Some(&Value::Bool(true)) {
         return;
     }
     let clevis = luks.get("clevis");
@@ -81,7 +82,7 @@ fn check_cex(luks: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
         ));
     }
     if luks
-        .pointer("/keyFile/source")
+        .at("/keyFile/source")
         .and_then(Value::as_str)
         .is_some_and(|s| !s.is_empty())
     {

@@ -17,6 +17,7 @@ mod passwd;
 mod raid;
 mod units;
 
+use crate::json::Lookup;
 use serde_json::Value;
 
 use super::{DataUrls, finding};
@@ -101,7 +102,7 @@ fn duplicate(code: &'static str, at: String, what: &str) -> Diagnostic {
 }
 
 fn check_version(config: &Value, version: SpecVersion, findings: &mut Vec<Diagnostic>) {
-    let declared = config.pointer("/ignition/version").and_then(Value::as_str);
+    let declared = config.at("/ignition/version").and_then(Value::as_str);
     if declared != Some(version.as_str()) {
         findings.push(finding(
             "ign.version",
