@@ -230,12 +230,7 @@ fn compile_node(
     if report.has_errors() {
         return Err(report);
     }
-    let mut json = if pretty {
-        serde_json::to_string_pretty(&config)
-    } else {
-        serde_json::to_string(&config)
-    }
-    .map_err(internal)?;
+    let mut json = json::to_string(&config, pretty);
     json.push('\n');
     Ok((
         RenderedNode {

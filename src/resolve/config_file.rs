@@ -180,13 +180,7 @@ fn yaml_value(flag: &str, value: &str) -> Result<String, String> {
 /// A YAML double-quoted scalar: JSON's string syntax is valid YAML, and nothing in a JSON
 /// string can end the line.
 pub(super) fn yaml_quoted(text: &str) -> String {
-    // JSON escapes only quotes, backslashes and control characters. Most values have none,
-    // and a long one (the initial cluster of a large cluster) is checked many bytes a step.
-    let plain = |byte: u8| (byte >= b' ') & (byte != b'"') & (byte != b'\\');
-    if crate::bytes::all_bytes(text.as_bytes(), plain) {
-        return format!("\"{text}\"");
-    }
-    serde_json::Value::String(text.to_string()).to_string()
+    crate::json::quoted(text)
 }
 
 /// Go's `time.ParseDuration` for the units etcd settings use (`1h30m`, `500ms`, `5s`).
