@@ -50,8 +50,10 @@ pub fn size(bytes: u64) -> String {
 
 /// Reads at most `limit` bytes of UTF-8 text from `path` (following symlinks).
 pub fn text(path: &Path, limit: u64) -> Result<String, ReadError> {
-    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
-    utf8(bounded(file, limit)?)
+    utf8(file_bytes(
+        std::fs::File::open(path).map_err(ReadError::Io)?,
+        limit,
+    )?)
 }
 
 /// Like `text`, but refuses anything that is not a regular file, a symlink included.
@@ -73,7 +75,7 @@ pub fn regular_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     if !meta.is_file() {
         return Err(ReadError::NotRegular);
     }
-    bounded(file, limit)
+    read_up_to(file, limit, size_hint(&meta, limit))
 }
 
 /// At most `limit` bytes of the regular file at `path` or at the end of its symlinks (a
@@ -84,15 +86,37 @@ pub fn bytes(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
         .map_err(ReadError::Io)?;
-    if !file.metadata().map_err(ReadError::Io)?.is_file() {
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    if !meta.is_file() {
         return Err(ReadError::NotRegular);
     }
-    bounded(file, limit)
+    read_up_to(file, limit, size_hint(&meta, limit))
+}
+
+/// At most `limit` bytes of an open file of any kind (a pipe or a device too).
+pub fn file_bytes(file: std::fs::File, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let hint = file.metadata().map_or(0, |meta| size_hint(&meta, limit));
+    read_up_to(file, limit, hint)
 }
 
 /// At most `limit` bytes of any reader (standard input, say).
 pub fn bounded(reader: impl Read, limit: u64) -> Result<Vec<u8>, ReadError> {
-    let mut bytes = Vec::new();
+    read_up_to(reader, limit, 0)
+}
+
+/// The room to reserve for reading a file of this size: its length and one byte to see the
+/// end, so it is read in one call, not in reads doubling from 32 bytes. Nothing for a
+/// non-regular file, whose length says nothing.
+fn size_hint(meta: &std::fs::Metadata, limit: u64) -> usize {
+    if meta.is_file() {
+        usize::try_from(meta.len().min(limit) + 1).unwrap_or(0)
+    } else {
+        0
+    }
+}
+
+fn read_up_to(reader: impl Read, limit: u64, capacity: usize) -> Result<Vec<u8>, ReadError> {
+    let mut bytes = Vec::with_capacity(capacity);
     reader
         .take(limit.saturating_add(1))
         .read_to_end(&mut bytes)
@@ -152,5 +176,42 @@ mod tests {
             regular_bytes(Path::new("/dev/zero"), 10),
             Err(ReadError::NotRegular)
         ));
+    }
+
+    /// The size hint changes how a file is read, never what is read: a file at the limit is
+    /// read whole and one byte over is refused, by every way in, and a file that grows
+    /// after its size was taken is still read to its end.
+    #[test]
+    fn files_are_read_whole_up_to_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        for (len, limit) in [
+            (0, 10),
+            (1, 10),
+            (10, 10),
+            (11, 10),
+            (4096, 4096),
+            (4097, 4096),
+        ] {
+            let data: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            std::fs::write(&path, &data).unwrap();
+            let results = [
+                bytes(&path, limit),
+                regular_bytes(&path, limit),
+                file_bytes(std::fs::File::open(&path).unwrap(), limit),
+                text(&path, limit).map(String::into_bytes),
+            ];
+            for result in results {
+                match result {
+                    Ok(read) => assert!(len as u64 <= limit && read == data, "{len}/{limit}"),
+                    Err(ReadError::TooLarge { .. }) => assert!(len as u64 > limit, "{len}/{limit}"),
+                    Err(other) => panic!("{len}/{limit}: {other}"),
+                }
+            }
+        }
+        let file = std::fs::File::open(&path).unwrap();
+        let hint = size_hint(&file.metadata().unwrap(), 1 << 20);
+        std::fs::write(&path, vec![b'z'; 9000]).unwrap();
+        assert_eq!(read_up_to(file, 1 << 20, hint).unwrap().len(), 9000);
     }
 }

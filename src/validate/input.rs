@@ -55,7 +55,7 @@ pub fn read(file: &Path) -> Result<(String, String), Report> {
     } else {
         let bytes = std::fs::File::open(file)
             .map_err(read::ReadError::Io)
-            .and_then(|f| read::bounded(f, read::CONFIG_LIMIT));
+            .and_then(|f| read::file_bytes(f, read::CONFIG_LIMIT));
         (file.display().to_string(), bytes)
     };
     let bytes = bytes.map_err(|error| {
