@@ -13,6 +13,10 @@ of its wall time to `kindling --version`, and its peak RSS (from GNU time, when
 Baselines: `true` (bare process start), `kindling --version` (kindling's own start), and
 `sh -c true` (the shell that feeds the terraform query on stdin).
 
+The render rows write into a directory that does not exist yet, removed after each run
+(untimed), so every run writes and flushes every config. "into an unchanged DIR" renders
+into the same directory each time: the files are already there, and nothing is written.
+
 Reference tools (found on PATH, or given): `butane --strict` translating ONE node of
 golden/five-node-fqdn (the same config, written as Butane: contents inline, fields in
 Butane's spelling), against `kindling render` of the whole five-node cluster (checked,
@@ -51,6 +55,10 @@ def run_once(argv):
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"command failed: {' '.join(argv)}")
     return elapsed, usage.ru_utime + usage.ru_stime
+
+
+def output_dir(argv):
+    return argv[argv.index("-o") + 1] if "-o" in argv else None
 
 
 def peak_rss_mib(argv):
@@ -126,8 +134,9 @@ def main():
     commands = {
         "true (process start)": ["true"],
         "kindling --version": [args.binary, "--version"],
-        "render three-node": [args.binary, "render", spec("three-node"), "-o", out],
-        "render five-node-fqdn": [args.binary, "render", spec("five-node-fqdn"), "-o", out],
+        "render three-node": [args.binary, "render", spec("three-node"), "-o", os.path.join(out, "three")],
+        "render five-node-fqdn": [args.binary, "render", spec("five-node-fqdn"), "-o", os.path.join(out, "five")],
+        "  into an unchanged DIR": [args.binary, "render", spec("five-node-fqdn"), "-o", os.path.join(out, "same")],
         "validate one node config": [args.binary, "validate", ONE_NODE],
         "kindling butane one node": [args.binary, "butane", "--strict", bu],
         "terraform three-node": ["sh", "-c", f'echo \'{{"spec": "{spec("three-node")}"}}\' | {args.binary} terraform >/dev/null'],
@@ -142,12 +151,13 @@ def main():
     if validator:
         commands["ignition-validate one node"] = [validator, ONE_NODE]
         references.append(("validate one node config", "ignition-validate one node"))
-    compared = ["render three-node", "render five-node-fqdn", "validate one node config"]
+    compared = ["render three-node", "render five-node-fqdn", "  into an unchanged DIR", "validate one node config"]
     if args.against:
         other = tempfile.mkdtemp(prefix="kindling-bench-against-")
         for name in compared:
-            argv = [args.against if a == args.binary else (other if a == out else a) for a in commands[name]]
+            argv = [args.against if a == args.binary else a.replace(out, other) for a in commands[name]]
             commands[f"{name} (against)"] = argv
+    fresh = {name for name, argv in commands.items() if output_dir(argv) and "unchanged" not in name}
     walls = {name: [] for name in commands}
     cpus = {name: [] for name in commands}
     for _ in range(args.runs):
@@ -155,6 +165,8 @@ def main():
             wall, cpu = run_once(argv)
             walls[name].append(wall)
             cpus[name].append(cpu)
+            if name in fresh:
+                shutil.rmtree(output_dir(argv))
     rss = {name: peak_rss_mib(argv) for name, argv in commands.items()}
     base = statistics.median(walls["kindling --version"])
     print(f"{'command':34} {'wall ms':>8} {'p90 ms':>8} {'CPU ms':>8} {'x --version':>12} {'max RSS MiB':>12}   ({args.runs} runs each, medians)")
@@ -177,6 +189,9 @@ def main():
         for name in compared:
             ratio = statistics.median(walls[name]) / statistics.median(walls[f"{name} (against)"])
             print(f"  {name:32} {ratio:6.2f}")
+        shutil.rmtree(other)
+    shutil.rmtree(out)
+    shutil.rmtree(work)
 
 
 if __name__ == "__main__":

@@ -452,9 +452,17 @@ fn write_configs(
             bytes: node.json.into_bytes(),
         })
         .collect();
-    let written = emit::write_all(dir, &outputs, 0o600)?;
+    let replaced = emit::write_all(dir, &outputs, 0o600)?;
     if format == Format::Human {
-        eprintln!("wrote {} config(s) to {}", written.len(), dir.display());
+        eprintln!(
+            "wrote {} config(s) to {}{}",
+            replaced.written,
+            dir.display(),
+            match replaced.unchanged {
+                0 => String::new(),
+                unchanged => format!("; {unchanged} unchanged"),
+            }
+        );
     }
     Ok(())
 }

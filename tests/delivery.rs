@@ -306,6 +306,74 @@ fn a_crash_mid_write_leaves_the_live_tree_and_the_next_run_recovers() {
     assert!(data.join("groups/k8s0-etcd1.json").exists());
 }
 
+/// Inode and modification time of every file and directory under `dir`.
+fn identities(dir: &Path) -> std::collections::BTreeMap<String, (u64, i64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut all = std::collections::BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        if meta.is_dir() {
+            pending.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+        let name = path.strip_prefix(dir).unwrap().display().to_string();
+        all.insert(name, (meta.ino(), meta.mtime(), meta.mtime_nsec()));
+    }
+    all
+}
+
+#[test]
+fn rendering_an_unchanged_spec_again_leaves_the_output_untouched() {
+    let case = scratch_copy("three-node");
+    let render = || {
+        let output = kindling()
+            .current_dir(case.path())
+            .args(["render", "cluster.yaml", "-o", "out"])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        String::from_utf8(output.stderr).unwrap()
+    };
+    assert!(render().contains("wrote 3 config(s) to out\n"));
+    let out = case.path().join("out");
+    let before = identities(&out);
+    assert!(render().contains("wrote 0 config(s) to out; 3 unchanged\n"));
+    assert_eq!(
+        identities(&out),
+        before,
+        "no file or directory was replaced"
+    );
+}
+
+#[test]
+fn matchbox_rewrites_only_the_files_a_change_reaches() {
+    let dir = populated_data_dir();
+    let data = dir.path().join("matchbox");
+    let case = scratch_copy("three-node");
+    let spec = case.path().join("cluster.yaml");
+    assert!(matchbox(&spec, &data, &[]).status.success());
+    let first = identities(&data);
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, text.replace("gomaxprocs: 2", "gomaxprocs: 4")).unwrap();
+    assert!(matchbox(&spec, &data, &[]).status.success());
+    let second = identities(&data);
+    for node in ["etcd1", "etcd2", "etcd3"] {
+        for unchanged in [
+            format!("groups/k8s0-{node}.json"),
+            format!("profiles/k8s0-{node}.json"),
+        ] {
+            assert_eq!(
+                second[&unchanged], first[&unchanged],
+                "{unchanged} was rewritten"
+            );
+        }
+        let config = format!("ignition/k8s0-{node}.ign");
+        assert_ne!(second[&config], first[&config], "{config} changed");
+    }
+    assert_eq!(second["groups/other-x.json"], first["groups/other-x.json"]);
+    assert_ne!(second[""], first[""], "the new tree was swapped in");
+}
+
 #[test]
 fn matchbox_needs_macs_and_a_matchbox_section() {
     let case = scratch_copy("three-node");

@@ -438,7 +438,7 @@ fn replace_tree(
         &tree_files,
         &|relative| !dropped.contains(relative),
         0o755,
-        &mut finish,
+        Some(&mut finish),
     )?;
     if refresh_sums {
         written.push(sums);

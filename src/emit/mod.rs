@@ -14,7 +14,7 @@ pub mod tree;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tempfile::NamedTempFile;
 
@@ -28,10 +28,11 @@ pub struct Output {
 
 /// Writes every output into `dir` with `mode`, in one step for readers of `dir`: files of
 /// the same names are replaced, other files are kept, and the temporary files older
-/// kindling versions left behind are dropped. A new `dir` is made mode 0700.
+/// kindling versions left behind are dropped. A new `dir` is made mode 0700. An output `dir`
+/// already holds as it would be written is not written again (see `tree`).
 ///
 /// Rendered configs hold private keys, so callers pass 0o600 for them.
-pub fn write_all(dir: &Path, outputs: &[Output], mode: u32) -> Result<Vec<PathBuf>, Report> {
+pub fn write_all(dir: &Path, outputs: &[Output], mode: u32) -> Result<tree::Replaced, Report> {
     let locked = tree::lock(dir)?;
     let names: BTreeSet<&str> = outputs.iter().map(|o| o.file_name.as_str()).collect();
     let files: Vec<tree::TreeFile> = outputs
@@ -43,11 +44,7 @@ pub fn write_all(dir: &Path, outputs: &[Output], mode: u32) -> Result<Vec<PathBu
         })
         .collect();
     let keep = |relative: &str| !names.contains(relative) && !relative.starts_with(".kindling-");
-    locked.replace(&files, &keep, 0o700, &mut |_| Ok(()))?;
-    Ok(outputs
-        .iter()
-        .map(|o| locked.path().join(&o.file_name))
-        .collect())
+    locked.replace(&files, &keep, 0o700, None)
 }
 
 /// Writes one new file that must not exist yet: the data lands under a temporary name
@@ -147,6 +144,125 @@ mod tests {
             .mode()
             & 0o7777;
         assert_eq!(mode, 0o600);
+    }
+
+    fn outputs(a: &str, b: &str) -> Vec<Output> {
+        vec![
+            Output {
+                file_name: "a.ign".into(),
+                bytes: a.as_bytes().to_vec(),
+            },
+            Output {
+                file_name: "b.ign".into(),
+                bytes: b.as_bytes().to_vec(),
+            },
+        ]
+    }
+
+    /// Inode and modification time: what a reader (or make, or rsync) sees change.
+    fn identity(path: &Path) -> (u64, i64, i64) {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::symlink_metadata(path).unwrap();
+        (meta.ino(), meta.mtime(), meta.mtime_nsec())
+    }
+
+    fn replaced(written: usize, unchanged: usize) -> tree::Replaced {
+        tree::Replaced { written, unchanged }
+    }
+
+    #[test]
+    fn writing_what_the_directory_holds_changes_nothing() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("out");
+        assert_eq!(
+            write_all(&dir, &outputs("a\n", "b\n"), 0o600).unwrap(),
+            replaced(2, 0)
+        );
+        let before: Vec<_> = ["", "a.ign", "b.ign"]
+            .iter()
+            .map(|name| identity(&dir.join(name)))
+            .collect();
+        assert_eq!(
+            write_all(&dir, &outputs("a\n", "b\n"), 0o600).unwrap(),
+            replaced(0, 2)
+        );
+        let after: Vec<_> = ["", "a.ign", "b.ign"]
+            .iter()
+            .map(|name| identity(&dir.join(name)))
+            .collect();
+        assert_eq!(after, before, "the directory and its files are untouched");
+    }
+
+    #[test]
+    fn only_the_files_that_changed_are_written() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("out");
+        write_all(&dir, &outputs("a\n", "b\n"), 0o600).unwrap();
+        let (a, dir_before) = (identity(&dir.join("a.ign")), identity(&dir));
+        assert_eq!(
+            write_all(&dir, &outputs("a\n", "b2\n"), 0o600).unwrap(),
+            replaced(1, 1)
+        );
+        assert_eq!(
+            identity(&dir.join("a.ign")),
+            a,
+            "a.ign is linked, not written"
+        );
+        assert_ne!(identity(&dir), dir_before, "the new tree was swapped in");
+        assert_eq!(std::fs::read(dir.join("b.ign")).unwrap(), b"b2\n");
+        assert_eq!(
+            std::fs::read_dir(parent.path()).unwrap().count(),
+            2,
+            "the output and its lock file, nothing else"
+        );
+    }
+
+    /// A file is only kept when it is exactly what would be written: a config someone
+    /// opened up to 0644, replaced by a symlink, or edited gets written again.
+    #[test]
+    fn a_file_unlike_the_one_to_write_is_written_again() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("out");
+        let spoil: [&dyn Fn(&Path); 4] = [
+            &|a| std::fs::set_permissions(a, std::fs::Permissions::from_mode(0o644)).unwrap(),
+            &|a| {
+                let elsewhere = a.with_file_name("elsewhere");
+                std::fs::write(&elsewhere, "a\n").unwrap();
+                std::fs::remove_file(a).unwrap();
+                std::os::unix::fs::symlink(elsewhere, a).unwrap();
+            },
+            &|a| std::fs::write(a, "a\n\n").unwrap(),
+            &|a| std::fs::write(a, "A\n").unwrap(),
+        ];
+        for spoil in spoil {
+            write_all(&dir, &outputs("a\n", "b\n"), 0o600).unwrap();
+            spoil(&dir.join("a.ign"));
+            assert_eq!(
+                write_all(&dir, &outputs("a\n", "b\n"), 0o600).unwrap(),
+                replaced(1, 1)
+            );
+            let meta = std::fs::symlink_metadata(dir.join("a.ign")).unwrap();
+            assert!(meta.is_file());
+            assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
+            assert_eq!(std::fs::read(dir.join("a.ign")).unwrap(), b"a\n");
+        }
+    }
+
+    #[test]
+    fn leftovers_go_even_when_every_file_is_unchanged() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("out");
+        write_all(&dir, &outputs("a\n", "b\n"), 0o600).unwrap();
+        let stale_temp = dir.join(".kindling-AbC123");
+        std::fs::write(&stale_temp, "-----BEGIN PRIVATE KEY-----\n").unwrap();
+        let killed_staging = parent.path().join(".out.kindling-staging");
+        std::fs::create_dir(&killed_staging).unwrap();
+        std::fs::write(killed_staging.join("a.ign"), "half").unwrap();
+        assert_eq!(
+            write_all(&dir, &outputs("a\n", "b\n"), 0o600).unwrap(),
+            replaced(0, 2)
+        );
+        assert!(!stale_temp.exists() && !killed_staging.exists());
     }
 
     #[test]

@@ -6,11 +6,18 @@
 //! flushed), then the two directories are swapped with one `renameat2(RENAME_EXCHANGE)` and
 //! the old tree is removed. A run that is killed leaves DIR as it was plus a staging tree
 //! that the next run removes; a second run started meanwhile waits for the lock.
+//!
+//! Most runs change little or nothing (CI and Terraform render the same spec again and
+//! again), and writing, flushing and later deleting a file costs more than the rest of a
+//! render. So a file DIR already holds exactly as it would be written (same bytes, mode and
+//! owner) is hard-linked into the new tree instead of written, and when nothing at all would
+//! change, DIR is left as it is: no staging tree, no swap.
 
 use std::ffi::CString;
+use std::io::Read;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::diag::{Diagnostic, Location, Report};
@@ -26,6 +33,20 @@ pub enum Contents {
     Bytes(Vec<u8>),
     /// An existing file linked (or copied) in, such as a multi-gigabyte image.
     Link(PathBuf),
+}
+
+/// Adds files to the new tree once `replace` has put its files in it (it gets the staging
+/// directory).
+pub type Finish<'a> = &'a mut dyn FnMut(&Path) -> Result<(), Report>;
+
+/// What `replace` did with the files it was given.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Replaced {
+    /// Files written anew.
+    pub written: usize,
+    /// Files DIR already held as they would be written: linked into the new tree, or left
+    /// where they were when nothing changed.
+    pub unchanged: usize,
 }
 
 /// An output directory, locked for this run.
@@ -149,55 +170,93 @@ impl LockedDir {
         &self.dir
     }
 
+    /// Where the new tree is built (and where the old one lies while it is removed). One
+    /// name serves every run, because only the run holding the lock uses it.
     fn staging(&self) -> PathBuf {
-        self.parent.join(format!(
-            ".{}.kindling-staging-{}",
-            self.name,
-            std::process::id()
-        ))
+        self.parent.join(format!(".{}.kindling-staging", self.name))
     }
 
-    /// Staging trees (or old trees) of earlier runs that were killed. Only runs holding the
-    /// lock create them, and this run holds it now, so none of them is live.
+    /// The staging tree (or old tree) of an earlier run that was killed. Only a run holding
+    /// the lock creates it, and this run holds it now, so it is not live.
     fn remove_leftovers(&self) -> Result<(), Report> {
-        let prefix = format!(".{}.kindling-staging-", self.name);
-        let entries =
-            std::fs::read_dir(&self.parent).map_err(|e| Report::io(&self.parent, "read", &e))?;
-        for entry in entries.flatten() {
-            if entry.file_name().as_bytes().starts_with(prefix.as_bytes()) {
-                std::fs::remove_dir_all(entry.path())
-                    .map_err(|e| Report::io(&entry.path(), "remove the leftover", &e))?;
-            }
-        }
-        Ok(())
+        let staging = self.staging();
+        let removed = match std::fs::symlink_metadata(&staging) {
+            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&staging),
+            Ok(_) => std::fs::remove_file(&staging),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        };
+        removed.map_err(|e| Report::io(&staging, "remove the leftover", &e))
     }
 
     /// Builds the new tree: every existing file whose relative path `keep` accepts, then
     /// `files`; `finish` may add more (it gets the staging directory), then the new tree
-    /// takes DIR's place. A new DIR gets `dir_mode`; an existing one keeps its mode.
+    /// takes DIR's place. A new DIR gets `dir_mode`; an existing one keeps its mode. Without
+    /// `finish`, a DIR that already holds every file and nothing `keep` drops is left alone.
     pub fn replace(
         &self,
         files: &[TreeFile],
         keep: &dyn Fn(&str) -> bool,
         dir_mode: u32,
-        finish: &mut dyn FnMut(&Path) -> Result<(), Report>,
-    ) -> Result<(), Report> {
+        finish: Option<Finish>,
+    ) -> Result<Replaced, Report> {
+        let held: Vec<bool> = files.iter().map(|file| self.holds(file)).collect();
+        if finish.is_none() && held.iter().all(|held| *held) && self.drops_nothing(files, keep) {
+            return Ok(Replaced {
+                written: 0,
+                unchanged: files.len(),
+            });
+        }
         let staging = self.staging();
-        let result = self.build_and_swap(&staging, files, keep, dir_mode, finish);
+        let result = self.build_and_swap(&staging, files, &held, keep, dir_mode, finish);
         if result.is_err() {
             let _ = std::fs::remove_dir_all(&staging);
         }
         result
     }
 
+    /// Whether every entry of DIR would be in the new tree: kept, or one of `files`.
+    fn drops_nothing(&self, files: &[TreeFile], keep: &dyn Fn(&str) -> bool) -> bool {
+        let paths: std::collections::HashSet<&str> =
+            files.iter().map(|file| file.path.as_str()).collect();
+        only_kept_or_replaced(&self.dir, "", keep, &paths)
+    }
+
+    /// Whether DIR's copy of `file` is what writing it would make: a regular file (not a
+    /// symlink) with the same bytes and mode, owned by this process's user and group.
+    fn holds(&self, file: &TreeFile) -> bool {
+        let Contents::Bytes(bytes) = &file.contents else {
+            return false;
+        };
+        let Ok(mut old) = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(self.dir.join(&file.path))
+        else {
+            return false;
+        };
+        let Ok(meta) = old.metadata() else {
+            return false;
+        };
+        // SAFETY: geteuid and getegid cannot fail and touch no memory.
+        let (user, group) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let same_file = meta.is_file()
+            && meta.mode() & 0o7777 == file.mode
+            && (meta.uid(), meta.gid()) == (user, group)
+            && meta.len() == bytes.len() as u64;
+        let mut held = Vec::with_capacity(bytes.len() + 1);
+        same_file && old.read_to_end(&mut held).is_ok() && held == *bytes
+    }
+
     fn build_and_swap(
         &self,
         staging: &Path,
         files: &[TreeFile],
+        held: &[bool],
         keep: &dyn Fn(&str) -> bool,
         dir_mode: u32,
-        finish: &mut dyn FnMut(&Path) -> Result<(), Report>,
-    ) -> Result<(), Report> {
+        finish: Option<Finish>,
+    ) -> Result<Replaced, Report> {
         // Private while it is built; it gets its final mode just before the swap.
         std::fs::DirBuilder::new()
             .mode(0o700)
@@ -210,14 +269,36 @@ impl LockedDir {
             }
             _ => dir_mode,
         };
-        for file in files {
+        let mut replaced = Replaced {
+            written: 0,
+            unchanged: 0,
+        };
+        for (file, held) in files.iter().zip(held) {
+            if *held && self.link_unchanged(staging, file)? {
+                replaced.unchanged += 1;
+                continue;
+            }
             write_file(staging, &file.path, &file.contents, file.mode)?;
+            replaced.written += 1;
             super::crash_point("tree-mid-write");
         }
-        finish(staging)?;
+        if let Some(finish) = finish {
+            finish(staging)?;
+        }
         set_mode(staging, final_mode)?;
         super::sync_dir(staging);
-        self.swap(staging)
+        self.swap(staging)?;
+        Ok(replaced)
+    }
+
+    /// Links DIR's copy of `file`, which DIR holds as it would be written, into the new
+    /// tree. False (and nothing linked) when linking fails.
+    fn link_unchanged(&self, staging: &Path, file: &TreeFile) -> Result<bool, Report> {
+        let target = staging.join(&file.path);
+        if let Some(parent) = target.parent() {
+            make_dirs(parent, 0o755)?;
+        }
+        Ok(std::fs::hard_link(self.dir.join(&file.path), &target).is_ok())
     }
 
     /// Puts `staging` in place of DIR atomically, then removes the old tree.
@@ -241,6 +322,35 @@ impl LockedDir {
         super::sync_dir(&self.parent);
         std::fs::remove_dir_all(staging).map_err(|e| Report::io(staging, "remove the old tree", &e))
     }
+}
+
+/// Whether every entry under `dir` (at `relative`) is one `keep` accepts or one of `paths`:
+/// a tree the replacement would drop nothing from. An unreadable tree counts as changed.
+fn only_kept_or_replaced(
+    dir: &Path,
+    relative: &str,
+    keep: &dyn Fn(&str) -> bool,
+    paths: &std::collections::HashSet<&str>,
+) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.into_iter().all(|entry| {
+        let Ok(entry) = entry else {
+            return false;
+        };
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let rel = if relative.is_empty() {
+            name
+        } else {
+            format!("{relative}/{name}")
+        };
+        if !keep(&rel) {
+            return paths.contains(rel.as_str());
+        }
+        let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
+        !is_dir || only_kept_or_replaced(&entry.path(), &rel, keep, paths)
+    })
 }
 
 /// Recreates `from` under `to`: directories with their modes, files hard-linked (copied when
