@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::config_file::{Section, yaml_quoted};
-use super::material::{KeyedCert, Material};
+use super::material::{KeyedCert, Material, NodeTls};
 use super::{Cluster, LOCALHOST, Node, listen_sockets, url_host};
 use crate::secret::Secret;
 
@@ -291,44 +291,56 @@ pub struct TlsValues {
     pub client_key: Secret,
 }
 
-/// The template context of every node, in the spec's node order.
-pub fn node_contexts(
-    cluster: &Cluster,
-    material: &Material,
+/// Makes each node's template context. The values every node shares (the founding
+/// members, the client endpoints) are computed once, here; a node's own context is made
+/// where the node is compiled, on whichever core compiles it.
+pub struct NodeContexts<'a> {
+    cluster: &'a Cluster,
+    material: &'a Material,
     layout: &'static Layout,
-) -> Vec<NodeContext> {
-    let founders = initial_cluster(cluster, None);
-    let endpoints = super::operations::client_endpoints(cluster);
-    cluster
-        .nodes
-        .iter()
-        .zip(&material.nodes)
-        .map(|(node, node_tls)| {
-            let etcd = etcd_values(cluster, node, &founders, layout);
-            NodeContext {
-                cluster: ClusterValues {
-                    name: cluster.name.clone(),
-                    domain: cluster.domain.clone(),
-                },
-                node: NodeValues {
-                    name: node.name.clone(),
-                    ip: node.ip.to_string(),
-                    fqdn: node.fqdn.clone(),
-                },
-                layout,
-                sysext: sysext_values(cluster, material, layout),
-                kubelet: kubelet_values(cluster, material),
-                pod: pod_values(cluster, node, &etcd, layout),
-                etcd,
-                tls: tls_values(cluster, material, &node_tls.server, &node_tls.peer),
-                network: network_values(cluster, node),
-                roll: roll_values(cluster, node, &endpoints),
-                backup: backup_values(cluster),
-                container: container_values(cluster),
-                ssh_authorized_keys: node.ssh_authorized_keys.clone(),
-            }
-        })
-        .collect()
+    founders: String,
+    endpoints: String,
+}
+
+impl<'a> NodeContexts<'a> {
+    pub fn new(cluster: &'a Cluster, material: &'a Material, layout: &'static Layout) -> Self {
+        NodeContexts {
+            cluster,
+            material,
+            layout,
+            founders: initial_cluster(cluster, None),
+            endpoints: super::operations::client_endpoints(cluster),
+        }
+    }
+
+    /// The template context of `node` (one of the cluster's), whose certificates are
+    /// `node_tls`.
+    pub fn node(&self, node: &Node, node_tls: &NodeTls) -> NodeContext {
+        let (cluster, material, layout) = (self.cluster, self.material, self.layout);
+        let etcd = etcd_values(cluster, node, &self.founders, layout);
+        NodeContext {
+            cluster: ClusterValues {
+                name: cluster.name.clone(),
+                domain: cluster.domain.clone(),
+            },
+            node: NodeValues {
+                name: node.name.clone(),
+                ip: node.ip.to_string(),
+                fqdn: node.fqdn.clone(),
+            },
+            layout,
+            sysext: sysext_values(cluster, material, layout),
+            kubelet: kubelet_values(cluster, material),
+            pod: pod_values(cluster, node, &etcd, layout),
+            etcd,
+            tls: tls_values(cluster, material, &node_tls.server, &node_tls.peer),
+            network: network_values(cluster, node),
+            roll: roll_values(cluster, node, &self.endpoints),
+            backup: backup_values(cluster),
+            container: container_values(cluster),
+            ssh_authorized_keys: node.ssh_authorized_keys.clone(),
+        }
+    }
 }
 
 /// The member's settings, as env file lines or as the config file and the unit's environment.
