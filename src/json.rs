@@ -57,10 +57,41 @@ fn array_index(token: &str) -> Option<usize> {
 /// `value` as JSON text: compact, or indented by two spaces (`pretty`), byte for byte as
 /// `serde_json` prints it.
 pub fn to_string(value: &Value, pretty: bool) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(room_for(value));
     let indent = pretty.then_some(0);
     write_value(&mut out, value, indent);
     out
+}
+
+/// Room enough to print `value` compact without growing the string (a node's config is
+/// tens of kilobytes; growing it by doubling copied it over and over): its strings' lengths
+/// and JSON's punctuation, plus a little for escapes (a unit's newlines) and the newline
+/// after the config. Pretty printing grows from there.
+fn room_for(value: &Value) -> usize {
+    let size = compact_size(value);
+    size + size / 32 + 16
+}
+
+/// The compact printed length of `value`, counting a string without its escapes and a
+/// number as 8 bytes.
+fn compact_size(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(_) => 5,
+        Value::Number(_) => 8,
+        Value::String(text) => text.len() + 2,
+        Value::Array(items) => {
+            2 + items
+                .iter()
+                .map(|item| compact_size(item) + 1)
+                .sum::<usize>()
+        }
+        Value::Object(map) => {
+            2 + map
+                .iter()
+                .map(|(key, item)| key.len() + 4 + compact_size(item))
+                .sum::<usize>()
+        }
+    }
 }
 
 /// `text` as a JSON string, quotes included.
@@ -174,6 +205,32 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
+
+    /// Every rendered config of the golden cases, and its newline, fits the room reserved
+    /// for it: printing it never copies the growing string.
+    #[test]
+    fn a_config_is_printed_without_growing_its_string() {
+        let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("golden");
+        let mut configs = 0;
+        for case in std::fs::read_dir(golden).unwrap() {
+            let Ok(expected) = std::fs::read_dir(case.unwrap().path().join("expected")) else {
+                continue;
+            };
+            for file in expected {
+                let path = file.unwrap().path();
+                if path.extension().is_none_or(|e| e != "ign") {
+                    continue;
+                }
+                let value: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+                let mut printed = to_string(&value, false);
+                let room = room_for(&value);
+                printed.push('\n');
+                assert_eq!(printed.capacity(), room, "{}", path.display());
+                configs += 1;
+            }
+        }
+        assert!(configs > 10, "only {configs} golden configs");
+    }
 
     fn document() -> Value {
         json!({
