@@ -174,23 +174,16 @@ mod tests {
     fn writing_what_the_directory_holds_changes_nothing() {
         let parent = tempfile::tempdir().unwrap();
         let dir = parent.path().join("out");
+        let write = || write_all(&dir, &outputs("a\n", "b\n"), 0o600).unwrap();
+        let identities = || ["", "a.ign", "b.ign"].map(|name| identity(&dir.join(name)));
+        assert_eq!(write(), replaced(2, 0));
+        let before = identities();
+        assert_eq!(write(), replaced(0, 2));
         assert_eq!(
-            write_all(&dir, &outputs("a\n", "b\n"), 0o600).unwrap(),
-            replaced(2, 0)
+            identities(),
+            before,
+            "the directory and its files are untouched"
         );
-        let before: Vec<_> = ["", "a.ign", "b.ign"]
-            .iter()
-            .map(|name| identity(&dir.join(name)))
-            .collect();
-        assert_eq!(
-            write_all(&dir, &outputs("a\n", "b\n"), 0o600).unwrap(),
-            replaced(0, 2)
-        );
-        let after: Vec<_> = ["", "a.ign", "b.ign"]
-            .iter()
-            .map(|name| identity(&dir.join(name)))
-            .collect();
-        assert_eq!(after, before, "the directory and its files are untouched");
     }
 
     #[test]
