@@ -14,7 +14,6 @@
 //! change, DIR is left as it is: no staging tree, no swap.
 
 use std::ffi::CString;
-use std::io::Read;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -228,14 +227,8 @@ impl LockedDir {
         let Contents::Bytes(bytes) = &file.contents else {
             return false;
         };
-        let Ok(mut old) = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(self.dir.join(&file.path))
-        else {
-            return false;
-        };
-        let Ok(meta) = old.metadata() else {
+        let path = self.dir.join(&file.path);
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
             return false;
         };
         // SAFETY: geteuid and getegid cannot fail and touch no memory.
@@ -244,8 +237,7 @@ impl LockedDir {
             && meta.mode() & 0o7777 == file.mode
             && (meta.uid(), meta.gid()) == (user, group)
             && meta.len() == bytes.len() as u64;
-        let mut held = Vec::with_capacity(bytes.len() + 1);
-        same_file && old.read_to_end(&mut held).is_ok() && held == *bytes
+        same_file && crate::read::regular_bytes(&path, meta.len()).is_ok_and(|held| held == *bytes)
     }
 
     fn build_and_swap(
@@ -339,18 +331,22 @@ fn only_kept_or_replaced(
         let Ok(entry) = entry else {
             return false;
         };
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let rel = if relative.is_empty() {
-            name
-        } else {
-            format!("{relative}/{name}")
-        };
+        let rel = child(relative, &entry.file_name().to_string_lossy());
         if !keep(&rel) {
             return paths.contains(rel.as_str());
         }
         let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
         !is_dir || only_kept_or_replaced(&entry.path(), &rel, keep, paths)
     })
+}
+
+/// The path, relative to DIR, of entry `name` of the directory at `relative`.
+fn child(relative: &str, name: &str) -> String {
+    if relative.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{relative}/{name}")
+    }
 }
 
 /// Recreates `from` under `to`: directories with their modes, files hard-linked (copied when
@@ -364,12 +360,8 @@ fn mirror(
     let entries = std::fs::read_dir(from).map_err(|e| Report::io(from, "read", &e))?;
     for entry in entries {
         let entry = entry.map_err(|e| Report::io(from, "read", &e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let rel = if relative.is_empty() {
-            name.clone()
-        } else {
-            format!("{relative}/{name}")
-        };
+        let name = entry.file_name();
+        let rel = child(relative, &name.to_string_lossy());
         if !keep(&rel) {
             continue;
         }
