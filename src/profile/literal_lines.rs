@@ -1,4 +1,4 @@
-//! Compiles a handlebars template without making handlebars parse its literal lines.
+//! Compiles a handlebars template without making handlebars parse its literal text.
 //!
 //! Handlebars' parser spends several hundred instructions on each byte of literal text, and
 //! most of a profile's text is literal: whole lines of shell or unit file with no tag on
@@ -6,20 +6,29 @@
 //! before parsing, each run replaced by a short marker that keeps the line count, and put
 //! back into the parsed template's text afterwards.
 //!
+//! Lines with tags on them are mostly literal too (`ExecStart=/usr/bin/etcd {{flags}}`), so
+//! the longer literal stretches between a line's tags become markers as well. Such a marker
+//! is shorter than its text, so the column handlebars records for each later element on its
+//! line is moved back by the difference.
+//!
 //! The result is the template handlebars builds from the original text, element for element
 //! and with the same line and column for each: handlebars only ever looks at the rest of a
-//! tag's own line (standalone tags, partial indentation), and a tag's line is never set
-//! aside. Whitespace control (`{{~`, `~}}`) can reach across lines, and raw blocks
-//! (`{{{{`) strip a newline, so a template that uses either is parsed whole. Whenever a
-//! marker does not come back intact, or the shortened text does not parse, the original is
-//! parsed instead, so errors carry handlebars' own message and position. Tests compare the
-//! two ways for every built-in template and for generated ones.
+//! tag's own line (standalone tags, partial indentation), a tag's line is never set aside,
+//! and a stretch's marker is, like its words, not whitespace. Whitespace control (`{{~`,
+//! `~}}`) can reach across lines, and raw blocks (`{{{{`) strip a newline, so a template that
+//! uses either is parsed whole. Whenever a marker does not come back intact, or the
+//! shortened text does not parse, the original is parsed instead, so errors carry
+//! handlebars' own message and position. Tests compare the two ways for every built-in
+//! template and for generated ones.
 
 use handlebars::TemplateError;
 use handlebars::template::{Template, TemplateElement};
 
 /// Runs of literal lines shorter than this stay in the text: a marker would save little.
 const SHORTEST_RUN: usize = 24;
+
+/// Literal stretches inside a tag line shorter than this stay in the text.
+const SHORTEST_STRETCH: usize = 8;
 
 /// The characters that open and close a marker (Unicode private use: a template that holds
 /// either is parsed whole).
@@ -37,11 +46,23 @@ pub fn compile(name: &str, text: &str) -> Result<Template, TemplateError> {
     Template::compile_with_name(text, name.to_owned())
 }
 
-/// A template's text with its literal line runs replaced by markers.
+/// A template's text with its literal line runs, and the longer literal stretches between
+/// the tags of other lines, replaced by markers.
 struct Shortened<'a> {
     text: String,
-    /// The lines each marker stands for, by marker number.
+    /// The text each marker stands for, by marker number.
     runs: Vec<&'a str>,
+    /// Where a marker inside a line moved the columns after it, in line order.
+    shifts: Vec<Shift>,
+}
+
+/// A marker that stands for `chars` more characters than it has, at `column` (counted in
+/// characters from 1, as handlebars counts) of `line` of the shortened text.
+#[derive(Debug, Clone, Copy)]
+struct Shift {
+    line: usize,
+    column: usize,
+    chars: usize,
 }
 
 impl<'a> Shortened<'a> {
@@ -56,14 +77,15 @@ impl<'a> Shortened<'a> {
         let mut shortened = Shortened {
             text: String::with_capacity(text.len() / 2),
             runs: Vec::new(),
+            shifts: Vec::new(),
         };
         let mut run_start = 0;
         let mut offset = 0;
-        for line in text.split_inclusive('\n') {
+        for (index, line) in text.split_inclusive('\n').enumerate() {
             let end = offset + line.len();
             if !is_literal_line(line) {
                 shortened.push_run(&text[run_start..offset]);
-                shortened.text.push_str(line);
+                shortened.push_tag_line(index + 1, line);
                 run_start = end;
             }
             offset = end;
@@ -83,11 +105,86 @@ impl<'a> Shortened<'a> {
         self.runs.push(run);
     }
 
+    /// Appends line `number`, which holds a tag, with each literal stretch between its tags
+    /// that is long enough replaced by a marker. Lines a tag opens or closes on another
+    /// line, or with a backslash (an escaped tag) or a carriage return, are kept whole;
+    /// wherever a marker is misplaced anyway (inside a tag), restoring fails.
+    fn push_tag_line(&mut self, number: usize, line: &'a str) {
+        if line.contains(['\\', '\r']) {
+            self.text.push_str(line);
+            return;
+        }
+        let mut column = 1;
+        let mut rest = line;
+        while !rest.is_empty() {
+            let (literal, from_tag) = rest.split_at(rest.find("{{").unwrap_or(rest.len()));
+            column += self.push_literal(number, column, literal);
+            let Some(tag_length) = tag_length(from_tag) else {
+                self.text.push_str(from_tag);
+                return;
+            };
+            let (tag, after) = from_tag.split_at(tag_length);
+            self.text.push_str(tag);
+            column += tag.chars().count();
+            rest = after;
+        }
+    }
+
+    /// Appends a literal stretch of a tag line that starts at `column` of line `number`:
+    /// its words as a marker when they are long enough, else as they are. Returns the
+    /// characters it appended.
+    fn push_literal(&mut self, number: usize, column: usize, literal: &'a str) -> usize {
+        let words = literal.trim_matches(is_pest_whitespace);
+        if words.len() < SHORTEST_STRETCH || words.contains("}}") {
+            self.text.push_str(literal);
+            return literal.chars().count();
+        }
+        let marker = marker(self.runs.len(), words);
+        let Some(saved) = words.chars().count().checked_sub(marker.chars().count()) else {
+            self.text.push_str(literal);
+            return literal.chars().count();
+        };
+        let before =
+            &literal[..literal.len() - literal.trim_start_matches(is_pest_whitespace).len()];
+        let after = &literal[before.len() + words.len()..];
+        self.shifts.push(Shift {
+            line: number,
+            column: column + before.chars().count(),
+            chars: saved,
+        });
+        self.runs.push(words);
+        for piece in [before, &marker, after] {
+            self.text.push_str(piece);
+        }
+        literal.chars().count() - saved
+    }
+
     /// Puts every run back into the parsed template. False when a marker is missing, was
     /// cut, or ended up anywhere but literal text.
     fn restore(&self, template: &mut Template) -> bool {
         let mut restored = vec![false; self.runs.len()];
-        self.restore_in(template, &mut restored) && restored.iter().all(|done| *done)
+        let intact = self.restore_in(template, &mut restored) && restored.iter().all(|done| *done);
+        if intact {
+            self.shift_columns(template);
+        }
+        intact
+    }
+
+    /// Moves each element's recorded column back to where it is in the original text.
+    fn shift_columns(&self, template: &mut Template) {
+        for mapping in &mut template.mapping {
+            let (line, column) = (mapping.0, mapping.1);
+            let before = |shift: &&Shift| shift.line == line && shift.column < column;
+            mapping.1 += self
+                .shifts
+                .iter()
+                .filter(before)
+                .map(|shift| shift.chars)
+                .sum::<usize>();
+        }
+        for inner in template.elements.iter_mut().flat_map(inner_templates) {
+            self.shift_columns(inner);
+        }
     }
 
     fn restore_in(&self, template: &mut Template, restored: &mut [bool]) -> bool {
@@ -99,16 +196,8 @@ impl<'a> Shortened<'a> {
                 }
                 None => false,
             },
-            TemplateElement::HelperBlock(helper) => [&mut helper.template, &mut helper.inverse]
-                .into_iter()
-                .flatten()
-                .all(|inner| self.restore_in(inner, restored)),
-            TemplateElement::DecoratorBlock(block) | TemplateElement::PartialBlock(block) => block
-                .template
-                .as_mut()
-                .is_none_or(|inner| self.restore_in(inner, restored)),
             TemplateElement::Comment(text) => !text.contains(OPEN),
-            _ => true,
+            block => inner_templates(block).all(|inner| self.restore_in(inner, restored)),
         })
     }
 
@@ -136,6 +225,26 @@ impl<'a> Shortened<'a> {
         out.push_str(rest);
         Some(out)
     }
+}
+
+/// The templates a block element holds: a helper block's body and `else` part, a decorator
+/// or partial block's body.
+fn inner_templates(element: &mut TemplateElement) -> impl Iterator<Item = &mut Template> {
+    let (first, second) = match element {
+        TemplateElement::HelperBlock(helper) => (helper.template.as_mut(), helper.inverse.as_mut()),
+        TemplateElement::DecoratorBlock(block) | TemplateElement::PartialBlock(block) => {
+            (block.template.as_mut(), None)
+        }
+        _ => (None, None),
+    };
+    first.into_iter().chain(second)
+}
+
+/// The length of the tag `text` starts with (`{{{…}}}` or `{{…}}`), or nothing when it does
+/// not close on this line.
+fn tag_length(text: &str) -> Option<usize> {
+    let close = if text.starts_with("{{{") { "}}}" } else { "}}" };
+    Some(text.find(close)? + close.len())
 }
 
 /// A line handlebars would read as nothing but literal text whatever surrounds it: it ends
@@ -211,6 +320,36 @@ mod tests {
         assert!(shortened.text.contains("  {{#if a}}\nx={{b}}\n  {{/if}}\n"));
         assert!(takes_the_short_way(text));
         assert_same(text);
+    }
+
+    #[test]
+    fn long_stretches_between_tags_are_set_aside_with_their_columns() {
+        let text = "Environment=ETCD_NAME={{name}} and then some words {{x}}\n  {{#if a}}ExecStart=/usr/bin/etcd {{b}}{{/if}}\n";
+        let shortened = Shortened::of(text).expect("shortened");
+        assert_eq!(
+            shortened.runs,
+            [
+                "Environment=ETCD_NAME=",
+                "and then some words",
+                "ExecStart=/usr/bin/etcd"
+            ]
+        );
+        assert!(!shortened.text.contains("Environment") && shortened.text.contains(" {{x}}\n"));
+        assert!(takes_the_short_way(text));
+        assert_same(text);
+    }
+
+    #[test]
+    fn stretches_the_scan_cannot_place_are_kept_or_fall_back() {
+        for text in [
+            "{{{triple}}} a long stretch after a triple stash {{x}}\n",
+            "\\{{escaped}} a long stretch after an escaped tag {{x}}\n",
+            "{{helper \"}} a long stretch inside a string\"}} {{x}}\n",
+            "{{!-- a comment }} with a long stretch inside --}} {{x}}\n",
+            "\u{1D11E}\u{1D11E}{{x}} eight bytes, two characters\n",
+        ] {
+            assert_same(text);
+        }
     }
 
     #[test]
