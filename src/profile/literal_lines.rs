@@ -106,9 +106,11 @@ impl<'a> Shortened<'a> {
     }
 
     /// Appends line `number`, which holds a tag, with each literal stretch between its tags
-    /// that is long enough replaced by a marker. Lines a tag opens or closes on another
-    /// line, or with a backslash (an escaped tag) or a carriage return, are kept whole;
-    /// wherever a marker is misplaced anyway (inside a tag), restoring fails.
+    /// that is long enough replaced by a marker. A line with a backslash (an escaped tag) or
+    /// a carriage return is kept whole, and so is the rest of a line from a tag that does
+    /// not close on it. A line that closes a tag opened on an earlier line is read as if it
+    /// began outside a tag: a marker put inside the tag that way is not found in literal
+    /// text afterwards, so restoring fails and the original is parsed.
     fn push_tag_line(&mut self, number: usize, line: &'a str) {
         if line.contains(['\\', '\r']) {
             self.text.push_str(line);
@@ -346,6 +348,7 @@ mod tests {
             "\\{{escaped}} a long stretch after an escaped tag {{x}}\n",
             "{{helper \"}} a long stretch inside a string\"}} {{x}}\n",
             "{{!-- a comment }} with a long stretch inside --}} {{x}}\n",
+            "{{helper\n  long_parameter_name}} and a long stretch {{x}}\n",
             "\u{1D11E}\u{1D11E}{{x}} eight bytes, two characters\n",
         ] {
             assert_same(text);
