@@ -294,7 +294,8 @@ fn ssh_keys(walker: &mut Walker, entries: &[&Entry], place: &Place, out: &mut Ma
 }
 
 /// Bytes Butane keeps unescaped in a plain data URL.
-const KEPT: [bool; 256] = crate::ignition::dataurl::kept_table(b"-_.!~*'()");
+const KEPT: crate::ignition::dataurl::Escapes =
+    crate::ignition::dataurl::Escapes::keeping(b"-_.!~*'()");
 
 /// `data:,` and the bytes percent-escaped, as Butane writes them.
 pub(super) fn plain_url(bytes: &[u8]) -> String {
