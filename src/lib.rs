@@ -222,10 +222,11 @@ fn compile_node(
         inputs.loaded,
     )?;
     let report = attach_origins(
-        own_output_strictness(validate::validate_for(
+        own_output_strictness(validate::validate_knowing(
             &merged.config,
             version,
             Some(validate::Os::Flatcar),
+            &assembled.data_urls(),
         )),
         &assembled,
         &merged,

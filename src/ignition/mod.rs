@@ -222,6 +222,9 @@ pub enum NodeEntry {
 pub struct Assembled {
     pub config: Config,
     pub provenance: BTreeMap<String, String>,
+    /// The text each inline file was encoded from, by the file's index in
+    /// `storage.files`: what its data URL decodes to, known without decoding it.
+    inline_texts: Vec<(usize, String)>,
 }
 
 impl Assembled {
@@ -235,6 +238,18 @@ impl Assembled {
             }
             candidate = &candidate[..candidate.rfind('.')?];
         }
+    }
+
+    /// Each inline file's data URL, with the bytes it was encoded from.
+    pub fn data_urls(&self) -> Vec<(&str, &[u8])> {
+        let files = self.config.storage.as_ref().map_or(&[][..], |s| &s.files);
+        self.inline_texts
+            .iter()
+            .filter_map(|(index, text)| {
+                let source = &files.get(*index)?.contents.as_ref()?.source;
+                Some((source.as_str(), text.as_bytes()))
+            })
+            .collect()
     }
 }
 
@@ -295,7 +310,8 @@ pub fn assemble(version: SpecVersion, entries: Vec<Entry>) -> Result<Assembled, 
 
 enum NodeItem {
     Directory(Directory),
-    File(File),
+    /// A file, and the text its inline contents were encoded from.
+    File(File, Option<String>),
     Link(Link),
 }
 
@@ -322,17 +338,20 @@ fn node_item(node: NodeEntry) -> (String, NodeItem) {
             contents,
         } => {
             let (user, group) = owners(owner);
-            let contents = Some(resource(contents));
+            let (contents, inline_text) = resource(contents);
             (
                 path.clone(),
-                NodeItem::File(File {
-                    path,
-                    overwrite: overwrite.then_some(true),
-                    user,
-                    group,
-                    contents,
-                    mode: Some(mode),
-                }),
+                NodeItem::File(
+                    File {
+                        path,
+                        overwrite: overwrite.then_some(true),
+                        user,
+                        group,
+                        contents: Some(contents),
+                        mode: Some(mode),
+                    },
+                    inline_text,
+                ),
             )
         }
         NodeEntry::Link {
@@ -365,18 +384,25 @@ fn owners(owner: Owner) -> (Option<NodeOwner>, Option<NodeOwner>) {
     )
 }
 
-fn resource(contents: Contents) -> Resource {
+/// The resource of a file's contents, and for inline contents the text it encodes.
+fn resource(contents: Contents) -> (Resource, Option<String>) {
     match contents {
-        Contents::Inline(text) => Resource {
-            source: dataurl::encode(text.as_bytes()),
-            compression: None,
-            verification: None,
-        },
-        Contents::Remote { url, hash } => Resource {
-            source: url,
-            compression: None,
-            verification: hash.map(|hash| Verification { hash }),
-        },
+        Contents::Inline(text) => (
+            Resource {
+                source: dataurl::encode(text.as_bytes()),
+                compression: None,
+                verification: None,
+            },
+            Some(text),
+        ),
+        Contents::Remote { url, hash } => (
+            Resource {
+                source: url,
+                compression: None,
+                verification: hash.map(|hash| Verification { hash }),
+            },
+            None,
+        ),
     }
 }
 
@@ -412,12 +438,18 @@ fn build(
 ) -> Assembled {
     let mut provenance = BTreeMap::new();
     let mut storage = Storage::default();
+    let mut inline_texts = Vec::new();
     for (_, (origin, item)) in nodes {
         let path = match item {
             NodeItem::Directory(d) => {
                 push_traced(&mut storage.directories, d, "$.storage.directories")
             }
-            NodeItem::File(f) => push_traced(&mut storage.files, f, "$.storage.files"),
+            NodeItem::File(f, inline_text) => {
+                if let Some(text) = inline_text {
+                    inline_texts.push((storage.files.len(), text));
+                }
+                push_traced(&mut storage.files, f, "$.storage.files")
+            }
             NodeItem::Link(l) => push_traced(&mut storage.links, l, "$.storage.links"),
         };
         provenance.insert(path, origin);
@@ -444,7 +476,11 @@ fn build(
         storage: (!storage.is_empty()).then_some(storage),
         systemd: (!systemd.units.is_empty()).then_some(systemd),
     };
-    Assembled { config, provenance }
+    Assembled {
+        config,
+        provenance,
+        inline_texts,
+    }
 }
 
 /// Appends and returns the JSON path of the new element.
@@ -481,6 +517,30 @@ mod tests {
             Some("second")
         );
         assert_eq!(assembled.origin_of("$.ignition.version"), None);
+    }
+
+    #[test]
+    fn each_inline_files_url_is_paired_with_its_text() {
+        let mut inline = file("/b", "inline");
+        if let EntryKind::Node(NodeEntry::File { contents, .. }) = &mut inline.kind {
+            *contents = Contents::Inline("b c\n".into());
+        }
+        let mut remote = file("/a", "remote");
+        if let EntryKind::Node(NodeEntry::File { contents, .. }) = &mut remote.kind {
+            *contents = Contents::Remote {
+                url: "http://h/a".into(),
+                hash: None,
+            };
+        }
+        let entries = vec![inline, remote, file("/c", "third")];
+        let assembled = assemble(SpecVersion::V3_4, entries).expect("assembles");
+        assert_eq!(
+            assembled.data_urls(),
+            [
+                ("data:,b%20c%0A", &b"b c\n"[..]),
+                ("data:,x%0A", &b"x\n"[..])
+            ]
+        );
     }
 
     #[test]

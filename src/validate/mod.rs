@@ -15,6 +15,7 @@ pub mod schema;
 pub mod unit;
 
 use crate::json::Lookup;
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -103,7 +104,20 @@ pub fn validate(config: &Value, version: SpecVersion) -> Report {
 /// Like `validate`, with the lints for `os` too. A schema finding at a path where a rule
 /// already reported something is left out: the rule's code says more.
 pub fn validate_for(config: &Value, version: SpecVersion, os: Option<Os>) -> Report {
-    let urls = DataUrls::default();
+    validate_knowing(config, version, os, &[])
+}
+
+/// Like `validate_for`, for a config whose data URLs are partly known already: `known`
+/// pairs a URL with the bytes it was encoded from (kindling's own output, where assemble
+/// encoded them a moment ago), and a URL of the config equal to one of them is read as
+/// those bytes instead of being decoded again. Every other URL is decoded as usual.
+pub fn validate_knowing(
+    config: &Value,
+    version: SpecVersion,
+    os: Option<Os>,
+    known: &[(&str, &[u8])],
+) -> Report {
+    let urls = DataUrls::knowing(known);
     let mut report = rules::check(config, version, &urls);
     report.diagnostics.extend(lint::check(config, os, &urls));
     let covered: std::collections::HashSet<String> =
@@ -118,26 +132,51 @@ pub fn validate_for(config: &Value, version: SpecVersion, os: Option<Os>) -> Rep
     report
 }
 
-/// Data URLs decoded once per validation. The rules need to know that a URL decodes and
-/// the lints need its bytes; both read the same strings of the same config, so a string is
-/// known by its address and length (never dereferenced: only compared).
+/// Data URLs decoded at most once per validation. The rules need to know that a URL
+/// decodes and the lints need its bytes; both read the same strings of the same config, so
+/// a string is known by its address and length (never dereferenced: only compared). A URL
+/// equal to one the caller already knows is not decoded at all.
 #[derive(Default)]
-pub(crate) struct DataUrls {
-    decoded: RefCell<HashMap<(usize, usize), Rc<Decoded>>>,
+pub(crate) struct DataUrls<'a> {
+    known: &'a [(&'a str, &'a [u8])],
+    decoded: RefCell<HashMap<(usize, usize), Rc<Decoded<'a>>>>,
 }
 
-type Decoded = Result<Vec<u8>, crate::ignition::dataurl::DecodeError>;
+type Decoded<'a> = Result<Cow<'a, [u8]>, crate::ignition::dataurl::DecodeError>;
 
-impl DataUrls {
-    /// The bytes of the data URL `url`, decoded on the first call for that string.
-    pub(crate) fn decode(&self, url: &str) -> Rc<Decoded> {
+impl<'a> DataUrls<'a> {
+    fn knowing(known: &'a [(&'a str, &'a [u8])]) -> Self {
+        DataUrls {
+            known,
+            decoded: RefCell::default(),
+        }
+    }
+
+    /// The bytes of the data URL `url`, decoded (or found known) on the first call for
+    /// that string.
+    pub(crate) fn decode(&self, url: &str) -> Rc<Decoded<'a>> {
         let key = (url.as_ptr() as usize, url.len());
         Rc::clone(
             self.decoded
                 .borrow_mut()
                 .entry(key)
-                .or_insert_with(|| Rc::new(crate::ignition::dataurl::decode(url))),
+                .or_insert_with(|| Rc::new(self.read(url))),
         )
+    }
+
+    fn read(&self, url: &str) -> Decoded<'a> {
+        let known = self.known.iter().find(|(known, _)| *known == url);
+        match known {
+            Some((_, bytes)) => {
+                debug_assert_eq!(
+                    crate::ignition::dataurl::decode(url).as_deref(),
+                    Ok(*bytes),
+                    "a known data URL decodes to its bytes"
+                );
+                Ok(Cow::Borrowed(*bytes))
+            }
+            None => crate::ignition::dataurl::decode(url).map(Cow::Owned),
+        }
     }
 }
 
@@ -184,6 +223,54 @@ pub(crate) fn warning(code: &'static str, path: String, message: impl Into<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_known_url_is_read_as_its_bytes_and_any_other_is_decoded() {
+        let text = b"a b\n";
+        let known = [("data:,a%20b%0A", &text[..])];
+        let urls = DataUrls::knowing(&known);
+        let copy = String::from("data:,a%20b%0A");
+        match urls.decode(&copy).as_ref() {
+            Ok(Cow::Borrowed(bytes)) => assert_eq!(bytes.as_ptr(), text.as_ptr()),
+            other => panic!("not read from the known bytes: {other:?}"),
+        }
+        assert!(matches!(
+            urls.decode("data:,c%0A").as_ref(),
+            Ok(Cow::Owned(bytes)) if bytes == b"c\n"
+        ));
+    }
+
+    #[test]
+    fn knowing_some_urls_leaves_the_others_checked() {
+        let config = serde_json::json!({
+            "ignition": {"version": "3.4.0"},
+            "storage": {"files": [
+                {"path": "/a", "contents": {"source": "data:,a%0A"}},
+                {"path": "/b", "contents": {"source": "data:,%4"}},
+            ]},
+        });
+        let report = validate_knowing(&config, SpecVersion::V3_4, None, &[("data:,a%0A", b"a\n")]);
+        let found: Vec<(&str, String)> = report
+            .diagnostics
+            .iter()
+            .map(|d| (d.code, d.place()))
+            .collect();
+        assert_eq!(
+            found,
+            [(
+                "ign.data-url",
+                "$.storage.files.1.contents.source".to_string()
+            )]
+        );
+    }
+
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(expected = "a known data URL decodes to its bytes")]
+    fn a_known_url_that_does_not_decode_to_its_bytes_is_caught_in_debug_builds() {
+        let urls = DataUrls::knowing(&[("data:,a%0A", b"b\n")]);
+        let _ = urls.decode("data:,a%0A");
+    }
 
     #[test]
     fn pointers_become_dotted_paths() {
