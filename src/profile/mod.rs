@@ -3,15 +3,19 @@
 //! ones are embedded into the binary; `--profiles DIR` or a path in the spec loads others.
 //!
 //! Every string in a manifest is a template too (a path may print `{{layout.pki_dir}}`),
-//! compiled once per profile and rendered once per node by `render`.
+//! compiled once per profile (a built-in profile's when first used) and rendered once per
+//! node by `render`.
 
 mod literal_lines;
 pub mod render;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use handlebars::Handlebars;
+use handlebars::{
+    Context, Handlebars, RenderContext, RenderError, Renderable, StringOutput, Template,
+};
 use include_dir::{Dir, include_dir};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
@@ -124,7 +128,7 @@ pub struct Profile {
     pub manifest: Manifest,
     pub layout: &'static Layout,
     pub source: Arc<SourceFile>,
-    registry: Handlebars<'static>,
+    templates: Templates,
 }
 
 impl std::fmt::Debug for Profile {
@@ -138,6 +142,60 @@ impl std::fmt::Debug for Profile {
 impl Profile {
     pub fn span<T>(&self, value: &Spanned<T>) -> Span {
         span_of(&self.source, &value.referenced)
+    }
+}
+
+/// A profile's templates. A profile from disk is compiled whole when it loads, so that
+/// every template error is reported before anything renders. A built-in profile's
+/// templates are known to compile (a test compiles every one), so each is compiled the
+/// first time a node renders it: a cluster without backups never compiles the backup
+/// script, the largest template after the roll script.
+struct Templates {
+    registry: Handlebars<'static>,
+    /// Built-in templates, by registry name, compiled on first use (by whichever core
+    /// renders one first).
+    deferred: HashMap<String, Deferred>,
+}
+
+struct Deferred {
+    text: String,
+    compiled: OnceLock<Template>,
+}
+
+impl Templates {
+    fn new() -> Self {
+        let mut registry = Handlebars::new();
+        registry.set_strict_mode(true);
+        registry.register_escape_fn(handlebars::no_escape);
+        Templates {
+            registry,
+            deferred: HashMap::new(),
+        }
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.deferred.contains_key(name) || self.registry.get_template(name).is_some()
+    }
+
+    /// Renders the template registered as `name`, exactly as `render_with_context` does.
+    fn render(&self, name: &str, context: &Context) -> Result<String, RenderError> {
+        let Some(deferred) = self.deferred.get(name) else {
+            return self.registry.render_with_context(name, context);
+        };
+        let template = deferred.compiled.get_or_init(|| {
+            // Built into the binary and compiled by a test: a failure is a build defect.
+            literal_lines::compile(name, &deferred.text).expect("built-in template compiles")
+        });
+        let mut output = StringOutput::new();
+        let mut render_context = RenderContext::new(template.name.as_ref());
+        template.render(&self.registry, context, &mut render_context, &mut output)?;
+        output.into_string().map_err(RenderError::from)
+    }
+
+    /// Renders a template text that is not registered (a `{{a.b}}` string whose value is
+    /// not a string, a number or a boolean).
+    fn render_text(&self, text: &str, context: &Context) -> Result<String, RenderError> {
+        self.registry.render_template_with_context(text, context)
     }
 }
 
@@ -211,13 +269,13 @@ pub fn load(choice: &ProfileChoice, extra_dir: Option<&Path>) -> Result<Profile,
     check_file_contents(&manifest, &source)?;
     let layout = chosen_layout(&manifest, &source)?;
     let base = base_templates(&manifest, &source)?;
-    let registry = compile_templates(&manifest, &source, &files, base.as_ref())?;
+    let templates = compile_templates(&manifest, &source, &files, base.as_ref())?;
     Ok(Profile {
         name,
         manifest,
         layout,
         source,
-        registry,
+        templates,
     })
 }
 
@@ -372,21 +430,29 @@ fn compile_templates(
     source: &Arc<SourceFile>,
     files: &Files,
     base: Option<&Files>,
-) -> Result<Handlebars<'static>, Report> {
-    let mut registry = Handlebars::new();
-    registry.set_strict_mode(true);
-    registry.register_escape_fn(handlebars::no_escape);
+) -> Result<Templates, Report> {
+    let mut templates = Templates::new();
     let mut report = Report::default();
     for template in template_sources(manifest, source, files, base, &mut report) {
-        if registry.get_template(&template.name).is_some() {
+        if templates.contains(&template.name) {
+            continue;
+        }
+        if matches!(files, Files::Builtin(_)) {
+            let deferred = Deferred {
+                text: template.text,
+                compiled: OnceLock::new(),
+            };
+            templates.deferred.insert(template.name, deferred);
             continue;
         }
         match literal_lines::compile(&template.name, &template.text) {
-            Ok(compiled) => registry.register_template(&template.name, compiled),
+            Ok(compiled) => templates
+                .registry
+                .register_template(&template.name, compiled),
             Err(error) => report.push(template_error(&template, &error)),
         }
     }
-    report.into_result(registry)
+    report.into_result(templates)
 }
 
 fn template_error(template: &TemplateSource, error: &handlebars::TemplateError) -> Diagnostic {
@@ -554,5 +620,63 @@ mod tests {
         ] {
             assert_eq!(value_path(text), None, "{text}");
         }
+    }
+
+    fn builtin(name: &str) -> Profile {
+        let choice = ProfileChoice {
+            name_or_dir: ProfileRef::Named(name.to_string()),
+            span: None,
+        };
+        load(&choice, None).expect("built-in profile loads")
+    }
+
+    #[test]
+    fn every_template_a_builtin_profile_defers_compiles() {
+        for name in builtin_names() {
+            let profile = builtin(&name);
+            assert!(profile.templates.registry.get_templates().is_empty());
+            assert!(!profile.templates.deferred.is_empty(), "{name}");
+            for (template, deferred) in &profile.templates.deferred {
+                if let Err(error) = literal_lines::compile(template, &deferred.text) {
+                    panic!("{name}: {template} does not compile: {error}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_deferred_template_renders_as_a_registered_one_and_is_compiled_once() {
+        let profile = builtin("flatcar-sysext");
+        let name = "file:etcd.env.hbs";
+        let deferred = &profile.templates.deferred[name];
+        let context = Context::from(serde_json::json!({"etcd": {"version": "v3.6.5", "env": [
+            {"name": "ETCD_NAME", "value": "a"},
+            {"name": "ETCD_DATA_DIR", "value": "/var/lib/etcd"},
+        ]}, "node": {"name": "a"}, "cluster": {"name": "c"}}));
+        let mut registered = Templates::new();
+        registered
+            .registry
+            .register_template_string(name, &deferred.text)
+            .expect("compiles");
+        let expected = registered.render(name, &context).expect("renders");
+        assert!(expected.contains("\nETCD_DATA_DIR=/var/lib/etcd\n"));
+        assert!(deferred.compiled.get().is_none());
+        let first = profile.templates.render(name, &context).expect("renders");
+        let compiled: *const Template = deferred.compiled.get().expect("compiled");
+        assert_eq!(first, expected);
+        let second = profile.templates.render(name, &context).expect("renders");
+        assert_eq!(second, expected);
+        assert!(std::ptr::eq(
+            compiled,
+            deferred.compiled.get().expect("kept")
+        ));
+        let missing = Context::from(serde_json::json!({"node": {"name": "a"}}));
+        assert_eq!(
+            profile
+                .templates
+                .render(name, &missing)
+                .map_err(|e| e.to_string()),
+            registered.render(name, &missing).map_err(|e| e.to_string())
+        );
     }
 }

@@ -54,11 +54,7 @@ impl Renderer<'_> {
     }
 
     fn run(&mut self, name: &str, span: &Span) -> String {
-        match self
-            .profile
-            .registry
-            .render_with_context(name, &self.context)
-        {
+        match self.profile.templates.render(name, &self.context) {
             Ok(text) => text,
             Err(error) => {
                 self.render_error(&error, span);
@@ -105,8 +101,8 @@ impl Renderer<'_> {
         }
         match self
             .profile
-            .registry
-            .render_template_with_context(&value.value, &self.context)
+            .templates
+            .render_text(&value.value, &self.context)
         {
             Ok(text) => text,
             Err(error) => {
