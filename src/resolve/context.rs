@@ -347,19 +347,21 @@ impl<'a> NodeContexts<'a> {
 fn etcd_values(cluster: &Cluster, node: &Node, founders: &str, layout: &Layout) -> EtcdValues {
     let env = member_env(cluster, node, founders, layout);
     let config_file = cluster.etcd.config_file;
-    let (settings, process_env): (Vec<EnvVar>, Vec<EnvVar>) = env
+    let settings = || env.iter().filter(|v| v.name.starts_with("ETCD_"));
+    let process_env = env
         .iter()
+        .filter(|v| !v.name.starts_with("ETCD_"))
         .map(|v| var(&v.name, &v.value))
-        .partition(|v| v.name.starts_with("ETCD_"));
-    let (env, config, flags) = if config_file {
-        (Vec::new(), config_file_values(&settings), Vec::new())
+        .collect();
+    let (config, flags) = if config_file {
+        (config_file_values(settings()), Vec::new())
     } else {
-        let flags = settings
-            .iter()
+        let flags = settings()
             .map(|v| format!("--{}={}", super::etcd::flag_of(&v.name), v.value))
             .collect();
-        (env, ConfigFileValues::default(), flags)
+        (ConfigFileValues::default(), flags)
     };
+    let env = if config_file { Vec::new() } else { env };
     EtcdValues {
         version: cluster.etcd.version.clone(),
         env,
@@ -375,12 +377,9 @@ fn etcd_values(cluster: &Cluster, node: &Node, founders: &str, layout: &Layout) 
 
 /// Resolve refused every extra setting the file cannot hold, and kindling's own settings
 /// all fit, so no entry is dropped here.
-fn config_file_values(settings: &[EnvVar]) -> ConfigFileValues {
+fn config_file_values<'a>(settings: impl Iterator<Item = &'a EnvVar>) -> ConfigFileValues {
     let mut values = ConfigFileValues::default();
-    for entry in settings
-        .iter()
-        .filter_map(|v| super::config_file::entry(&v.name, &v.value).ok())
-    {
+    for entry in settings.filter_map(|v| super::config_file::entry(&v.name, &v.value).ok()) {
         let line = ConfigLine {
             key: entry.key,
             value: entry.value,
