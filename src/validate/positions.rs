@@ -59,7 +59,7 @@ struct Scanner<'a> {
     positions: Positions,
 }
 
-impl Scanner<'_> {
+impl<'a> Scanner<'a> {
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.at).copied()
     }
@@ -88,7 +88,7 @@ impl Scanner<'_> {
             Some(b'{') => self.object(path),
             Some(b'[') => self.array(path),
             Some(b'"') => {
-                self.string();
+                self.skip_string();
             }
             Some(_) => {
                 while matches!(self.peek(), Some(b) if !matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
@@ -100,21 +100,40 @@ impl Scanner<'_> {
         }
     }
 
-    fn string(&mut self) -> String {
+    /// Moves past the string whose opening quote is at `at` and returns what lies between
+    /// its quotes, undecoded. The text parsed, so the string holds no raw line break and
+    /// only the column moves: by the characters from quote to quote, counted at once.
+    fn skip_string(&mut self) -> &'a [u8] {
         let start = self.at + 1;
-        self.bump();
-        while let Some(byte) = self.peek() {
-            match byte {
-                b'\\' => {
-                    self.bump();
-                    self.bump();
-                }
-                b'"' => break,
-                _ => self.bump(),
+        let mut end = start;
+        while let Some(offset) = self
+            .bytes
+            .get(end..)
+            .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+        {
+            end += offset;
+            if self.bytes[end] == b'"' {
+                break;
             }
+            end += 2; // a backslash and the character it escapes
         }
-        let raw = &self.bytes[start.min(self.at)..self.at];
-        self.bump();
+        let end = end.min(self.bytes.len());
+        let past = (end + 1).min(self.bytes.len());
+        let characters = self.bytes[self.at..past]
+            .iter()
+            .filter(|&&byte| byte & 0xC0 != 0x80)
+            .count();
+        self.column += characters as u64;
+        self.at = past;
+        &self.bytes[start.min(end)..end]
+    }
+
+    /// A member's key, decoded (`"\u0061"` is the key `a`).
+    fn key(&mut self) -> String {
+        let raw = self.skip_string();
+        if !raw.contains(&b'\\') {
+            return String::from_utf8_lossy(raw).into_owned();
+        }
         serde_json::from_slice::<String>(&[b"\"", raw, b"\""].concat()).unwrap_or_default()
     }
 
@@ -126,7 +145,7 @@ impl Scanner<'_> {
             match self.peek() {
                 Some(b'"') => {
                     let position = (self.line, self.column);
-                    let key = self.string();
+                    let key = self.key();
                     let member = format!("{path}.{key}");
                     if keys.insert(key) {
                         self.positions.map.insert(member.clone(), position);
@@ -209,5 +228,84 @@ mod tests {
             .collect();
         assert_eq!(found, ["$.a", "$.c.0.d"]);
         assert_eq!(positions.duplicates()[0].1, (1, 17));
+    }
+
+    /// The byte offset of a 1-based (line, column in characters) position.
+    fn offset_of(text: &str, (line, column): (u64, u64)) -> usize {
+        let line_start: usize = text
+            .split_inclusive('\n')
+            .take(line as usize - 1)
+            .map(str::len)
+            .sum();
+        text[line_start..]
+            .char_indices()
+            .nth(column as usize - 1)
+            .map_or(text.len(), |(at, _)| line_start + at)
+    }
+
+    /// Checks that every member of `value` at `path` is recorded at its key, and every
+    /// element at its first character.
+    fn assert_located(text: &str, positions: &Positions, path: &str, value: &serde_json::Value) {
+        match value {
+            serde_json::Value::Object(members) => {
+                for (key, member) in members {
+                    let at = format!("{path}.{key}");
+                    let offset = offset_of(text, positions.map[&at]);
+                    let quoted = serde_json::to_string(key).expect("a key prints");
+                    assert!(text[offset..].starts_with(&quoted), "{at}");
+                    assert_located(text, positions, &at, member);
+                }
+            }
+            serde_json::Value::Array(elements) => {
+                for (index, element) in elements.iter().enumerate() {
+                    let at = format!("{path}.{index}");
+                    let offset = offset_of(text, positions.map[&at]);
+                    let printed = serde_json::to_string(element).expect("an element prints");
+                    let first = printed.chars().next().expect("not empty");
+                    assert!(text[offset..].starts_with(first), "{at}");
+                    assert_located(text, positions, &at, element);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let text =
+            || proptest::string::string_regex("[a-zé\"\\\\\u{1F600}\t/]{0,40}").expect("regex");
+        let leaf = prop_oneof![
+            text().prop_map(serde_json::Value::String),
+            any::<i32>().prop_map(serde_json::Value::from),
+            any::<bool>().prop_map(serde_json::Value::Bool),
+        ];
+        leaf.prop_recursive(4, 40, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::Array),
+                proptest::collection::btree_map(text(), inner, 0..5)
+                    .prop_map(|map| serde_json::Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_member_and_element_is_located_in_compact_and_pretty_text(
+            value in json_value()
+        ) {
+            for text in [
+                serde_json::to_string(&value).expect("prints"),
+                serde_json::to_string_pretty(&value).expect("prints"),
+            ] {
+                let positions = Positions::index(&text);
+                assert_located(&text, &positions, "$", &value);
+            }
+        }
+    }
+
+    #[test]
+    fn a_string_cut_off_after_a_backslash_ends_the_scan() {
+        let positions = Positions::index("[\"abc\\");
+        assert_eq!(positions.find("$.0"), Some((1, 2)));
     }
 }
