@@ -5,9 +5,9 @@
 //! reported as a warning at the key as written: what is then validated (and materialized)
 //! is what the node applies.
 
-use crate::json::Lookup;
 use serde_json::{Map, Value};
 
+use super::tree::Tree;
 use super::warning;
 use crate::diag::Diagnostic;
 use crate::ignition::SpecVersion;
@@ -15,7 +15,7 @@ use crate::ignition::SpecVersion;
 /// Renames every case-variant key of `config` to the property it sets; returns a warning
 /// for each.
 pub fn fold(config: &mut Value, version: SpecVersion) -> Vec<Diagnostic> {
-    let schema = super::schema::value(version);
+    let schema = super::schema::tree(version);
     let mut findings = Vec::new();
     walk(
         config,
@@ -31,8 +31,8 @@ pub fn fold(config: &mut Value, version: SpecVersion) -> Vec<Diagnostic> {
 /// each member (and restored), as most walks find nothing to report.
 fn walk(
     value: &mut Value,
-    node: &Value,
-    root: &Value,
+    node: &Tree,
+    root: &Tree,
     at: &mut String,
     findings: &mut Vec<Diagnostic>,
 ) {
@@ -40,12 +40,12 @@ fn walk(
     let length = at.len();
     match value {
         Value::Object(members) => {
-            let Some(properties) = node.get("properties").and_then(Value::as_object) else {
+            let Some(properties) = node.get("properties").and_then(Tree::as_object) else {
                 return;
             };
             rename_case_variants(members, properties, at, findings);
             for (key, member) in members.iter_mut() {
-                if let Some(property) = properties.get(key) {
+                if let Some((_, property)) = properties.iter().find(|(name, _)| name == key) {
                     at.push('.');
                     at.push_str(key);
                     walk(member, property, root, at, findings);
@@ -68,27 +68,30 @@ fn walk(
 }
 
 /// `{"$ref": "#/$defs/x"}` → the definition; any other node as it is.
-fn resolve<'a>(node: &'a Value, root: &'a Value) -> &'a Value {
+fn resolve<'a>(node: &'a Tree, root: &'a Tree) -> &'a Tree {
     let target = node
         .get("$ref")
-        .and_then(Value::as_str)
+        .and_then(Tree::as_str)
         .and_then(|reference| reference.strip_prefix('#'))
-        .and_then(|pointer| root.at(pointer));
+        .and_then(|pointer| root.pointer(pointer));
     target.unwrap_or(node)
 }
 
 fn rename_case_variants(
     members: &mut Map<String, Value>,
-    properties: &Map<String, Value>,
+    properties: &[(&str, Tree)],
     at: &str,
     findings: &mut Vec<Diagnostic>,
 ) {
+    let is_property = |key: &str| properties.iter().any(|(name, _)| *name == key);
     let renames: Vec<(String, String)> = members
         .keys()
-        .filter(|key| !properties.contains_key(*key))
+        .filter(|key| !is_property(key))
         .filter_map(|key| {
-            let property = properties.keys().find(|p| p.eq_ignore_ascii_case(key))?;
-            (!members.contains_key(property)).then(|| (key.clone(), property.clone()))
+            let (property, _) = properties
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(key))?;
+            (!members.contains_key(*property)).then(|| (key.clone(), property.to_string()))
         })
         .collect();
     for (written, property) in renames {

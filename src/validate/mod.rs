@@ -12,6 +12,7 @@ pub mod lint;
 pub mod positions;
 pub mod rules;
 pub mod schema;
+pub mod tree;
 pub mod unit;
 
 use crate::json::Lookup;
