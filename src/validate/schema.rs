@@ -1,5 +1,6 @@
-//! The embedded JSON schemas (schemas/ignition-<version>.json), compiled once per process,
-//! and only when the quick walk in `accept` cannot vouch for a config.
+//! The embedded JSON schemas (schemas/ignition-<version>.json): as static trees (written by
+//! build.rs) for the quick walk in `accept`, and parsed and compiled once per process only
+//! when that walk cannot vouch for a config.
 //!
 //! Written by this project from the Ignition spec pages and stricter than upstream's: no
 //! unknown keys, absolute paths, modes within 0..=0o7777, hash and compression formats.
