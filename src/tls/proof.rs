@@ -72,11 +72,7 @@ pub fn digest(ca_der: &[u8], cert_der: &[u8], key_pem: &str) -> String {
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part);
     }
-    hex(&hasher.finalize())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    hex::encode(hasher.finalize())
 }
 
 /// Proves every pair whose files are in `pairs` against the CA certificate at `ca_cert` and
@@ -126,6 +122,15 @@ pub fn pem_der(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_line_is_the_lowercase_hex_sha256_of_the_length_prefixed_parts() {
+        // hashlib.sha256(b"".join(struct.pack(">Q", len(p)) + p for p in parts)).hexdigest()
+        assert_eq!(
+            digest(b"a", b"bc", "d"),
+            "5f57d28dfd0ca19a2024a5c7e99508c5c479adac47d802042b37a4cf78a7a205"
+        );
+    }
 
     #[test]
     fn every_byte_of_every_part_counts() {
