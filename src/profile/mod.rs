@@ -128,7 +128,74 @@ pub struct Profile {
     pub manifest: Manifest,
     pub layout: &'static Layout,
     pub source: Arc<SourceFile>,
+    origins: Origins,
     templates: Templates,
+}
+
+/// Where each manifest entry stands (`profiles/x/profile.yaml:46 (files[14], hostname.hbs)`),
+/// written once per profile: every node's entries carry one, so a finding in a node's
+/// config can name the entry that produced it.
+struct Origins {
+    directories: Vec<String>,
+    files: Vec<String>,
+    links: Vec<String>,
+    units: Vec<String>,
+    users: Vec<String>,
+}
+
+impl Origins {
+    fn of(manifest: &Manifest, source: &SourceFile) -> Self {
+        let path = source.path.display();
+        let origin =
+            |list: &str, index, anchor: &Spanned<String>, template: Option<&Spanned<String>>| {
+                let line = anchor.referenced.line();
+                let shown = template
+                    .map(|t| format!(", {}", t.value))
+                    .unwrap_or_default();
+                format!("{path}:{line} ({list}[{index}]{shown})")
+            };
+        let each = |list, anchors: Vec<(&Spanned<String>, Option<&Spanned<String>>)>| {
+            anchors
+                .into_iter()
+                .enumerate()
+                .map(|(index, (anchor, template))| origin(list, index, anchor, template))
+                .collect()
+        };
+        Origins {
+            directories: each(
+                "directories",
+                manifest
+                    .directories
+                    .iter()
+                    .map(|d| (&d.path, None))
+                    .collect(),
+            ),
+            files: each(
+                "files",
+                manifest
+                    .files
+                    .iter()
+                    .map(|f| (&f.path, f.template.as_ref()))
+                    .collect(),
+            ),
+            links: each(
+                "links",
+                manifest.links.iter().map(|l| (&l.path, None)).collect(),
+            ),
+            units: each(
+                "units",
+                manifest
+                    .units
+                    .iter()
+                    .map(|u| (&u.name, u.template.as_ref()))
+                    .collect(),
+            ),
+            users: each(
+                "users",
+                manifest.users.iter().map(|u| (&u.name, None)).collect(),
+            ),
+        }
+    }
 }
 
 impl std::fmt::Debug for Profile {
@@ -272,6 +339,7 @@ pub fn load(choice: &ProfileChoice, extra_dir: Option<&Path>) -> Result<Profile,
     let templates = compile_templates(&manifest, &source, &files, base.as_ref())?;
     Ok(Profile {
         name,
+        origins: Origins::of(&manifest, &source),
         manifest,
         layout,
         source,

@@ -148,23 +148,6 @@ impl Renderer<'_> {
         }
     }
 
-    fn origin(
-        &self,
-        list: &str,
-        index: usize,
-        anchor: &Spanned<String>,
-        template: Option<&Spanned<String>>,
-    ) -> String {
-        let line = anchor.referenced.line();
-        let shown = template
-            .map(|t| format!(", {}", t.value))
-            .unwrap_or_default();
-        format!(
-            "{}:{line} ({list}[{index}]{shown})",
-            self.profile.source.path.display()
-        )
-    }
-
     fn push(&mut self, origin: String, kind: EntryKind) {
         self.entries.push(Entry { origin, kind });
     }
@@ -182,7 +165,7 @@ impl Renderer<'_> {
                     gid: spec.group,
                 },
             });
-            let origin = self.origin("directories", index, &spec.path, None);
+            let origin = self.profile.origins.directories[index].clone();
             self.push(origin, kind);
         }
     }
@@ -216,7 +199,7 @@ impl Renderer<'_> {
                 overwrite: spec.overwrite.unwrap_or(true),
                 contents,
             });
-            let origin = self.origin("files", index, &spec.path, spec.template.as_ref());
+            let origin = self.profile.origins.files[index].clone();
             self.push(origin, kind);
         }
     }
@@ -233,7 +216,7 @@ impl Renderer<'_> {
                 overwrite: spec.overwrite.unwrap_or(true),
                 hard: spec.hard.unwrap_or(false),
             });
-            let origin = self.origin("links", index, &spec.path, None);
+            let origin = self.profile.origins.links[index].clone();
             self.push(origin, kind);
         }
     }
@@ -255,7 +238,7 @@ impl Renderer<'_> {
                 contents: spec.template.as_ref().map(|t| self.file(t)),
                 dropins,
             };
-            let origin = self.origin("units", index, &spec.name, spec.template.as_ref());
+            let origin = self.profile.origins.units[index].clone();
             self.push(origin, kind);
         }
     }
@@ -273,7 +256,7 @@ impl Renderer<'_> {
                 name: self.inline(&spec.name),
                 ssh_authorized_keys: keys,
             };
-            let origin = self.origin("users", index, &spec.name, None);
+            let origin = self.profile.origins.users[index].clone();
             self.push(origin, kind);
         }
     }
