@@ -145,57 +145,46 @@ struct Origins {
 
 impl Origins {
     fn of(manifest: &Manifest, source: &SourceFile) -> Self {
-        let path = source.path.display();
-        let origin =
-            |list: &str, index, anchor: &Spanned<String>, template: Option<&Spanned<String>>| {
-                let line = anchor.referenced.line();
-                let shown = template
-                    .map(|t| format!(", {}", t.value))
-                    .unwrap_or_default();
-                format!("{path}:{line} ({list}[{index}]{shown})")
-            };
-        let each = |list, anchors: Vec<(&Spanned<String>, Option<&Spanned<String>>)>| {
-            anchors
-                .into_iter()
-                .enumerate()
-                .map(|(index, (anchor, template))| origin(list, index, anchor, template))
-                .collect()
-        };
+        let (path, m) = (&source.path, manifest);
         Origins {
-            directories: each(
+            directories: origins(
+                path,
                 "directories",
-                manifest
-                    .directories
-                    .iter()
-                    .map(|d| (&d.path, None))
-                    .collect(),
+                m.directories.iter().map(|d| (&d.path, None)),
             ),
-            files: each(
+            files: origins(
+                path,
                 "files",
-                manifest
-                    .files
-                    .iter()
-                    .map(|f| (&f.path, f.template.as_ref()))
-                    .collect(),
+                m.files.iter().map(|f| (&f.path, f.template.as_ref())),
             ),
-            links: each(
-                "links",
-                manifest.links.iter().map(|l| (&l.path, None)).collect(),
-            ),
-            units: each(
+            links: origins(path, "links", m.links.iter().map(|l| (&l.path, None))),
+            units: origins(
+                path,
                 "units",
-                manifest
-                    .units
-                    .iter()
-                    .map(|u| (&u.name, u.template.as_ref()))
-                    .collect(),
+                m.units.iter().map(|u| (&u.name, u.template.as_ref())),
             ),
-            users: each(
-                "users",
-                manifest.users.iter().map(|u| (&u.name, None)).collect(),
-            ),
+            users: origins(path, "users", m.users.iter().map(|u| (&u.name, None))),
         }
     }
+}
+
+/// The origins of one manifest list, from each entry's anchoring value (its path or name)
+/// and template, if it has one.
+fn origins<'a>(
+    path: &Path,
+    list: &str,
+    entries: impl Iterator<Item = (&'a Spanned<String>, Option<&'a Spanned<String>>)>,
+) -> Vec<String> {
+    entries
+        .enumerate()
+        .map(|(index, (anchor, template))| {
+            let line = anchor.referenced.line();
+            let shown = template
+                .map(|t| format!(", {}", t.value))
+                .unwrap_or_default();
+            format!("{}:{line} ({list}[{index}]{shown})", path.display())
+        })
+        .collect()
 }
 
 impl std::fmt::Debug for Profile {
