@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use handlebars::{
-    Context, Handlebars, RenderContext, RenderError, Renderable, StringOutput, Template,
+    Context, Handlebars, RenderContext, RenderError, RenderErrorReason, Renderable, StringOutput,
+    Template,
 };
 use include_dir::{Dir, include_dir};
 use serde::Deserialize;
@@ -215,7 +216,8 @@ struct Templates {
 
 struct Deferred {
     text: String,
-    compiled: OnceLock<Template>,
+    /// The template, or why it did not compile.
+    compiled: OnceLock<Result<Template, String>>,
 }
 
 impl Templates {
@@ -238,10 +240,16 @@ impl Templates {
         let Some(deferred) = self.deferred.get(name) else {
             return self.registry.render_with_context(name, context);
         };
-        let template = deferred.compiled.get_or_init(|| {
-            // Built into the binary and compiled by a test: a failure is a build defect.
-            literal_lines::compile(name, &deferred.text).expect("built-in template compiles")
+        // Built into the binary and compiled by a test, so this does not fail; if it ever
+        // did, the node's render reports it at the manifest entry instead of panicking.
+        let compiled = deferred.compiled.get_or_init(|| {
+            literal_lines::compile(name, &deferred.text).map_err(|error| error.to_string())
         });
+        let template = compiled.as_ref().map_err(|message| {
+            RenderError::from(RenderErrorReason::Other(format!(
+                "built-in template does not compile: {message}"
+            )))
+        })?;
         let mut output = StringOutput::new();
         let mut render_context = RenderContext::new(template.name.as_ref());
         template.render(&self.registry, context, &mut render_context, &mut output)?;
@@ -719,13 +727,21 @@ mod tests {
         assert!(expected.contains("\nETCD_DATA_DIR=/var/lib/etcd\n"));
         assert!(deferred.compiled.get().is_none());
         let first = profile.templates.render(name, &context).expect("renders");
-        let compiled: *const Template = deferred.compiled.get().expect("compiled");
+        let compiled: *const Template = deferred
+            .compiled
+            .get()
+            .and_then(|compiled| compiled.as_ref().ok())
+            .expect("compiled");
         assert_eq!(first, expected);
         let second = profile.templates.render(name, &context).expect("renders");
         assert_eq!(second, expected);
         assert!(std::ptr::eq(
             compiled,
-            deferred.compiled.get().expect("kept")
+            deferred
+                .compiled
+                .get()
+                .and_then(|compiled| compiled.as_ref().ok())
+                .expect("kept")
         ));
         let missing = Context::from(serde_json::json!({"node": {"name": "a"}}));
         assert_eq!(
@@ -735,5 +751,29 @@ mod tests {
                 .map_err(|e| e.to_string()),
             registered.render(name, &missing).map_err(|e| e.to_string())
         );
+    }
+
+    #[test]
+    fn a_deferred_template_that_does_not_compile_is_a_render_error_not_a_panic() {
+        let mut templates = Templates::new();
+        let deferred = Deferred {
+            text: "{{#if a}}never closed".to_string(),
+            compiled: OnceLock::new(),
+        };
+        templates
+            .deferred
+            .insert("file:broken.hbs".to_string(), deferred);
+        let context = Context::from(serde_json::json!({"a": true}));
+        for _ in 0..2 {
+            let error = templates
+                .render("file:broken.hbs", &context)
+                .expect_err("does not compile");
+            assert!(
+                error
+                    .to_string()
+                    .contains("built-in template does not compile"),
+                "{error}"
+            );
+        }
     }
 }
