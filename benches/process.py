@@ -22,7 +22,9 @@ golden/five-node-fqdn (the same config, written as Butane: contents inline, fiel
 Butane's spelling), against `kindling render` of the whole five-node cluster (checked,
 validated, written); and `ignition-validate` against `kindling validate` on one rendered
 node. Each pair's ratio is printed, by median CPU and by median wall time. A tool that is
-missing is named, and its rows are left out.
+missing is named, and its rows are left out. On Debian, `apt-get install ignition` gives an
+`ignition-validate` (Ignition 2.14, specs up to 3.3.0: enough for golden/five-node-fqdn,
+which is 3.3.0); Butane has no Debian package.
 
 With `--against PATH` (another kindling build, say the last release), its render and
 validate runs are interleaved too, and the ratio of each pair is printed.
