@@ -98,6 +98,7 @@ pub fn compile(spec_path: &Path, options: &Options) -> Result<Compiled, Report> 
         }
     };
     let contexts = NodeContexts::new(&cluster, &material, profile.layout);
+    let shared = ignition::dataurl::SharedTexts::new(contexts.shared_texts());
     let inputs: Vec<NodeInputs> = cluster
         .nodes
         .iter()
@@ -106,6 +107,7 @@ pub fn compile(spec_path: &Path, options: &Options) -> Result<Compiled, Report> 
         .map(|(node, tls)| NodeInputs {
             profile: &profile,
             contexts: &contexts,
+            shared: &shared,
             node,
             tls,
             loaded: &snippets,
@@ -152,6 +154,8 @@ fn select_node(cluster: &resolve::Cluster, only: Option<&str>) -> Result<(), Rep
 struct NodeInputs<'a> {
     profile: &'a profile::Profile,
     contexts: &'a NodeContexts<'a>,
+    /// The texts every node's files share, encoded once.
+    shared: &'a ignition::dataurl::SharedTexts,
     node: &'a resolve::Node,
     tls: &'a resolve::material::NodeTls,
     loaded: &'a snippet::Snippets,
@@ -212,7 +216,7 @@ fn compile_node(
     let node = &inputs.node.name;
     let context_json = to_json(&inputs.contexts.node(inputs.node, inputs.tls))?;
     let entries = profile::render::render(inputs.profile, context_json)?;
-    let assembled = ignition::assemble(version, entries)?;
+    let assembled = ignition::assemble(version, entries, inputs.shared)?;
     let merged = snippet::merge_node(
         node,
         &inputs.profile.name,

@@ -8,6 +8,7 @@ use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use memchr::memmem;
 
 /// How kindling's data URLs write each byte: RFC 3986 unreserved bytes, and the few
 /// reserved ones Ignition leaves alone, as they are.
@@ -69,45 +70,170 @@ pub fn encode(bytes: &[u8]) -> String {
     percent_url(bytes, &KEPT)
 }
 
-/// `data:,` and `bytes` with every byte `escapes` does not keep written `%XX`.
-///
-/// Each entry is written whole (four bytes, of which the next write overwrites those past
-/// its count) into a buffer sized for the worst case, so no byte takes a branch of its own;
-/// a run of 16 bytes that are all kept is copied at once.
-pub(crate) fn percent_url(bytes: &[u8], escapes: &Escapes) -> String {
-    const PREFIX: &[u8] = b"data:,";
-    let mut out = vec![0; PREFIX.len() + 3 * bytes.len() + 1];
-    out[..PREFIX.len()].copy_from_slice(PREFIX);
-    let mut written = PREFIX.len();
-    let mut chunks = bytes.chunks_exact(16);
-    for chunk in &mut chunks {
-        let widths = chunk
-            .iter()
-            .fold(0, |widths, &byte| widths | escapes.of(byte));
-        if widths >> 24 == 1 {
-            out[written..written + 16].copy_from_slice(chunk);
-            written += 16;
-        } else {
-            written = write_escaped(&mut out, written, chunk, escapes);
-        }
-    }
-    written = write_escaped(&mut out, written, chunks.remainder(), escapes);
-    out.truncate(written);
-    // Every byte written is a kept ASCII byte, '%' or a hex digit (a table that keeps a
-    // byte outside ASCII is a bug in this crate, not something input can cause).
-    String::from_utf8(out).expect("a percent-encoded data URL is ASCII")
+/// Texts shorter than this are not worth a search: encoding them again costs less.
+const SHORTEST_SHARED: usize = 512;
+
+/// Long texts that many nodes' files hold (a large cluster's member list in every env file,
+/// its client endpoints in every roll script), each percent-encoded once. Percent-encoding
+/// writes each byte on its own, so the encoding of a text is the encodings of its stretches
+/// joined: where a shared text turns up in a file, its encoding is copied, not made again.
+#[derive(Default)]
+pub struct SharedTexts {
+    texts: Vec<SharedText>,
 }
 
-/// Writes `bytes` encoded at `at`, where `out` has room for three bytes each and one more;
-/// returns where the writing ended.
-fn write_escaped(out: &mut [u8], at: usize, bytes: &[u8], escapes: &Escapes) -> usize {
-    let mut written = at;
-    for &byte in bytes {
-        let entry = escapes.of(byte);
-        out[written..written + 4].copy_from_slice(&entry.to_le_bytes());
-        written += (entry >> 24) as usize;
+struct SharedText {
+    text: Box<[u8]>,
+    /// Finds the text's first bytes: a search for a short needle is fast (a long one made a
+    /// two-way search as slow as encoding), and a hit is then compared whole.
+    start: memmem::Finder<'static>,
+    encoded: Box<[u8]>,
+}
+
+/// How many of a shared text's first bytes are searched for.
+const SEARCHED: usize = 32;
+
+impl SharedTexts {
+    /// Remembers the texts at least `SHORTEST_SHARED` bytes long, each once.
+    pub fn new<'a>(texts: impl IntoIterator<Item = &'a str>) -> SharedTexts {
+        let mut kept: Vec<&str> = texts
+            .into_iter()
+            .filter(|text| text.len() >= SHORTEST_SHARED)
+            .collect();
+        kept.sort_unstable();
+        kept.dedup();
+        let texts = kept
+            .into_iter()
+            .map(|text| {
+                let mut encoded = PercentBuffer::for_bytes(text.len(), b"");
+                encoded.escape(text.as_bytes(), &KEPT);
+                SharedText {
+                    text: text.as_bytes().into(),
+                    start: memmem::Finder::new(&text.as_bytes()[..SEARCHED]).into_owned(),
+                    encoded: encoded.into_bytes().into(),
+                }
+            })
+            .collect();
+        SharedTexts { texts }
     }
-    written
+
+    /// The first shared text in `bytes`: where it starts, and that text.
+    fn first_in(&self, bytes: &[u8]) -> Option<(usize, &SharedText)> {
+        self.texts
+            .iter()
+            .filter_map(|shared| Some((shared.first_in(bytes)?, shared)))
+            .min_by_key(|(start, _)| *start)
+    }
+}
+
+/// How many places that start like a shared text are compared with it whole before the
+/// search gives up (the file is then only encoded): a text that repeats its first bytes
+/// often, and each time differs from the shared text only near its end, would otherwise
+/// cost a comparison of the whole text at every repeat.
+const COMPARED: usize = 8;
+
+impl SharedText {
+    fn first_in(&self, bytes: &[u8]) -> Option<usize> {
+        let mut from = 0;
+        for _ in 0..COMPARED {
+            if bytes.len() - from < self.text.len() {
+                return None;
+            }
+            let start = from + self.start.find(&bytes[from..])?;
+            if bytes[start..].starts_with(&self.text) {
+                return Some(start);
+            }
+            from = start + 1;
+        }
+        None
+    }
+}
+
+/// `text` as a percent-encoded data URL (what `encode` makes of it), with the encoding of
+/// every shared text it holds copied from `shared`.
+pub fn encode_text(text: &str, shared: &SharedTexts) -> String {
+    let mut buffer = PercentBuffer::for_bytes(text.len(), PREFIX);
+    let mut rest = text.as_bytes();
+    while let Some((start, found)) = shared.first_in(rest) {
+        buffer.escape(&rest[..start], &KEPT);
+        buffer.copy(&found.encoded);
+        rest = &rest[start + found.text.len()..];
+    }
+    buffer.escape(rest, &KEPT);
+    buffer.into_string()
+}
+
+/// The head of a percent-encoded data URL.
+const PREFIX: &[u8] = b"data:,";
+
+/// `data:,` and `bytes` with every byte `escapes` does not keep written `%XX`.
+pub(crate) fn percent_url(bytes: &[u8], escapes: &Escapes) -> String {
+    let mut buffer = PercentBuffer::for_bytes(bytes.len(), PREFIX);
+    buffer.escape(bytes, escapes);
+    buffer.into_string()
+}
+
+/// A percent-encoding being written into a buffer sized for the worst case (every byte
+/// escaped, and one byte more). Each entry is written whole (four bytes, of which the next
+/// write overwrites those past its count), so no byte takes a branch of its own; a run of
+/// 16 bytes that are all kept is copied at once.
+struct PercentBuffer {
+    out: Vec<u8>,
+    written: usize,
+}
+
+impl PercentBuffer {
+    /// Room for `head` and the encoding of `len` bytes.
+    fn for_bytes(len: usize, head: &[u8]) -> PercentBuffer {
+        let mut out = vec![0; head.len() + 3 * len + 1];
+        out[..head.len()].copy_from_slice(head);
+        PercentBuffer {
+            out,
+            written: head.len(),
+        }
+    }
+
+    /// Writes `bytes` encoded.
+    fn escape(&mut self, bytes: &[u8], escapes: &Escapes) {
+        let mut chunks = bytes.chunks_exact(16);
+        for chunk in &mut chunks {
+            let widths = chunk
+                .iter()
+                .fold(0, |widths, &byte| widths | escapes.of(byte));
+            if widths >> 24 == 1 {
+                self.copy(chunk);
+            } else {
+                self.escape_each(chunk, escapes);
+            }
+        }
+        self.escape_each(chunks.remainder(), escapes);
+    }
+
+    fn escape_each(&mut self, bytes: &[u8], escapes: &Escapes) {
+        for &byte in bytes {
+            let entry = escapes.of(byte);
+            self.out[self.written..self.written + 4].copy_from_slice(&entry.to_le_bytes());
+            self.written += (entry >> 24) as usize;
+        }
+    }
+
+    /// Writes bytes already encoded (no more than three for each byte they stand for, so
+    /// they fit in the room the bytes were given).
+    fn copy(&mut self, encoded: &[u8]) {
+        self.out[self.written..self.written + encoded.len()].copy_from_slice(encoded);
+        self.written += encoded.len();
+    }
+
+    fn into_bytes(mut self) -> Vec<u8> {
+        self.out.truncate(self.written);
+        self.out
+    }
+
+    fn into_string(self) -> String {
+        // Every byte written is a kept ASCII byte, '%' or a hex digit (a table that keeps a
+        // byte outside ASCII is a bug in this crate, not something input can cause).
+        String::from_utf8(self.into_bytes()).expect("a percent-encoded data URL is ASCII")
+    }
 }
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -427,6 +553,74 @@ mod tests {
             proptest::prop_assert_eq!(percent_url(&bytes, &KEPT), naive_url(&bytes, &KEPT));
             let url = encode(&bytes);
             proptest::prop_assert_eq!(decode(&url), Ok(bytes));
+        }
+    }
+
+    /// A text long enough to be shared, made of `unit` repeated.
+    fn long(unit: &str) -> String {
+        unit.repeat(SHORTEST_SHARED.div_ceil(unit.len()))
+    }
+
+    #[test]
+    fn a_text_with_shared_stretches_encodes_as_it_does_alone() {
+        let members = long("n1=https://10.0.0.1:2380,");
+        let endpoints = long("https://10.0.0.1:2379,é ");
+        let shared = SharedTexts::new([members.as_str(), endpoints.as_str(), "short"]);
+        assert_eq!(shared.texts.len(), 2, "a short text is not kept");
+        let texts = [
+            members.clone(),
+            format!("A={members}\nB={endpoints}\n"),
+            format!("{endpoints}{members}{members}"),
+            format!("x{}", &members[1..]),
+            format!("ETCD_INITIAL_CLUSTER={members}{}", &members[..7]),
+            String::new(),
+            "no shared text here %\n".to_string(),
+        ];
+        for text in texts {
+            assert_eq!(encode_text(&text, &shared), encode(text.as_bytes()));
+        }
+    }
+
+    #[test]
+    fn the_search_gives_up_after_a_few_false_starts() {
+        let text = format!("{}b", "a".repeat(SHORTEST_SHARED - 1));
+        let shared = SharedTexts::new([text.as_str()]);
+        let soon = format!("{}{text}", "a".repeat(COMPARED - 1));
+        let late = format!("{}{text}", "a".repeat(COMPARED));
+        assert_eq!(
+            shared.texts[0].first_in(soon.as_bytes()),
+            Some(COMPARED - 1)
+        );
+        assert_eq!(shared.texts[0].first_in(late.as_bytes()), None);
+        for haystack in [soon, late] {
+            assert_eq!(encode_text(&haystack, &shared), encode(haystack.as_bytes()));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn shared_stretches_never_change_an_encoding(
+            pieces in proptest::collection::vec("[a-c,=:%\n é]{1,8}", 2),
+            parts in proptest::collection::vec((0..4usize, "[a-c,=%\n é]{0,12}"), 0..8),
+        ) {
+            // Two shared texts, and one that holds the other's start (a search that stopped
+            // at a false start would show).
+            let first = long(&pieces[0]);
+            let second = long(&pieces[1]);
+            let half: String = first.chars().take(first.chars().count() / 2).collect();
+            let overlapping = format!("{half}{second}");
+            let shared = SharedTexts::new([first.as_str(), second.as_str(), overlapping.as_str()]);
+            let mut text = String::new();
+            for (pick, filler) in parts {
+                text.push_str(&filler);
+                text.push_str(match pick {
+                    0 => &first,
+                    1 => &second,
+                    2 => &overlapping,
+                    _ => "",
+                });
+            }
+            proptest::prop_assert_eq!(encode_text(&text, &shared), encode(text.as_bytes()));
         }
     }
 

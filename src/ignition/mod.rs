@@ -254,8 +254,13 @@ impl Assembled {
 }
 
 /// Builds a node's config from its entries. A path used twice (across files, directories
-/// and links, which share one namespace) or a unit given twice is refused here.
-pub fn assemble(version: SpecVersion, entries: Vec<Entry>) -> Result<Assembled, Report> {
+/// and links, which share one namespace) or a unit given twice is refused here. Inline
+/// contents are encoded with the cluster's `shared` texts encoded once.
+pub fn assemble(
+    version: SpecVersion,
+    entries: Vec<Entry>,
+    shared: &dataurl::SharedTexts,
+) -> Result<Assembled, Report> {
     let mut report = Report::default();
     let mut nodes: BTreeMap<String, (String, NodeItem)> = BTreeMap::new();
     let mut units: BTreeMap<String, (String, Unit)> = BTreeMap::new();
@@ -297,7 +302,7 @@ pub fn assemble(version: SpecVersion, entries: Vec<Entry>) -> Result<Assembled, 
                 insert_unique(&mut users, name, origin, user, "user", &mut report);
             }
             EntryKind::Node(node) => {
-                let (path, item) = node_item(node);
+                let (path, item) = node_item(node, shared);
                 insert_unique(&mut nodes, path, origin, item, "path", &mut report);
             }
         }
@@ -315,7 +320,7 @@ enum NodeItem {
     Link(Link),
 }
 
-fn node_item(node: NodeEntry) -> (String, NodeItem) {
+fn node_item(node: NodeEntry, shared: &dataurl::SharedTexts) -> (String, NodeItem) {
     match node {
         NodeEntry::Directory { path, mode, owner } => {
             let (user, group) = owners(owner);
@@ -338,7 +343,7 @@ fn node_item(node: NodeEntry) -> (String, NodeItem) {
             contents,
         } => {
             let (user, group) = owners(owner);
-            let (contents, inline_text) = resource(contents);
+            let (contents, inline_text) = resource(contents, shared);
             (
                 path.clone(),
                 NodeItem::File(
@@ -385,11 +390,11 @@ fn owners(owner: Owner) -> (Option<NodeOwner>, Option<NodeOwner>) {
 }
 
 /// The resource of a file's contents, and for inline contents the text it encodes.
-fn resource(contents: Contents) -> (Resource, Option<String>) {
+fn resource(contents: Contents, shared: &dataurl::SharedTexts) -> (Resource, Option<String>) {
     match contents {
         Contents::Inline(text) => (
             Resource {
-                source: dataurl::encode(text.as_bytes()),
+                source: dataurl::encode_text(&text, shared),
                 compression: None,
                 verification: None,
             },
@@ -509,7 +514,8 @@ mod tests {
     #[test]
     fn nodes_are_sorted_and_traced() {
         let entries = vec![file("/b", "second"), file("/a", "first")];
-        let assembled = assemble(SpecVersion::V3_4, entries).expect("assembles");
+        let assembled = assemble(SpecVersion::V3_4, entries, &dataurl::SharedTexts::default())
+            .expect("assembles");
         let files = &assembled.config.storage.as_ref().expect("storage").files;
         assert_eq!(files[0].path, "/a");
         assert_eq!(
@@ -533,7 +539,8 @@ mod tests {
             };
         }
         let entries = vec![inline, remote, file("/c", "third")];
-        let assembled = assemble(SpecVersion::V3_4, entries).expect("assembles");
+        let assembled = assemble(SpecVersion::V3_4, entries, &dataurl::SharedTexts::default())
+            .expect("assembles");
         assert_eq!(
             assembled.data_urls(),
             [
@@ -553,8 +560,12 @@ mod tests {
                 owner: Owner::default(),
             }),
         };
-        let report = assemble(SpecVersion::V3_4, vec![file("/a", "file entry"), dir])
-            .expect_err("duplicate");
+        let report = assemble(
+            SpecVersion::V3_4,
+            vec![file("/a", "file entry"), dir],
+            &dataurl::SharedTexts::default(),
+        )
+        .expect_err("duplicate");
         assert_eq!(report.diagnostics[0].code, "assemble.duplicate");
     }
 }

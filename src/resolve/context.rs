@@ -313,6 +313,12 @@ impl<'a> NodeContexts<'a> {
         }
     }
 
+    /// The long texts every node's context holds: the founding members and the client
+    /// endpoints.
+    pub fn shared_texts(&self) -> [&str; 2] {
+        [&self.founders, &self.endpoints]
+    }
+
     /// The template context of `node` (one of the cluster's), whose certificates are
     /// `node_tls`.
     pub fn node(&self, node: &Node, node_tls: &NodeTls) -> NodeContext {
