@@ -712,19 +712,21 @@ mod tests {
     #[test]
     fn a_deferred_template_renders_as_a_registered_one_and_is_compiled_once() {
         let profile = builtin("flatcar-sysext");
-        let name = "file:etcd.env.hbs";
+        let name = "file:etcd.conf.yml.hbs";
         let deferred = &profile.templates.deferred[name];
-        let context = Context::from(serde_json::json!({"etcd": {"version": "v3.6.5", "env": [
-            {"name": "ETCD_NAME", "value": "a"},
-            {"name": "ETCD_DATA_DIR", "value": "/var/lib/etcd"},
-        ]}, "node": {"name": "a"}, "cluster": {"name": "c"}}));
+        let line = |key: &str, value: &str| serde_json::json!({"key": key, "value": value});
+        let context = Context::from(serde_json::json!({"etcd": {"version": "v3.6.5", "config": {
+            "top": [line("name", "a"), line("data-dir", "/var/lib/etcd")],
+            "client_transport": [line("cert-file", "/c.crt")],
+            "peer_transport": [],
+        }}, "node": {"name": "a"}, "cluster": {"name": "c"}}));
         let mut registered = Templates::new();
         registered
             .registry
             .register_template_string(name, &deferred.text)
             .expect("compiles");
         let expected = registered.render(name, &context).expect("renders");
-        assert!(expected.contains("\nETCD_DATA_DIR=/var/lib/etcd\n"));
+        assert!(expected.contains("\ndata-dir: /var/lib/etcd\nclient-transport-security:\n  cert-file: /c.crt\npeer-transport-security:\n"));
         assert!(deferred.compiled.get().is_none());
         let first = profile.templates.render(name, &context).expect("renders");
         let compiled: *const Template = deferred
