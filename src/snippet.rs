@@ -137,6 +137,12 @@ pub fn merge_node<'a>(
     references: &'a [SnippetRef],
     snippets: &'a Snippets,
 ) -> Result<Merged<'a>, Report> {
+    if references.is_empty() {
+        return Ok(Merged {
+            config,
+            used: Vec::new(),
+        });
+    }
     let generated = parts(&config);
     let mut report = Report::default();
     let mut used = Vec::new();
