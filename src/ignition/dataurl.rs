@@ -152,12 +152,19 @@ impl SharedText {
 /// `text` as a percent-encoded data URL (what `encode` makes of it), with the encoding of
 /// every shared text it holds copied from `shared`.
 pub fn encode_text(text: &str, shared: &SharedTexts) -> String {
-    let mut buffer = PercentBuffer::for_bytes(text.len(), PREFIX);
+    let mut stretches = Vec::new();
     let mut rest = text.as_bytes();
     while let Some((start, found)) = shared.first_in(rest) {
-        buffer.escape(&rest[..start], &KEPT);
-        buffer.copy(&found.encoded);
+        stretches.push((&rest[..start], found));
         rest = &rest[start + found.text.len()..];
+    }
+    // Room for the worst case of what is escaped, and for what is copied as it is.
+    let copied: usize = stretches.iter().map(|(_, found)| found.text.len()).sum();
+    let mut buffer = PercentBuffer::for_bytes(text.len() - copied, PREFIX);
+    buffer.reserve(stretches.iter().map(|(_, found)| found.encoded.len()).sum());
+    for (before, found) in stretches {
+        buffer.escape(before, &KEPT);
+        buffer.copy(&found.encoded);
     }
     buffer.escape(rest, &KEPT);
     buffer.into_string()
@@ -217,8 +224,13 @@ impl PercentBuffer {
         }
     }
 
-    /// Writes bytes already encoded (no more than three for each byte they stand for, so
-    /// they fit in the room the bytes were given).
+    /// Makes room for `len` more bytes, to be copied as they are.
+    fn reserve(&mut self, len: usize) {
+        self.out.resize(self.out.len() + len, 0);
+    }
+
+    /// Writes bytes already encoded, into room made for them (by `reserve`, or as the
+    /// bytes they stand for, which take up to three bytes each).
     fn copy(&mut self, encoded: &[u8]) {
         self.out[self.written..self.written + encoded.len()].copy_from_slice(encoded);
         self.written += encoded.len();
