@@ -20,8 +20,14 @@ const KEPT: Escapes = Escapes::keeping(b"-_.~/:=@");
 pub(crate) struct Escapes([u32; 256]);
 
 impl Escapes {
-    /// Keeps ASCII letters and digits and the bytes of `also`; escapes every other byte.
+    /// Keeps ASCII letters and digits and the bytes of `also`, which must be ASCII (the
+    /// tables are constants, so a byte that is not fails the build); escapes every other byte.
     pub(crate) const fn keeping(also: &[u8]) -> Escapes {
+        let mut index = 0;
+        while index < also.len() {
+            assert!(also[index].is_ascii(), "an encoding keeps only ASCII bytes");
+            index += 1;
+        }
         let mut table = [0; 256];
         let mut byte = 0;
         while byte < 256 {
@@ -242,9 +248,11 @@ impl PercentBuffer {
     }
 
     fn into_string(self) -> String {
-        // Every byte written is a kept ASCII byte, '%' or a hex digit (a table that keeps a
-        // byte outside ASCII is a bug in this crate, not something input can cause).
-        String::from_utf8(self.into_bytes()).expect("a percent-encoded data URL is ASCII")
+        // Every byte written is a kept byte (ASCII, as `Escapes::keeping` makes sure), '%'
+        // or a hex digit, so the conversion never fails; were it to, the URL would carry a
+        // replacement character rather than the process panic.
+        String::from_utf8(self.into_bytes())
+            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
     }
 }
 
@@ -538,6 +546,12 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "an encoding keeps only ASCII bytes")]
+    fn an_encoding_cannot_keep_a_byte_outside_ascii() {
+        Escapes::keeping(b"-\xe9");
     }
 
     #[test]
