@@ -69,6 +69,31 @@ fn a_copy_of_the_builtin_profile_renders_the_same_bytes() {
     assert_eq!(custom.stdout, builtin.stdout);
 }
 
+/// The built-in profile prints no list of the env file's lines, so its nodes' contexts
+/// leave the list out; a profile that walks it gets it, and the same file.
+#[test]
+fn a_profile_that_walks_a_list_the_builtin_one_does_not_print_gets_it() {
+    let dir = setup();
+    edit(
+        &dir.path().join("my-profiles/custom/etcd.env.hbs"),
+        "{{etcd.env_lines}}\n",
+        "{{#each etcd.env}}{{name}}={{value}}\n{{/each}}",
+    );
+    let custom = render(dir.path());
+    assert!(
+        custom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&custom.stderr)
+    );
+    let builtin = kindling()
+        .arg("render")
+        .arg(common::golden("three-node").join("cluster.yaml"))
+        .args(["-o", "-", "--node", "etcd1"])
+        .output()
+        .unwrap();
+    assert_eq!(custom.stdout, builtin.stdout);
+}
+
 #[test]
 fn a_profile_given_as_a_path_in_the_spec_is_used() {
     let dir = setup();

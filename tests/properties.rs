@@ -191,3 +191,124 @@ fn a_large_cluster_split_across_cores_compiles_as_each_node_alone() {
         );
     }
 }
+
+/// A piece of a generated template: paths that name optional values or not, the current
+/// object in its spellings, whole objects handed to helpers, and blocks around pieces.
+fn template_piece() -> impl Strategy<Value = String> {
+    let leaf = prop::sample::select(vec![
+        "x",
+        "{{etcd.version}}",
+        "{{etcd.flags.[0]}}",
+        "{{etcd.env.[0].name}}",
+        "{{etcd.etcdctl_env.[1].value}}",
+        "{{@root.pod.command.[1]}}",
+        "{{network.hosts.[0].ip}}",
+        "{{kubelet.config_file}}",
+        "{{container.name}}",
+        "{{this}}",
+        "{{.}}",
+        "{{@key}}",
+        "{{@index}}",
+        "{{name}}",
+        "{{ip}}",
+        "{{../etcd.version}}",
+        "{{etcd}}",
+        "{{lookup etcd 'flags'}}",
+        "{{lookup . 'pod'}}",
+        "{{lookup @root 'kubelet'}}",
+        "{{lookup network 'hosts'}}",
+    ])
+    .prop_map(str::to_string);
+    let objects = prop::sample::select(vec![
+        "this",
+        ".",
+        "@root",
+        "etcd",
+        "network",
+        "etcd.env",
+        "etcd.flags",
+        "etcd.etcdctl_env",
+        "network.dns",
+        "network.hosts",
+        "pod",
+        "kubelet",
+        "container",
+        // Empty or null here, so an `{{else}}` runs.
+        "etcd.config.top",
+        "node.fqdn",
+        "v",
+    ]);
+    leaf.prop_recursive(3, 24, 3, move |inner| {
+        (
+            prop::sample::select(vec!["each", "with", "if", "each-as"]),
+            objects.clone(),
+            prop::collection::vec(inner.clone(), 1..3),
+            prop::option::of(inner),
+        )
+            .prop_map(|(helper, object, body, otherwise)| {
+                let (helper, params, named) = match helper {
+                    "each-as" => ("each", " as |v k|", "{{v}}{{k}}"),
+                    other => (other, "", ""),
+                };
+                let body = body.concat() + named;
+                let otherwise = otherwise.map_or(String::new(), |o| format!("{{{{else}}}}{o}"));
+                format!("{{{{#{helper} {object}{params}}}}}{body}{otherwise}{{{{/{helper}}}}}")
+            })
+    })
+}
+
+/// A node context without the values a profile's templates cannot reach renders every
+/// template exactly as the whole context does: what `profile::reads` finds a template
+/// may read is at least what it reads. Checked over generated templates against
+/// golden/snippets' first node, whose optional lists all have members.
+#[test]
+fn a_context_without_what_a_template_cannot_reach_renders_it_the_same() {
+    use kindling::resolve::context::{ETCD_LAYOUT, NodeContexts, Wanted};
+    let spec = common::golden("snippets").join("cluster.yaml");
+    let cluster = kindling::resolve::resolve(&kindling::spec::load(&spec).unwrap()).unwrap();
+    let material = kindling::resolve::material::load(&cluster).unwrap();
+    let context = |wanted| {
+        let contexts = NodeContexts::new(&cluster, &material, &ETCD_LAYOUT, wanted);
+        serde_json::to_value(contexts.node(&cluster.nodes[0], &material.nodes[0])).unwrap()
+    };
+    let whole = context(Wanted::ALL);
+    let mut registry = handlebars::Handlebars::new();
+    registry.set_strict_mode(true);
+    registry.register_escape_fn(handlebars::no_escape);
+    let render = |template: &str, context: &Value| {
+        registry
+            .render_template(template, context)
+            .map_err(|error| error.to_string())
+    };
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let (mut left_out, mut printed_without) = (0, 0);
+    for _ in 0..5000 {
+        let template = template_piece().new_tree(&mut runner).unwrap().current();
+        let mut reads = kindling::profile::reads::Reads::default();
+        reads.template(&template);
+        let wanted = Wanted::asking(|path| reads.may_read(path));
+        if wanted == Wanted::ALL {
+            continue;
+        }
+        left_out += 1;
+        let expected = render(&template, &whole);
+        let got = render(&template, &context(wanted));
+        match (&expected, &got) {
+            (Ok(expected), Ok(got)) => {
+                assert_eq!(expected, got, "{template}");
+                printed_without += 1;
+            }
+            (Err(_), Err(_)) => {}
+            _ => panic!("{template}:\nwhole context: {expected:?}\nwithout {wanted:?}: {got:?}"),
+        }
+    }
+    // The generator must exercise the property, not only templates that fail either way.
+    assert!(
+        left_out > 2000,
+        "only {left_out} templates left anything out"
+    );
+    assert!(
+        printed_without > 300,
+        "only {printed_without} of {left_out} rendered"
+    );
+}

@@ -7,6 +7,7 @@
 //! node by `render`.
 
 mod literal_lines;
+pub mod reads;
 pub mod render;
 
 use std::collections::HashMap;
@@ -131,6 +132,7 @@ pub struct Profile {
     pub source: Arc<SourceFile>,
     origins: Origins,
     templates: Templates,
+    reads: reads::Reads,
 }
 
 /// Where each manifest entry stands (`profiles/x/profile.yaml:46 (files[14], hostname.hbs)`),
@@ -199,6 +201,12 @@ impl std::fmt::Debug for Profile {
 impl Profile {
     pub fn span<T>(&self, value: &Spanned<T>) -> Span {
         span_of(&self.source, &value.referenced)
+    }
+
+    /// Whether any of the profile's templates or manifest paths may reach the context
+    /// value at `path` (`etcd.flags`); see `reads`.
+    pub fn may_read(&self, path: &str) -> bool {
+        self.reads.may_read(path)
     }
 }
 
@@ -333,7 +341,10 @@ pub fn load(choice: &ProfileChoice, extra_dir: Option<&Path>) -> Result<Profile,
     check_file_contents(&manifest, &source)?;
     let layout = chosen_layout(&manifest, &source)?;
     let base = base_templates(&manifest, &source)?;
-    let templates = compile_templates(&manifest, &source, &files, base.as_ref())?;
+    let mut report = Report::default();
+    let sources = template_sources(&manifest, &source, &files, base.as_ref(), &mut report);
+    let reads = reads_of(&manifest, &sources);
+    let templates = compile_templates(sources, &files, report)?;
     Ok(Profile {
         name,
         origins: Origins::of(&manifest, &source),
@@ -341,6 +352,7 @@ pub fn load(choice: &ProfileChoice, extra_dir: Option<&Path>) -> Result<Profile,
         layout,
         source,
         templates,
+        reads,
     })
 }
 
@@ -491,14 +503,12 @@ struct TemplateSource {
 }
 
 fn compile_templates(
-    manifest: &Manifest,
-    source: &Arc<SourceFile>,
+    sources: Vec<TemplateSource>,
     files: &Files,
-    base: Option<&Files>,
+    mut report: Report,
 ) -> Result<Templates, Report> {
     let mut templates = Templates::new();
-    let mut report = Report::default();
-    for template in template_sources(manifest, source, files, base, &mut report) {
+    for template in sources {
         if templates.contains(&template.name) {
             continue;
         }
@@ -557,25 +567,7 @@ fn template_sources(
             file: None,
         });
     };
-    for d in &manifest.directories {
-        [&d.path, &d.mode].into_iter().for_each(&mut inline);
-    }
-    for f in &manifest.files {
-        [&f.path, &f.mode]
-            .into_iter()
-            .chain(&f.inline)
-            .chain(&f.source)
-            .chain(&f.hash)
-            .for_each(&mut inline);
-    }
-    for l in &manifest.links {
-        [&l.path, &l.target].into_iter().for_each(&mut inline);
-    }
-    for u in &manifest.units {
-        inline(&u.name);
-        u.dropins.iter().for_each(|d| inline(&d.name));
-    }
-    manifest.users.iter().for_each(|u| inline(&u.name));
+    manifest_strings(manifest).for_each(&mut inline);
     let file_refs = manifest
         .files
         .iter()
@@ -615,6 +607,52 @@ fn template_sources(
         }
     }
     out
+}
+
+/// Every string of a manifest that may be a template, in the manifest's order.
+fn manifest_strings(m: &Manifest) -> impl Iterator<Item = &Spanned<String>> {
+    let directories = m.directories.iter().flat_map(|d| [&d.path, &d.mode]);
+    let files = m.files.iter().flat_map(|f| {
+        [&f.path, &f.mode]
+            .into_iter()
+            .chain(&f.inline)
+            .chain(&f.source)
+            .chain(&f.hash)
+    });
+    let links = m.links.iter().flat_map(|l| [&l.path, &l.target]);
+    let units = m
+        .units
+        .iter()
+        .flat_map(|u| std::iter::once(&u.name).chain(u.dropins.iter().map(|d| &d.name)));
+    let users = m.users.iter().map(|u| &u.name);
+    directories
+        .chain(files)
+        .chain(links)
+        .chain(units)
+        .chain(users)
+}
+
+/// What the profile's texts can reach of the node context: every template, every manifest
+/// string (a string with no `{{` names nothing) and every context path the manifest names.
+fn reads_of(manifest: &Manifest, sources: &[TemplateSource]) -> reads::Reads {
+    let mut reads = reads::Reads::default();
+    for source in sources {
+        reads.template(&source.text);
+    }
+    for string in manifest_strings(manifest) {
+        reads.template(&string.value);
+    }
+    let m = manifest;
+    let whens = (m.directories.iter().map(|d| &d.when))
+        .chain(m.files.iter().map(|f| &f.when))
+        .chain(m.links.iter().map(|l| &l.when))
+        .chain(m.units.iter().map(|u| &u.when))
+        .chain(m.users.iter().map(|u| &u.when))
+        .flatten();
+    for path in whens.chain(m.users.iter().map(|u| &u.ssh_authorized_keys)) {
+        reads.path(&path.value);
+    }
+    reads
 }
 
 fn read_template_file(files: &Files, name: &str) -> Option<String> {
@@ -693,6 +731,50 @@ mod tests {
             span: None,
         };
         load(&choice, None).expect("built-in profile loads")
+    }
+
+    #[test]
+    fn a_builtin_profile_reads_only_the_optional_values_it_prints() {
+        use crate::resolve::context::Wanted;
+        let none = Wanted {
+            etcd_env: false,
+            etcd_flags: false,
+            etcdctl_env: false,
+            network_hosts: false,
+            container: false,
+            kubelet: false,
+            pod: false,
+        };
+        let expected = [
+            ("flatcar-sysext", none),
+            (
+                "flatcar-container",
+                Wanted {
+                    container: true,
+                    ..none
+                },
+            ),
+            (
+                "kubeadm-static-pod",
+                Wanted {
+                    // Reading goes by name: `pod.env` is named `env` too.
+                    etcd_env: true,
+                    container: true,
+                    kubelet: true,
+                    pod: true,
+                    ..none
+                },
+            ),
+        ];
+        assert_eq!(builtin_names().len(), expected.len());
+        for (name, wanted) in expected {
+            let profile = builtin(name);
+            assert_eq!(
+                Wanted::asking(|path| profile.may_read(path)),
+                wanted,
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -109,10 +109,55 @@ pub struct NodeContext {
     pub network: NetworkValues,
     pub roll: RollValues,
     pub backup: BackupValues,
-    pub container: ContainerValues,
-    pub kubelet: KubeletValues,
-    pub pod: PodValues,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<ContainerValues>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubelet: Option<KubeletValues>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<PodValues>,
     pub ssh_authorized_keys: Vec<String>,
+}
+
+/// The values of a node context that only some profiles print, and that cost the most to
+/// make: the lists each line of the env file, the flags and the hosts file are also printed
+/// as (a 1000-node cluster's member list is 29 KB, in each of them), and the sections of
+/// the container and static-pod profiles. A context leaves out what its profile's
+/// templates cannot reach (`profile::reads`), so a node pays only for what it prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wanted {
+    pub etcd_env: bool,
+    pub etcd_flags: bool,
+    pub etcdctl_env: bool,
+    pub network_hosts: bool,
+    pub container: bool,
+    pub kubelet: bool,
+    pub pod: bool,
+}
+
+impl Wanted {
+    /// Every value: what a context holds for a profile that may read anything.
+    pub const ALL: Wanted = Wanted {
+        etcd_env: true,
+        etcd_flags: true,
+        etcdctl_env: true,
+        network_hosts: true,
+        container: true,
+        kubelet: true,
+        pod: true,
+    };
+
+    /// The values `may_read` says a profile may reach, asked by their context paths.
+    pub fn asking(may_read: impl Fn(&str) -> bool) -> Wanted {
+        Wanted {
+            etcd_env: may_read("etcd.env"),
+            etcd_flags: may_read("etcd.flags"),
+            etcdctl_env: may_read("etcd.etcdctl_env"),
+            network_hosts: may_read("network.hosts"),
+            container: may_read("container"),
+            kubelet: may_read("kubelet"),
+            pod: may_read("pod"),
+        }
+    }
 }
 
 /// The standalone kubelet of the static-pod profile, and the Kubernetes sysext it runs from.
@@ -207,7 +252,8 @@ pub struct NetworkValues {
     /// Search domains, space-separated as networkd's `Domains=` takes them.
     pub domains: String,
     pub hosts_file: bool,
-    pub hosts: Vec<HostLine>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<Vec<HostLine>>,
     /// The same lines as text, `ip<TAB>names`, joined by newlines.
     pub hosts_lines: String,
 }
@@ -236,7 +282,8 @@ pub struct NodeValues {
 pub struct EtcdValues {
     pub version: String,
     /// Every line of `/etc/etcd/etcd.env`, in order (empty with `etcd.config: file`).
-    pub env: Vec<EnvVar>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<Vec<EnvVar>>,
     /// The same lines as text, `NAME=value`, joined by newlines. A template prints one
     /// value far faster than it loops over a list (a fifth of a node's render went to
     /// `{{#each}}` over the env).
@@ -247,12 +294,14 @@ pub struct EtcdValues {
     /// With `etcd.config: file`: the same settings as etcd's YAML config file.
     pub config: ConfigFileValues,
     /// With the env file: the same settings as etcd's flags (`--name=value`, in env order).
-    pub flags: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flags: Option<Vec<String>>,
     /// The process environment that is not an etcd setting (GOMAXPROCS), for a unit or a
     /// pod that does not read the env file.
     pub process_env: Vec<EnvVar>,
     /// The `ETCDCTL_*` settings for `/etc/profile.d/etcdctl.sh`.
-    pub etcdctl_env: Vec<EnvVar>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etcdctl_env: Option<Vec<EnvVar>>,
     /// `export NAME=value` for each of `etcdctl_env`, joined by newlines.
     pub etcdctl_exports: String,
     /// Whether the release ships etcdutl (v3.5 and later).
@@ -306,16 +355,23 @@ pub struct NodeContexts<'a> {
     cluster: &'a Cluster,
     material: &'a Material,
     layout: &'static Layout,
+    wanted: Wanted,
     founders: String,
     endpoints: String,
 }
 
 impl<'a> NodeContexts<'a> {
-    pub fn new(cluster: &'a Cluster, material: &'a Material, layout: &'static Layout) -> Self {
+    pub fn new(
+        cluster: &'a Cluster,
+        material: &'a Material,
+        layout: &'static Layout,
+        wanted: Wanted,
+    ) -> Self {
         NodeContexts {
             cluster,
             material,
             layout,
+            wanted,
             founders: initial_cluster(cluster, None),
             endpoints: super::operations::client_endpoints(cluster),
         }
@@ -330,8 +386,13 @@ impl<'a> NodeContexts<'a> {
     /// The template context of `node` (one of the cluster's), whose certificates are
     /// `node_tls`.
     pub fn node(&self, node: &Node, node_tls: &NodeTls) -> NodeContext {
-        let (cluster, material, layout) = (self.cluster, self.material, self.layout);
-        let etcd = etcd_values(cluster, node, &self.founders, layout);
+        let (cluster, material, layout, wanted) =
+            (self.cluster, self.material, self.layout, self.wanted);
+        let mut etcd = etcd_values(cluster, node, &self.founders, layout, wanted);
+        let pod = wanted.pod.then(|| pod_values(cluster, node, &etcd, layout));
+        if !wanted.etcd_flags {
+            etcd.flags = None;
+        }
         NodeContext {
             cluster: ClusterValues {
                 name: cluster.name.clone(),
@@ -344,21 +405,29 @@ impl<'a> NodeContexts<'a> {
             },
             layout,
             sysext: sysext_values(cluster, material, layout),
-            kubelet: kubelet_values(cluster, material),
-            pod: pod_values(cluster, node, &etcd, layout),
+            kubelet: wanted.kubelet.then(|| kubelet_values(cluster, material)),
+            pod,
             etcd,
             tls: tls_values(cluster, material, &node_tls.server, &node_tls.peer),
-            network: network_values(cluster, node),
+            network: network_values(cluster, node, wanted),
             roll: roll_values(cluster, node, &self.endpoints),
             backup: backup_values(cluster),
-            container: container_values(cluster),
+            container: wanted.container.then(|| container_values(cluster)),
             ssh_authorized_keys: node.ssh_authorized_keys.clone(),
         }
     }
 }
 
-/// The member's settings, as env file lines or as the config file and the unit's environment.
-fn etcd_values(cluster: &Cluster, node: &Node, founders: &str, layout: &Layout) -> EtcdValues {
+/// The member's settings, as env file lines or as the config file and the unit's
+/// environment. The flags are made when the profile prints them or the static pod
+/// (whose command they are).
+fn etcd_values(
+    cluster: &Cluster,
+    node: &Node,
+    founders: &str,
+    layout: &Layout,
+    wanted: Wanted,
+) -> EtcdValues {
     let env = member_env(cluster, node, founders, layout);
     let config_file = cluster.etcd.config_file;
     let settings = || env.iter().filter(|v| v.name.starts_with("ETCD_"));
@@ -369,25 +438,27 @@ fn etcd_values(cluster: &Cluster, node: &Node, founders: &str, layout: &Layout) 
         .collect();
     let (config, flags) = if config_file {
         (config_file_values(settings()), Vec::new())
-    } else {
+    } else if wanted.etcd_flags || wanted.pod {
         let flags = settings()
             .map(|v| format!("--{}={}", super::etcd::flag_of(&v.name), v.value))
             .collect();
         (ConfigFileValues::default(), flags)
+    } else {
+        (ConfigFileValues::default(), Vec::new())
     };
     let env = if config_file { Vec::new() } else { env };
     let etcdctl_env = etcdctl_env(cluster, node, layout);
     EtcdValues {
         version: cluster.etcd.version.clone(),
         env_lines: joined_lines(&env, ""),
-        env,
+        env: wanted.etcd_env.then_some(env),
         env_file: !config_file,
         config_file,
         config,
-        flags,
+        flags: Some(flags),
         process_env,
         etcdctl_exports: joined_lines(&etcdctl_env, "export "),
-        etcdctl_env,
+        etcdctl_env: wanted.etcdctl_env.then_some(etcdctl_env),
         has_etcdutl: cluster.etcd.minor >= 5,
     }
 }
@@ -422,7 +493,7 @@ fn config_file_values<'a>(settings: impl Iterator<Item = &'a EnvVar>) -> ConfigF
     values
 }
 
-fn network_values(cluster: &Cluster, node: &Node) -> NetworkValues {
+fn network_values(cluster: &Cluster, node: &Node, wanted: Wanted) -> NetworkValues {
     let hosts = if cluster.network.hosts_file {
         cluster
             .nodes
@@ -459,7 +530,7 @@ fn network_values(cluster: &Cluster, node: &Node) -> NetworkValues {
             .map(|host| format!("{}\t{}", host.ip, host.names))
             .collect::<Vec<_>>()
             .join("\n"),
-        hosts,
+        hosts: wanted.network_hosts.then_some(hosts),
     }
 }
 
@@ -663,7 +734,7 @@ fn pod_values(cluster: &Cluster, node: &Node, etcd: &EtcdValues, layout: &Layout
     if etcd.config_file {
         command.push(format!("--config-file={}", layout.config_file));
     } else {
-        command.extend(etcd.flags.iter().cloned());
+        command.extend(etcd.flags.iter().flatten().cloned());
     }
     let metrics = listen_sockets(&cluster.etcd, node)
         .into_iter()
