@@ -25,44 +25,72 @@ pub(super) fn check_file(node: &StorageNode, findings: &mut Vec<Diagnostic>) {
     if overwrite && !has_source {
         findings.push(finding(
             "ign.overwrite-no-source",
-            format!("{}.overwrite", node.json_path),
+            format!("{}.overwrite", node.json_path()),
             "overwrite is true but contents has no source",
         ));
     }
 }
 
-/// Every resource in the config with its JSON path.
-fn resources(config: &Value) -> Vec<(String, &Value)> {
+/// Where a resource stands in the config, written out (`$.storage.files.3.contents`) only
+/// for a finding.
+#[derive(Clone, Copy)]
+enum Place {
+    Contents(usize),
+    Append(usize, usize),
+    Merge(usize),
+    Replace,
+    Authority(usize),
+    KeyFile(usize),
+}
+
+impl Place {
+    /// File contents and appends: the only resources spec 3.0.0 lets compress.
+    fn is_file(self) -> bool {
+        matches!(self, Place::Contents(_) | Place::Append(..))
+    }
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::Contents(file) => write!(f, "$.storage.files.{file}.contents"),
+            Place::Append(file, index) => write!(f, "$.storage.files.{file}.append.{index}"),
+            Place::Merge(index) => write!(f, "$.ignition.config.merge.{index}"),
+            Place::Replace => write!(f, "$.ignition.config.replace"),
+            Place::Authority(index) => {
+                write!(f, "$.ignition.security.tls.certificateAuthorities.{index}")
+            }
+            Place::KeyFile(index) => write!(f, "$.storage.luks.{index}.keyFile"),
+        }
+    }
+}
+
+/// Every resource in the config with its place.
+fn resources(config: &Value) -> Vec<(Place, &Value)> {
     let mut out = Vec::new();
     for (index, file) in array(config, "/storage/files").iter().enumerate() {
         if let Some(contents) = file.get("contents") {
-            out.push((format!("$.storage.files.{index}.contents"), contents));
+            out.push((Place::Contents(index), contents));
         }
         for (append_index, append) in array(file, "/append").iter().enumerate() {
-            out.push((
-                format!("$.storage.files.{index}.append.{append_index}"),
-                append,
-            ));
+            out.push((Place::Append(index, append_index), append));
         }
     }
     for (index, merge) in array(config, "/ignition/config/merge").iter().enumerate() {
-        out.push((format!("$.ignition.config.merge.{index}"), merge));
+        out.push((Place::Merge(index), merge));
     }
     if let Some(replace) = config.at("/ignition/config/replace") {
-        out.push(("$.ignition.config.replace".into(), replace));
+        out.push((Place::Replace, replace));
     }
     for (index, ca) in array(config, "/ignition/security/tls/certificateAuthorities")
         .iter()
         .enumerate()
     {
-        out.push((
-            format!("$.ignition.security.tls.certificateAuthorities.{index}"),
-            ca,
-        ));
+        out.push((Place::Authority(index), ca));
     }
     for (index, luks) in array(config, "/storage/luks").iter().enumerate() {
         if let Some(key_file) = luks.get("keyFile") {
-            out.push((format!("$.storage.luks.{index}.keyFile"), key_file));
+            out.push((Place::KeyFile(index), key_file));
         }
     }
     out
@@ -86,7 +114,7 @@ pub(super) fn check(
             .unwrap_or("");
         // In 3.0.0 only file contents know `compression`: on a merged config or a CA,
         // Ignition ignores it, and so it is an unknown key, not a wrong value.
-        let counts = version > SpecVersion::V3_0 || at.starts_with("$.storage.files.");
+        let counts = version > SpecVersion::V3_0 || at.is_file();
         if !counts && resource.get("compression").is_some() {
             findings.push(warning(
                 "ign.unknown-key",
@@ -102,14 +130,14 @@ pub(super) fn check(
         }
         let hash = resource.at("/verification/hash").and_then(Value::as_str);
         if let Some(hash) = hash {
-            check_hash(hash, source.is_some(), &at, version, findings);
+            check_hash(hash, source.is_some(), at, version, findings);
         }
         if let Some(source) = source {
-            check_source(source, &at, version, urls, findings);
+            check_source(source, at, version, urls, findings);
         }
         let headers = array(resource, "/httpHeaders");
         let is_http = source.is_some_and(|s| s.starts_with("http://") || s.starts_with("https://"));
-        check_header_names(headers, &at, findings);
+        check_header_names(headers, at, findings);
         if !headers.is_empty() && !is_http {
             findings.push(finding(
                 "ign.http-headers",
@@ -121,21 +149,21 @@ pub(super) fn check(
 }
 
 /// Header names must be non-empty and given once.
-fn check_header_names(headers: &[Value], at: &str, findings: &mut Vec<Diagnostic>) {
+fn check_header_names(headers: &[Value], at: Place, findings: &mut Vec<Diagnostic>) {
     let mut seen = HashMap::new();
     for (index, header) in headers.iter().enumerate() {
         let name = header.get("name").and_then(Value::as_str).unwrap_or("");
-        let path = format!("{at}.httpHeaders.{index}.name");
+        let path = || format!("{at}.httpHeaders.{index}.name");
         if name.trim().is_empty() {
             findings.push(finding(
                 "ign.http-headers",
-                path,
+                path(),
                 "an HTTP header needs a name",
             ));
         } else if let Some(first) = seen.insert(name.to_ascii_lowercase(), index) {
             findings.push(finding(
                 "ign.http-headers",
-                path,
+                path(),
                 format!("header {name} is also given at index {first}"),
             ));
         }
@@ -145,22 +173,22 @@ fn check_header_names(headers: &[Value], at: &str, findings: &mut Vec<Diagnostic
 fn check_hash(
     hash: &str,
     has_source: bool,
-    at: &str,
+    at: Place,
     version: SpecVersion,
     findings: &mut Vec<Diagnostic>,
 ) {
-    let at = format!("{at}.verification.hash");
+    let at = || format!("{at}.verification.hash");
     if !has_source {
         findings.push(finding(
             "ign.verification-no-source",
-            at.clone(),
+            at(),
             "verification needs a source",
         ));
     }
     let Some((function, digest)) = hash.split_once('-') else {
         findings.push(finding(
             "ign.hash-format",
-            at,
+            at(),
             format!("hash {hash:?} is not <function>-<hex>"),
         ));
         return;
@@ -171,7 +199,7 @@ fn check_hash(
         _ => {
             findings.push(finding(
                 "ign.hash-format",
-                at,
+                at(),
                 format!(
                     "hash function {function:?} is not supported by spec {}",
                     version.as_str()
@@ -183,7 +211,7 @@ fn check_hash(
     if digest.len() != expected {
         findings.push(finding(
             "ign.hash-format",
-            at,
+            at(),
             format!(
                 "a {function} digest has {expected} hex digits, this one {}",
                 digest.len()
@@ -192,7 +220,7 @@ fn check_hash(
     } else if !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
         findings.push(finding(
             "ign.hash-hex",
-            at,
+            at(),
             "the digest has characters that are not hex digits",
         ));
     }
@@ -200,12 +228,12 @@ fn check_hash(
 
 fn check_source(
     source: &str,
-    at: &str,
+    at: Place,
     version: SpecVersion,
     urls: &DataUrls,
     findings: &mut Vec<Diagnostic>,
 ) {
-    let at = format!("{at}.source");
+    let at = || format!("{at}.source");
     let scheme = source.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
     let allowed = match scheme.as_deref() {
         Some("http" | "https" | "tftp" | "s3" | "data") => true,
@@ -216,7 +244,7 @@ fn check_source(
     if !allowed {
         findings.push(finding(
             "ign.url-scheme",
-            at,
+            at(),
             format!(
                 "URL scheme of {:?} is not supported by spec {}",
                 shorten(source),
@@ -229,18 +257,18 @@ fn check_source(
         if let Err(error) = urls.decode(source).as_ref() {
             findings.push(finding(
                 "ign.data-url",
-                at,
+                at(),
                 format!("data URL does not decode: {error}"),
             ));
         }
     } else if let Ok(url) = url::Url::parse(source) {
         if let Some(problem) = s3_problem(&url) {
-            findings.push(finding("ign.s3", at, problem));
+            findings.push(finding("ign.s3", at(), problem));
         }
     } else {
         findings.push(finding(
             "ign.url",
-            at,
+            at(),
             format!("{:?} is not a valid URL", shorten(source)),
         ));
     }

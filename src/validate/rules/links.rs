@@ -20,7 +20,7 @@ pub(super) fn check_link(
         if version >= SpecVersion::V3_3 {
             findings.push(finding(
                 "ign.link-target",
-                format!("{}.target", node.json_path),
+                format!("{}.target", node.json_path()),
                 "link target is required",
             ));
         }
@@ -35,14 +35,14 @@ pub(super) fn check_link(
     }) {
         findings.push(warning(
             "ign.hardlink-owner",
-            format!("{}.{owner}", node.json_path),
+            format!("{}.{owner}", node.json_path()),
             format!("a hard link shares its target's owner: this {owner} is ignored"),
         ));
     }
     if hard && directories.contains(&target) {
         findings.push(finding(
             "ign.hardlink-dir",
-            format!("{}.target", node.json_path),
+            format!("{}.target", node.json_path()),
             format!("hard link to {target}, a configured directory"),
         ));
     }

@@ -14,13 +14,21 @@ use crate::validate::{array, finding, warning};
 /// A file, directory or link: they share one namespace keyed by path.
 pub(super) struct StorageNode<'a> {
     pub(super) kind: &'static str,
-    pub(super) json_path: String,
+    /// Where it stands: `files` and 3 for `$.storage.files.3`.
+    list: &'static str,
+    index: usize,
     pub(super) value: &'a Value,
 }
 
 impl StorageNode<'_> {
     pub(super) fn path(&self) -> Option<&str> {
         self.value.get("path").and_then(Value::as_str)
+    }
+
+    /// `$.storage.files.3`, written out only for a finding (a config has hundreds of
+    /// nodes, and almost never a finding).
+    pub(super) fn json_path(&self) -> String {
+        format!("$.storage.{}.{}", self.list, self.index)
     }
 }
 
@@ -37,7 +45,8 @@ pub(super) fn storage_nodes(config: &Value) -> Vec<StorageNode<'_>> {
         {
             nodes.push(StorageNode {
                 kind,
-                json_path: format!("$.storage.{list}.{index}"),
+                list,
+                index,
                 value,
             });
         }
@@ -63,7 +72,7 @@ pub(super) fn check(nodes: &[StorageNode], version: SpecVersion, findings: &mut 
 }
 
 fn check_node_paths(nodes: &[StorageNode], findings: &mut Vec<Diagnostic>) {
-    let mut seen: HashMap<&str, &str> = HashMap::new();
+    let mut seen: HashMap<&str, &StorageNode> = HashMap::new();
     let links: Vec<&str> = nodes
         .iter()
         .filter(|n| n.kind == "link")
@@ -71,20 +80,20 @@ fn check_node_paths(nodes: &[StorageNode], findings: &mut Vec<Diagnostic>) {
         .collect();
     for node in nodes {
         let Some(path) = node.path() else { continue };
-        let at = format!("{}.path", node.json_path);
+        let at = || format!("{}.path", node.json_path());
         if let Some(problem) = path_problem(path) {
             let code = if path.starts_with('/') {
                 "ign.path-unclean"
             } else {
                 "ign.path-relative"
             };
-            findings.push(finding(code, at.clone(), format!("{problem}: {path:?}")));
+            findings.push(finding(code, at(), format!("{problem}: {path:?}")));
         }
-        if let Some(first) = seen.insert(path, &node.json_path) {
+        if let Some(first) = seen.insert(path, node) {
             findings.push(finding(
                 "ign.path-duplicate",
-                at.clone(),
-                format!("{path} is also configured at {first}"),
+                at(),
+                format!("{path} is also configured at {}", first.json_path()),
             ));
         }
         if let Some(link) = links.iter().find(|link| {
@@ -94,7 +103,7 @@ fn check_node_paths(nodes: &[StorageNode], findings: &mut Vec<Diagnostic>) {
         }) {
             findings.push(finding(
                 "ign.path-under-link",
-                at,
+                at(),
                 format!("{path} lies under {link}, which is a link"),
             ));
         }
@@ -115,13 +124,13 @@ fn check_nodes(nodes: &[StorageNode], version: SpecVersion, findings: &mut Vec<D
             {
                 findings.push(finding(
                     "ign.owner-both",
-                    format!("{}.{owner}", node.json_path),
+                    format!("{}.{owner}", node.json_path()),
                     format!("{owner} sets both id and name"),
                 ));
             }
         }
         if let Some(mode) = node.value.get("mode").and_then(Value::as_i64) {
-            check_mode(mode, &node.json_path, version, findings);
+            check_mode(mode, node, version, findings);
         }
         match node.kind {
             "file" => super::files::check_file(node, findings),
@@ -131,15 +140,15 @@ fn check_nodes(nodes: &[StorageNode], version: SpecVersion, findings: &mut Vec<D
     }
 }
 
-fn check_mode(mode: i64, at: &str, version: SpecVersion, findings: &mut Vec<Diagnostic>) {
-    let at = format!("{at}.mode");
+fn check_mode(mode: i64, node: &StorageNode, version: SpecVersion, findings: &mut Vec<Diagnostic>) {
+    let at = || format!("{}.mode", node.json_path());
     if !(0..=0o7777).contains(&mode) {
         findings.push(finding(
             "ign.mode-range",
-            at,
+            at(),
             format!("mode {mode} is outside 0..=0o7777 (written in decimal)"),
         ));
     } else if mode & 0o7000 != 0 && version <= SpecVersion::V3_5 {
-        findings.push(warning("ign.mode-special", at, format!("mode 0{mode:o} sets setuid/setgid/sticky bits, which Ignition before spec 3.6 ignores")));
+        findings.push(warning("ign.mode-special", at(), format!("mode 0{mode:o} sets setuid/setgid/sticky bits, which Ignition before spec 3.6 ignores")));
     }
 }

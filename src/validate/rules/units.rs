@@ -175,7 +175,7 @@ fn check_unit_path_conflicts(
         if let Some(unit) = node.path().and_then(|p| unit_paths.get(p)) {
             findings.push(finding(
                 "ign.unit-path-conflict",
-                format!("{}.path", node.json_path),
+                format!("{}.path", node.json_path()),
                 format!(
                     "this {} is at the path of the unit or drop-in at {unit}",
                     node.kind
