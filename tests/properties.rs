@@ -284,7 +284,7 @@ fn a_context_without_what_a_template_cannot_reach_renders_it_the_same() {
     let (mut left_out, mut printed_without) = (0, 0);
     for _ in 0..5000 {
         let template = template_piece().new_tree(&mut runner).unwrap().current();
-        let mut reads = kindling::profile::reads::Reads::default();
+        let mut reads = kindling::profile::reads::Reads::asking(&Wanted::PATHS);
         reads.template(&template);
         let wanted = Wanted::asking(|path| reads.may_read(path));
         if wanted == Wanted::ALL {

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::diag::{Diagnostic, Location, Report, SourceFile, Span};
-use crate::resolve::context::{ETCD_LAYOUT, LAYOUTS, Layout};
+use crate::resolve::context::{ETCD_LAYOUT, LAYOUTS, Layout, Wanted};
 use crate::resolve::{ProfileChoice, ProfileRef};
 use crate::spec::{parse_yaml, span_of};
 
@@ -635,7 +635,7 @@ fn manifest_strings(m: &Manifest) -> impl Iterator<Item = &Spanned<String>> {
 /// What the profile's texts can reach of the node context: every template, every manifest
 /// string (a string with no `{{` names nothing) and every context path the manifest names.
 fn reads_of(manifest: &Manifest, sources: &[TemplateSource]) -> reads::Reads {
-    let mut reads = reads::Reads::default();
+    let mut reads = reads::Reads::asking(&Wanted::PATHS);
     for source in sources {
         reads.template(&source.text);
     }

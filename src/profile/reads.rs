@@ -10,30 +10,69 @@
 //! context then leaves out the costly values no template can reach (see
 //! `resolve::context::Wanted`): a profile pays only for what it prints.
 
-use std::collections::HashSet;
-
-/// The names a profile's texts use, and the objects they may take whole.
-#[derive(Debug, Default)]
+/// For the values a profile will be asked about, the names its texts use and the objects
+/// they may take whole.
+#[derive(Debug)]
 pub struct Reads {
     /// Some text may reach any value: it takes the whole context, or was not understood.
     everything: bool,
-    /// Every path segment an expression names.
-    names: HashSet<String>,
-    /// The last segment of every path an expression uses: that value may be taken whole.
-    whole: HashSet<String>,
+    /// The paths that will be asked about (`etcd.flags`).
+    asked: &'static [&'static str],
+    /// Each name those paths are made of: whether an expression names it, and whether one
+    /// may take it whole (a path of the expression ends in it). Names nothing asked about
+    /// is made of are not kept: a profile's texts hold hundreds of expressions.
+    names: Vec<Name>,
+}
+
+#[derive(Debug)]
+struct Name {
+    name: &'static str,
+    named: bool,
+    whole: bool,
 }
 
 impl Reads {
+    /// Reads that will answer for `asked`; for any other path the answer is yes.
+    pub fn asking(asked: &'static [&'static str]) -> Reads {
+        let mut names: Vec<Name> = Vec::new();
+        for name in asked.iter().flat_map(|path| path.split('.')) {
+            if names.iter().all(|known| known.name != name) {
+                names.push(Name {
+                    name,
+                    named: false,
+                    whole: false,
+                });
+            }
+        }
+        Reads {
+            everything: false,
+            asked,
+            names,
+        }
+    }
+
     /// Whether some text may reach the value at `path` (`etcd.flags`) or anything in it:
     /// it names the value, or takes one of the objects around it whole.
     pub fn may_read(&self, path: &str) -> bool {
+        if self.everything || !self.asked.contains(&path) {
+            return true;
+        }
         let segments: Vec<&str> = path.split('.').collect();
         let Some((name, around)) = segments.split_last() else {
             return true;
         };
-        self.everything
-            || self.names.contains(*name)
-            || around.iter().any(|object| self.whole.contains(*object))
+        self.known(name).is_none_or(|known| known.named)
+            || around
+                .iter()
+                .any(|object| self.known(object).is_none_or(|known| known.whole))
+    }
+
+    fn known(&self, name: &str) -> Option<&Name> {
+        self.names.iter().find(|known| known.name == name)
+    }
+
+    fn known_mut(&mut self, name: &str) -> Option<&mut Name> {
+        self.names.iter_mut().find(|known| known.name == name)
     }
 
     /// Notes a context path the manifest names outside any template (`when:`,
@@ -46,7 +85,7 @@ impl Reads {
     pub fn template(&mut self, text: &str) {
         let mut blocks = Vec::new();
         let mut rest = text;
-        while let Some(start) = rest.find("{{") {
+        while let Some(start) = find_pair(rest, b'{') {
             let after = &rest[start + 2..];
             let (body, next) = if let Some(comment) = after.strip_prefix("!--") {
                 match comment.find("--}}") {
@@ -54,7 +93,7 @@ impl Reads {
                     None => return self.give_up(),
                 }
             } else {
-                match after.find("}}") {
+                match find_pair(after, b'}') {
                     Some(end) => (Some(&after[..end]), &after[end + 2..]),
                     None => return self.give_up(),
                 }
@@ -163,10 +202,13 @@ impl Reads {
         }
         match path(word) {
             Path::Named(segments) => {
-                self.names
-                    .extend(segments.iter().map(|segment| segment.to_string()));
-                if let Some(last) = segments.last() {
-                    self.whole.insert((*last).to_string());
+                for segment in &segments {
+                    if let Some(known) = self.known_mut(segment) {
+                        known.named = true;
+                    }
+                }
+                if let Some(known) = segments.last().and_then(|last| self.known_mut(last)) {
+                    known.whole = true;
                 }
             }
             // The object a block walks was noted whole where the block opened; the whole
@@ -175,6 +217,12 @@ impl Reads {
             Path::Current | Path::Above => self.give_up(),
         }
     }
+}
+
+/// Where `byte` first appears twice in a row (`{{`, `}}`) in `text`.
+fn find_pair(text: &str, byte: u8) -> Option<usize> {
+    let bytes = text.as_bytes();
+    memchr::memchr_iter(byte, bytes).find(|&at| bytes.get(at + 1) == Some(&byte))
 }
 
 /// An open block: its helper, and what `this` is inside it.
@@ -305,7 +353,7 @@ mod tests {
     use super::*;
 
     fn reads(texts: &[&str]) -> Reads {
-        let mut reads = Reads::default();
+        let mut reads = Reads::asking(&PATHS);
         for text in texts {
             reads.template(text);
         }
@@ -421,11 +469,19 @@ mod tests {
 
     #[test]
     fn manifest_paths_count_as_named() {
-        let mut reads = Reads::default();
+        let mut reads = Reads::asking(&PATHS);
         reads.path("pod.enabled");
         assert!(reads.may_read("pod"));
         assert!(!reads.may_read("etcd.flags"));
         reads.path("etcd");
         assert!(reads.may_read("etcd.flags"));
+    }
+
+    #[test]
+    fn a_path_not_asked_about_may_be_read() {
+        let reads = reads(&["{{etcd.version}}"]);
+        assert!(!reads.may_read("pod"));
+        assert!(reads.may_read("kubelet"));
+        assert!(reads.may_read("etcd.version.x"));
     }
 }

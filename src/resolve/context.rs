@@ -146,16 +146,36 @@ impl Wanted {
         pod: true,
     };
 
+    /// The values' context paths, in the order of the fields.
+    pub const PATHS: [&'static str; 7] = [
+        "etcd.env",
+        "etcd.flags",
+        "etcd.etcdctl_env",
+        "network.hosts",
+        "container",
+        "kubelet",
+        "pod",
+    ];
+
     /// The values `may_read` says a profile may reach, asked by their context paths.
     pub fn asking(may_read: impl Fn(&str) -> bool) -> Wanted {
+        let [
+            etcd_env,
+            etcd_flags,
+            etcdctl_env,
+            network_hosts,
+            container,
+            kubelet,
+            pod,
+        ] = Wanted::PATHS.map(may_read);
         Wanted {
-            etcd_env: may_read("etcd.env"),
-            etcd_flags: may_read("etcd.flags"),
-            etcdctl_env: may_read("etcd.etcdctl_env"),
-            network_hosts: may_read("network.hosts"),
-            container: may_read("container"),
-            kubelet: may_read("kubelet"),
-            pod: may_read("pod"),
+            etcd_env,
+            etcd_flags,
+            etcdctl_env,
+            network_hosts,
+            container,
+            kubelet,
+            pod,
         }
     }
 }
