@@ -18,6 +18,10 @@ pub trait Lookup {
     /// The value at `pointer` (`""` is the whole value, `/a/0` a key then an index), or
     /// nothing when a step is missing, indexes a scalar, or is not a plain array index.
     fn at(&self, pointer: &str) -> Option<&Value>;
+
+    /// The value at a profile's dotted context path (`sysext.update_enabled`): what `at`
+    /// finds at `/` and the path with its dots made slashes, without making that string.
+    fn at_dotted(&self, path: &str) -> Option<&Value>;
 }
 
 impl Lookup for Value {
@@ -25,17 +29,26 @@ impl Lookup for Value {
         if pointer.is_empty() {
             return Some(self);
         }
-        pointer
-            .strip_prefix('/')?
-            .split('/')
-            .try_fold(self, |target, token| {
-                if token.contains('~') {
-                    step(target, &token.replace("~1", "/").replace("~0", "~"))
-                } else {
-                    step(target, token)
-                }
-            })
+        tokens(self, pointer.strip_prefix('/')?.split('/'))
     }
+
+    fn at_dotted(&self, path: &str) -> Option<&Value> {
+        tokens(self, path.split(['.', '/']))
+    }
+}
+
+/// Steps through `target` by each of `tokens`, RFC 6901 escapes undone.
+fn tokens<'a, 't>(
+    target: &'a Value,
+    mut tokens: impl Iterator<Item = &'t str>,
+) -> Option<&'a Value> {
+    tokens.try_fold(target, |target, token| {
+        if token.contains('~') {
+            step(target, &token.replace("~1", "/").replace("~0", "~"))
+        } else {
+            step(target, token)
+        }
+    })
 }
 
 fn step<'a>(target: &'a Value, token: &str) -> Option<&'a Value> {
@@ -349,6 +362,13 @@ mod tests {
         fn answers_as_serde_json_does(pointer in "(/([abc01+~/]|~[01]){0,3}){0,4}|[a/]{0,3}") {
             let document = document();
             prop_assert_eq!(document.at(&pointer), document.pointer(&pointer));
+        }
+
+        #[test]
+        fn a_dotted_path_is_its_pointer(path in "[abc01+~/.]{0,8}|~[01]|a.b.1.c|list.1") {
+            let document = document();
+            let pointer = format!("/{}", path.replace('.', "/"));
+            prop_assert_eq!(document.at_dotted(&path), document.at(&pointer));
         }
     }
 }

@@ -679,18 +679,17 @@ pub fn is_literal(text: &str) -> bool {
 /// The path of a manifest string that is exactly one dotted value, `{{tls.key_mode}}`: two
 /// or more plain identifiers, so it can be no helper call and nothing but a lookup. Such a
 /// string is not compiled; rendering looks the value up (see `render::Renderer::inline`).
-pub fn value_path(text: &str) -> Option<Vec<&str>> {
+pub fn value_path(text: &str) -> Option<&str> {
     let path = text.strip_prefix("{{")?.strip_suffix("}}")?;
-    let segments: Vec<&str> = path.split('.').collect();
-    let identifier = |segment: &&str| {
+    let identifier = |segment: &str| {
         let mut chars = segment.chars();
         chars
             .next()
             .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
             && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-            && *segment != "this"
+            && segment != "this"
     };
-    (segments.len() >= 2 && segments.iter().all(identifier)).then_some(segments)
+    (path.contains('.') && path.split('.').all(identifier)).then_some(path)
 }
 
 /// Registry name of a template file.
@@ -704,11 +703,8 @@ mod tests {
 
     #[test]
     fn only_a_plain_dotted_value_skips_handlebars() {
-        assert_eq!(
-            value_path("{{tls.key_mode}}"),
-            Some(vec!["tls", "key_mode"])
-        );
-        assert_eq!(value_path("{{a.b_2.c}}"), Some(vec!["a", "b_2", "c"]));
+        assert_eq!(value_path("{{tls.key_mode}}"), Some("tls.key_mode"));
+        assert_eq!(value_path("{{a.b_2.c}}"), Some("a.b_2.c"));
         for text in [
             "{{name}}",
             "{{ tls.key_mode }}",

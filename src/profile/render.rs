@@ -80,7 +80,7 @@ impl Renderer<'_> {
             return value.value.clone();
         }
         if let Some(path) = value_path(&value.value) {
-            return self.looked_up(value, &path);
+            return self.looked_up(value, path);
         }
         let span = self.span(value);
         self.run(&inline_name(value), &span)
@@ -89,11 +89,8 @@ impl Renderer<'_> {
     /// A `{{a.b}}` string: the value as handlebars prints it (a string as it is, a number
     /// or boolean in JSON's spelling). Anything else (missing, null, a list or an object)
     /// goes through handlebars itself, so its output or error is exactly handlebars'.
-    fn looked_up(&mut self, value: &Spanned<String>, path: &[&str]) -> String {
-        let found = path
-            .iter()
-            .try_fold(self.context.data(), |json, segment| json.get(segment));
-        match found {
+    fn looked_up(&mut self, value: &Spanned<String>, path: &str) -> String {
+        match self.context.data().at_dotted(path) {
             Some(Value::String(text)) => return text.clone(),
             Some(Value::Number(number)) => return number.to_string(),
             Some(Value::Bool(flag)) => return flag.to_string(),
@@ -134,8 +131,7 @@ impl Renderer<'_> {
         let Some(when) = when else {
             return true;
         };
-        let pointer = format!("/{}", when.value.replace('.', "/"));
-        match self.context.data().at(&pointer) {
+        match self.context.data().at_dotted(&when.value) {
             Some(Value::Bool(on)) => *on,
             _ => {
                 let span = self.span(when);
@@ -262,8 +258,11 @@ impl Renderer<'_> {
     }
 
     fn string_list(&mut self, path: &Spanned<String>) -> Vec<String> {
-        let pointer = format!("/{}", path.value.replace('.', "/"));
-        let list = self.context.data().at(&pointer).and_then(Value::as_array);
+        let list = self
+            .context
+            .data()
+            .at_dotted(&path.value)
+            .and_then(Value::as_array);
         let strings: Option<Vec<String>> =
             list.and_then(|l| l.iter().map(|v| v.as_str().map(str::to_string)).collect());
         strings.unwrap_or_else(|| {
