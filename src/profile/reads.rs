@@ -477,6 +477,19 @@ mod tests {
         assert!(reads.may_read("etcd.flags"));
     }
 
+    proptest::proptest! {
+        /// A user profile's template is input: any text is read without a panic, and no
+        /// text leaves the reading unable to see a later `{{this}}`.
+        #[test]
+        fn any_text_is_read_without_a_panic(
+            text in "([{}#/^>&!*~ .|=()'\"@\\\\a-z]|é|\\{\\{|\\}\\}|this|each|else|\\.\\.){0,40}"
+        ) {
+            let mut reads = reads(&[&text]);
+            reads.template("{{this}}");
+            proptest::prop_assert!(reads.may_read("pod"));
+        }
+    }
+
     #[test]
     fn a_path_not_asked_about_may_be_read() {
         let reads = reads(&["{{etcd.version}}"]);
