@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use handlebars::{
-    Context, Handlebars, RenderContext, RenderError, RenderErrorReason, Renderable, StringOutput,
+    Context, Handlebars, Output, RenderContext, RenderError, RenderErrorReason, Renderable,
     Template,
 };
 use include_dir::{Dir, include_dir};
@@ -243,31 +243,59 @@ impl Templates {
         self.deferred.contains_key(name) || self.registry.get_template(name).is_some()
     }
 
-    /// Renders the template registered as `name`, exactly as `render_with_context` does.
-    fn render(&self, name: &str, context: &Context) -> Result<String, RenderError> {
-        let Some(deferred) = self.deferred.get(name) else {
-            return self.registry.render_with_context(name, context);
+    /// Renders the template registered as `name` onto the end of `out`, exactly as
+    /// `render_with_context` renders it.
+    fn render(&self, name: &str, context: &Context, out: &mut String) -> Result<(), RenderError> {
+        let template = match self.deferred.get(name) {
+            Some(deferred) => Self::compiled(name, deferred)?,
+            None => self
+                .registry
+                .get_template(name)
+                .ok_or_else(|| RenderErrorReason::TemplateNotFound(name.to_string()))?,
         };
-        // Built into the binary and compiled by a test, so this does not fail; if it ever
-        // did, the node's render reports it at the manifest entry instead of panicking.
+        let mut render_context = RenderContext::new(template.name.as_ref());
+        template.render(
+            &self.registry,
+            context,
+            &mut render_context,
+            &mut Appending(out),
+        )
+    }
+
+    /// A built-in template, compiled on its first use. Built into the binary and compiled
+    /// by a test, so this does not fail; if it ever did, the node's render reports it at the
+    /// manifest entry instead of panicking.
+    fn compiled<'t>(name: &str, deferred: &'t Deferred) -> Result<&'t Template, RenderError> {
         let compiled = deferred.compiled.get_or_init(|| {
             literal_lines::compile(name, &deferred.text).map_err(|error| error.to_string())
         });
-        let template = compiled.as_ref().map_err(|message| {
+        compiled.as_ref().map_err(|message| {
             RenderError::from(RenderErrorReason::Other(format!(
                 "built-in template does not compile: {message}"
             )))
-        })?;
-        let mut output = StringOutput::new();
-        let mut render_context = RenderContext::new(template.name.as_ref());
-        template.render(&self.registry, context, &mut render_context, &mut output)?;
-        output.into_string().map_err(RenderError::from)
+        })
     }
 
     /// Renders a template text that is not registered (a `{{a.b}}` string whose value is
     /// not a string, a number or a boolean).
     fn render_text(&self, text: &str, context: &Context) -> Result<String, RenderError> {
         self.registry.render_template_with_context(text, context)
+    }
+}
+
+/// Handlebars' output appended to a string the caller keeps. A node's renders share one,
+/// where handlebars' own output would start each template at 8 KiB and double it, copying
+/// a long text (a large cluster's member list) again at every step.
+struct Appending<'a>(&'a mut String);
+
+impl Output for Appending<'_> {
+    fn write(&mut self, segment: &str) -> Result<(), std::io::Error> {
+        self.0.push_str(segment);
+        Ok(())
+    }
+
+    fn write_fmt(&mut self, arguments: std::fmt::Arguments<'_>) -> Result<(), std::io::Error> {
+        std::fmt::Write::write_fmt(self.0, arguments).map_err(std::io::Error::other)
     }
 }
 
@@ -701,6 +729,42 @@ pub fn file_name(value: &Spanned<String>) -> String {
 mod tests {
     use super::*;
 
+    impl Templates {
+        /// What `render` appends to an empty string.
+        fn rendered(&self, name: &str, context: &Context) -> Result<String, String> {
+            let mut out = String::new();
+            self.render(name, context, &mut out)
+                .map(|()| out)
+                .map_err(|error| error.to_string())
+        }
+    }
+
+    #[test]
+    fn a_template_renders_onto_the_end_of_the_text_given_as_handlebars_renders_it() {
+        let mut templates = Templates::new();
+        let text = "{{#each items}}{{this}},{{/each}}{{missing.value}}";
+        templates
+            .registry
+            .register_template_string("t", text)
+            .expect("compiles");
+        let context =
+            Context::from(serde_json::json!({"items": ["a", 1, true], "missing": {"value": "x"}}));
+        let mut out = String::from("kept:");
+        templates.render("t", &context, &mut out).expect("renders");
+        assert_eq!(out, "kept:a,1,true,x");
+        let strict = Context::from(serde_json::json!({"items": []}));
+        let expected = templates.registry.render_with_context("t", &strict);
+        assert_eq!(
+            templates.rendered("t", &strict),
+            expected.map_err(|e| e.to_string())
+        );
+        let unknown = templates.registry.render_with_context("none", &strict);
+        assert_eq!(
+            templates.rendered("none", &strict),
+            unknown.map_err(|e| e.to_string())
+        );
+    }
+
     #[test]
     fn only_a_plain_dotted_value_skips_handlebars() {
         assert_eq!(value_path("{{tls.key_mode}}"), Some("tls.key_mode"));
@@ -803,17 +867,21 @@ mod tests {
             .registry
             .register_template_string(name, &deferred.text)
             .expect("compiles");
-        let expected = registered.render(name, &context).expect("renders");
+        let expected = registered
+            .registry
+            .render_with_context(name, &context)
+            .expect("renders");
+        assert_eq!(registered.rendered(name, &context), Ok(expected.clone()));
         assert!(expected.contains("\ndata-dir: /var/lib/etcd\nclient-transport-security:\n  cert-file: /c.crt\npeer-transport-security:\n"));
         assert!(deferred.compiled.get().is_none());
-        let first = profile.templates.render(name, &context).expect("renders");
+        let first = profile.templates.rendered(name, &context).expect("renders");
         let compiled: *const Template = deferred
             .compiled
             .get()
             .and_then(|compiled| compiled.as_ref().ok())
             .expect("compiled");
         assert_eq!(first, expected);
-        let second = profile.templates.render(name, &context).expect("renders");
+        let second = profile.templates.rendered(name, &context).expect("renders");
         assert_eq!(second, expected);
         assert!(std::ptr::eq(
             compiled,
@@ -825,11 +893,11 @@ mod tests {
         ));
         let missing = Context::from(serde_json::json!({"node": {"name": "a"}}));
         assert_eq!(
-            profile
-                .templates
-                .render(name, &missing)
-                .map_err(|e| e.to_string()),
-            registered.render(name, &missing).map_err(|e| e.to_string())
+            profile.templates.rendered(name, &missing),
+            registered
+                .registry
+                .render_with_context(name, &missing)
+                .map_err(|e| e.to_string())
         );
     }
 
@@ -846,12 +914,10 @@ mod tests {
         let context = Context::from(serde_json::json!({"a": true}));
         for _ in 0..2 {
             let error = templates
-                .render("file:broken.hbs", &context)
+                .rendered("file:broken.hbs", &context)
                 .expect_err("does not compile");
             assert!(
-                error
-                    .to_string()
-                    .contains("built-in template does not compile"),
+                error.contains("built-in template does not compile"),
                 "{error}"
             );
         }

@@ -21,6 +21,7 @@ pub fn render(profile: &Profile, context: Value) -> Result<Vec<Entry>, Report> {
         context: Context::from(context),
         report: Report::default(),
         entries: Vec::new(),
+        output: String::new(),
     };
     renderer.directories();
     renderer.files();
@@ -38,6 +39,9 @@ struct Renderer<'a> {
     context: Context,
     report: Report,
     entries: Vec<Entry>,
+    /// Where each template renders, kept from one template to the next so that it grows
+    /// once to the longest text (a large cluster's member list) rather than every time.
+    output: String,
 }
 
 impl Renderer<'_> {
@@ -54,8 +58,13 @@ impl Renderer<'_> {
     }
 
     fn run(&mut self, name: &str, span: &Span) -> String {
-        match self.profile.templates.render(name, &self.context) {
-            Ok(text) => text,
+        self.output.clear();
+        let rendered = self
+            .profile
+            .templates
+            .render(name, &self.context, &mut self.output);
+        match rendered {
+            Ok(()) => self.output.clone(),
             Err(error) => {
                 self.render_error(&error, span);
                 String::new()

@@ -485,7 +485,11 @@ fn etcd_values(
 
 /// `{lead}NAME=value` for each of `vars`, joined by newlines.
 fn joined_lines(vars: &[EnvVar], lead: &str) -> String {
-    let mut text = String::new();
+    let length = vars
+        .iter()
+        .map(|var| lead.len() + var.name.len() + 1 + var.value.len() + 1)
+        .sum();
+    let mut text = String::with_capacity(length);
     for (index, var) in vars.iter().enumerate() {
         if index > 0 {
             text.push('\n');
@@ -615,7 +619,11 @@ fn member_env(cluster: &Cluster, node: &Node, founders: &str, layout: &Layout) -
             "ETCD_ADVERTISE_CLIENT_URLS",
             format!("https://{host}:{}", etcd.client_port),
         ),
-        var("ETCD_INITIAL_CLUSTER", initial_cluster),
+        // Moved in, not copied again: a large cluster's list is tens of kilobytes.
+        EnvVar {
+            name: "ETCD_INITIAL_CLUSTER".to_string(),
+            value: initial_cluster,
+        },
         var("ETCD_INITIAL_CLUSTER_STATE", state),
         var("ETCD_INITIAL_CLUSTER_TOKEN", &etcd.token),
         var("ETCD_STRICT_RECONFIG_CHECK", "true"),
