@@ -8,16 +8,15 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::unit::parse_sections;
-use super::{DataUrls, Os, array, finding, text, warning};
+use super::{Os, Parsed, array, finding, text, warning};
 use crate::diag::Diagnostic;
 use crate::ignition::{ContentHasher, INFLATE_LIMIT, InflateError, gunzip_into};
 
 /// Runs every lint over a config; the OS-specific ones only when `os` is given.
-pub(crate) fn check(config: &Value, os: Option<Os>, urls: &DataUrls) -> Vec<Diagnostic> {
+pub(crate) fn check(config: &Value, os: Option<Os>, parsed: &Parsed) -> Vec<Diagnostic> {
     let mut findings = Vec::new();
-    check_inline_contents(config, urls, &mut findings);
-    check_unit_contents(config, os, &mut findings);
+    check_inline_contents(config, parsed, &mut findings);
+    check_unit_contents(config, os, parsed, &mut findings);
     if let Some(os) = os {
         check_dropin_units(config, os, &mut findings);
         check_link_targets(config, &mut findings);
@@ -27,14 +26,14 @@ pub(crate) fn check(config: &Value, os: Option<Os>, urls: &DataUrls) -> Vec<Diag
 
 /// Inline (`data:`) file contents: gzip that must decompress, a hash that must match what
 /// Ignition will write, and private keys that must not be readable by others.
-fn check_inline_contents(config: &Value, urls: &DataUrls, findings: &mut Vec<Diagnostic>) {
+fn check_inline_contents(config: &Value, parsed: &Parsed, findings: &mut Vec<Diagnostic>) {
     for (index, file) in array(config, "/storage/files").iter().enumerate() {
         let at = format!("$.storage.files.{index}");
         let Some(contents) = file.get("contents") else {
             continue;
         };
         let source = text(contents, "source");
-        let decoded = urls.decode(source);
+        let decoded = parsed.decode(source);
         let Ok(raw) = decoded.as_ref() else {
             continue;
         };
@@ -198,9 +197,18 @@ fn configured_units(config: &Value) -> BTreeSet<&str> {
         .collect()
 }
 
-fn check_unit_contents(config: &Value, os: Option<Os>, findings: &mut Vec<Diagnostic>) {
+fn check_unit_contents(
+    config: &Value,
+    os: Option<Os>,
+    parsed: &Parsed,
+    findings: &mut Vec<Diagnostic>,
+) {
     let units = configured_units(config);
-    let context = UnitContext { units: &units, os };
+    let context = UnitContext {
+        units: &units,
+        os,
+        parsed,
+    };
     for (index, unit) in array(config, "/systemd/units").iter().enumerate() {
         let at = format!("$.systemd.units.{index}");
         if let Some(contents) = unit.get("contents").and_then(Value::as_str) {
@@ -219,10 +227,12 @@ fn check_unit_contents(config: &Value, os: Option<Os>, findings: &mut Vec<Diagno
     }
 }
 
-/// What a unit's text is checked against: the units the config defines, and the OS.
-struct UnitContext<'a> {
+/// What a unit's text is checked against: the units the config defines, and the OS; and
+/// where its parse, shared with the rules, is kept.
+struct UnitContext<'a, 'known> {
     units: &'a BTreeSet<&'a str>,
     os: Option<Os>,
+    parsed: &'a Parsed<'known>,
 }
 
 fn check_unit_text(
@@ -231,7 +241,8 @@ fn check_unit_text(
     context: &UnitContext,
     findings: &mut Vec<Diagnostic>,
 ) {
-    let Ok(sections) = parse_sections(contents) else {
+    let sections = context.parsed.unit_sections(contents);
+    let Ok(sections) = sections.as_ref() else {
         return; // ign.unit-syntax already reports it
     };
     for section in sections

@@ -118,9 +118,9 @@ pub fn validate_knowing(
     os: Option<Os>,
     known: &[(&str, &[u8])],
 ) -> Report {
-    let urls = DataUrls::knowing(known);
-    let mut report = rules::check(config, version, &urls);
-    report.diagnostics.extend(lint::check(config, os, &urls));
+    let parsed = Parsed::knowing(known);
+    let mut report = rules::check(config, version, &parsed);
+    report.diagnostics.extend(lint::check(config, os, &parsed));
     let covered: std::collections::HashSet<String> =
         report.diagnostics.iter().map(Diagnostic::place).collect();
     let schema = schema::check(config, version);
@@ -133,36 +133,51 @@ pub fn validate_knowing(
     report
 }
 
-/// Data URLs decoded at most once per validation. The rules need to know that a URL
-/// decodes and the lints need its bytes; both read the same strings of the same config, so
-/// a string is known by its address and length (never dereferenced: only compared). A URL
-/// equal to one the caller already knows is not decoded at all.
+/// What validation reads more than once, worked out once per validation: data URLs
+/// decoded (the rules need to know that one decodes, the lints need its bytes) and unit
+/// texts parsed (the rules check their syntax and `[Install]`, the lints their sections
+/// and lines). Both walk the same config, so a string is known by its address and length
+/// (never dereferenced: only compared). A URL equal to one the caller already knows is not
+/// decoded at all.
 #[derive(Default)]
-pub(crate) struct DataUrls<'a> {
+pub(crate) struct Parsed<'a> {
     known: &'a [(&'a str, &'a [u8])],
-    decoded: RefCell<HashMap<(usize, usize), Rc<Decoded<'a>>>>,
+    decoded: Memo<Decoded<'a>>,
+    units: Memo<Result<Vec<String>, unit::SyntaxError>>,
 }
 
 type Decoded<'a> = Result<Cow<'a, [u8]>, crate::ignition::dataurl::DecodeError>;
 
-impl<'a> DataUrls<'a> {
+/// Values worked out from strings of the config, by the string's address and length.
+type Memo<T> = RefCell<HashMap<(usize, usize), Rc<T>>>;
+
+fn remembered<T>(memo: &Memo<T>, text: &str, work_out: impl FnOnce() -> T) -> Rc<T> {
+    let key = (text.as_ptr() as usize, text.len());
+    Rc::clone(
+        memo.borrow_mut()
+            .entry(key)
+            .or_insert_with(|| Rc::new(work_out())),
+    )
+}
+
+impl<'a> Parsed<'a> {
     fn knowing(known: &'a [(&'a str, &'a [u8])]) -> Self {
-        DataUrls {
+        Parsed {
             known,
-            decoded: RefCell::default(),
+            ..Parsed::default()
         }
     }
 
     /// The bytes of the data URL `url`, decoded (or found known) on the first call for
     /// that string.
     pub(crate) fn decode(&self, url: &str) -> Rc<Decoded<'a>> {
-        let key = (url.as_ptr() as usize, url.len());
-        Rc::clone(
-            self.decoded
-                .borrow_mut()
-                .entry(key)
-                .or_insert_with(|| Rc::new(self.read(url))),
-        )
+        remembered(&self.decoded, url, || self.read(url))
+    }
+
+    /// The sections of the unit text `text`, in order, or its first syntax error: parsed
+    /// on the first call for that string.
+    pub(crate) fn unit_sections(&self, text: &str) -> Rc<Result<Vec<String>, unit::SyntaxError>> {
+        remembered(&self.units, text, || unit::parse_sections(text))
     }
 
     fn read(&self, url: &str) -> Decoded<'a> {
@@ -229,16 +244,34 @@ mod tests {
     fn a_known_url_is_read_as_its_bytes_and_any_other_is_decoded() {
         let text = b"a b\n";
         let known = [("data:,a%20b%0A", &text[..])];
-        let urls = DataUrls::knowing(&known);
+        let parsed = Parsed::knowing(&known);
         let copy = String::from("data:,a%20b%0A");
-        match urls.decode(&copy).as_ref() {
+        match parsed.decode(&copy).as_ref() {
             Ok(Cow::Borrowed(bytes)) => assert_eq!(bytes.as_ptr(), text.as_ptr()),
             other => panic!("not read from the known bytes: {other:?}"),
         }
         assert!(matches!(
-            urls.decode("data:,c%0A").as_ref(),
+            parsed.decode("data:,c%0A").as_ref(),
             Ok(Cow::Owned(bytes)) if bytes == b"c\n"
         ));
+    }
+
+    #[test]
+    fn a_unit_text_is_parsed_once_per_string_and_each_string_on_its_own() {
+        let parsed = Parsed::default();
+        let text = String::from("[Unit]\nA=b\n");
+        let first = parsed.unit_sections(&text);
+        assert_eq!(first.as_ref(), &Ok(vec!["Unit".to_string()]));
+        assert!(Rc::ptr_eq(&first, &parsed.unit_sections(&text)));
+        let equal = text.clone();
+        assert!(!Rc::ptr_eq(&first, &parsed.unit_sections(&equal)));
+        let prefix = &text[..7];
+        assert_eq!(
+            parsed.unit_sections(prefix).as_ref(),
+            &Ok(vec!["Unit".to_string()])
+        );
+        let broken = parsed.unit_sections("A=b\n");
+        assert_eq!(broken.as_ref().as_ref().map_err(|e| e.line), Err(1));
     }
 
     #[test]
@@ -269,8 +302,8 @@ mod tests {
     #[test]
     #[should_panic(expected = "a known data URL decodes to its bytes")]
     fn a_known_url_that_does_not_decode_to_its_bytes_is_caught_in_debug_builds() {
-        let urls = DataUrls::knowing(&[("data:,a%0A", b"b\n")]);
-        let _ = urls.decode("data:,a%0A");
+        let parsed = Parsed::knowing(&[("data:,a%0A", b"b\n")]);
+        let _ = parsed.decode("data:,a%0A");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::nodes::StorageNode;
 use crate::diag::Diagnostic;
 use crate::ignition::SpecVersion;
-use crate::validate::DataUrls;
+use crate::validate::Parsed;
 use crate::validate::{array, finding, warning};
 
 pub(super) fn check_file(node: &StorageNode, findings: &mut Vec<Diagnostic>) {
@@ -99,7 +99,7 @@ fn resources(config: &Value) -> Vec<(Place, &Value)> {
 pub(super) fn check(
     config: &Value,
     version: SpecVersion,
-    urls: &DataUrls,
+    parsed: &Parsed,
     findings: &mut Vec<Diagnostic>,
 ) {
     for (at, resource) in resources(config) {
@@ -133,7 +133,7 @@ pub(super) fn check(
             check_hash(hash, source.is_some(), at, version, findings);
         }
         if let Some(source) = source {
-            check_source(source, at, version, urls, findings);
+            check_source(source, at, version, parsed, findings);
         }
         let headers = array(resource, "/httpHeaders");
         let is_http = source.is_some_and(|s| s.starts_with("http://") || s.starts_with("https://"));
@@ -230,7 +230,7 @@ fn check_source(
     source: &str,
     at: Place,
     version: SpecVersion,
-    urls: &DataUrls,
+    parsed: &Parsed,
     findings: &mut Vec<Diagnostic>,
 ) {
     let at = || format!("{at}.source");
@@ -254,7 +254,7 @@ fn check_source(
         return;
     }
     if scheme.as_deref() == Some("data") {
-        if let Err(error) = urls.decode(source).as_ref() {
+        if let Err(error) = parsed.decode(source).as_ref() {
             findings.push(finding(
                 "ign.data-url",
                 at(),

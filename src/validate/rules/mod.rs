@@ -20,12 +20,12 @@ mod units;
 use crate::json::Lookup;
 use serde_json::Value;
 
-use super::{DataUrls, finding};
+use super::{Parsed, finding};
 use crate::diag::{Diagnostic, Report};
 use crate::ignition::SpecVersion;
 
 /// Runs every rule over a config of spec `version`.
-pub(crate) fn check(config: &Value, version: SpecVersion, urls: &DataUrls) -> Report {
+pub(crate) fn check(config: &Value, version: SpecVersion, parsed: &Parsed) -> Report {
     let mut findings = Vec::new();
     check_version(config, version, &mut findings);
     if holds_fraction(config) {
@@ -33,8 +33,8 @@ pub(crate) fn check(config: &Value, version: SpecVersion, urls: &DataUrls) -> Re
     }
     let nodes = nodes::storage_nodes(config);
     nodes::check(&nodes, version, &mut findings);
-    files::check(config, version, urls, &mut findings);
-    units::check(config, &nodes, &mut findings);
+    files::check(config, version, parsed, &mut findings);
+    units::check(config, &nodes, parsed, &mut findings);
     passwd::check(config, &mut findings);
     ignition_section::check(config, version, &mut findings);
     disks::check(config, &mut findings);
@@ -134,7 +134,7 @@ mod tests {
     use serde_json::json;
 
     fn codes(config: Value) -> Vec<(&'static str, String)> {
-        check(&config, SpecVersion::V3_4, &DataUrls::default())
+        check(&config, SpecVersion::V3_4, &Parsed::default())
             .diagnostics
             .into_iter()
             .map(|d| (d.code, d.place()))
@@ -365,7 +365,7 @@ mod tests {
         let report = check(
             &with_source("3.3.0", arn),
             SpecVersion::V3_3,
-            &DataUrls::default(),
+            &Parsed::default(),
         );
         assert_eq!(report.diagnostics[0].code, "ign.url-scheme");
     }

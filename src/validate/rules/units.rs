@@ -8,8 +8,7 @@ use serde_json::Value;
 
 use super::nodes::StorageNode;
 use crate::diag::Diagnostic;
-use crate::validate::unit::parse_sections;
-use crate::validate::{array, finding, warning};
+use crate::validate::{Parsed, array, finding, warning};
 
 const UNIT_SUFFIXES: [&str; 12] = [
     ".service",
@@ -27,12 +26,17 @@ const UNIT_SUFFIXES: [&str; 12] = [
 ];
 
 /// Units and drop-ins, and the files that would collide with them.
-pub(super) fn check(config: &Value, nodes: &[StorageNode], findings: &mut Vec<Diagnostic>) {
-    check_units(config, findings);
+pub(super) fn check(
+    config: &Value,
+    nodes: &[StorageNode],
+    parsed: &Parsed,
+    findings: &mut Vec<Diagnostic>,
+) {
+    check_units(config, parsed, findings);
     check_unit_path_conflicts(config, nodes, findings);
 }
 
-fn check_units(config: &Value, findings: &mut Vec<Diagnostic>) {
+fn check_units(config: &Value, parsed: &Parsed, findings: &mut Vec<Diagnostic>) {
     let mut seen: HashMap<&str, usize> = HashMap::new();
     let units = array(config, "/systemd/units");
     for (index, unit) in units.iter().enumerate() {
@@ -58,11 +62,11 @@ fn check_units(config: &Value, findings: &mut Vec<Diagnostic>) {
         }
         let contents = unit.get("contents").and_then(Value::as_str);
         if let Some(contents) = contents {
-            check_unit_text(contents, &format!("{at}.contents"), findings);
+            check_unit_text(contents, &format!("{at}.contents"), parsed, findings);
         }
         let enabled = unit.get("enabled").and_then(Value::as_bool) == Some(true);
         // Contents that do not parse are reported as ign.unit-syntax, not as missing [Install].
-        if enabled && contents.is_some_and(lacks_install) {
+        if enabled && contents.is_some_and(|contents| lacks_install(contents, parsed)) {
             findings.push(warning(
                 "ign.unit-no-install",
                 format!("{at}.enabled"),
@@ -70,20 +74,29 @@ fn check_units(config: &Value, findings: &mut Vec<Diagnostic>) {
             ));
         }
         if enabled && contents.is_none() {
-            check_template_install(units, name, findings);
+            check_template_install(units, name, parsed, findings);
         }
-        check_dropins(unit, &at, findings);
+        check_dropins(unit, &at, parsed, findings);
     }
 }
 
 /// Whether unit contents parse and have no `[Install]` section.
-fn lacks_install(contents: &str) -> bool {
-    parse_sections(contents).is_ok_and(|sections| !sections.iter().any(|s| s == "Install"))
+fn lacks_install(contents: &str, parsed: &Parsed) -> bool {
+    parsed
+        .unit_sections(contents)
+        .as_ref()
+        .as_ref()
+        .is_ok_and(|sections| !sections.iter().any(|s| s == "Install"))
 }
 
 /// An enabled instance (`a@one.service`) without contents of its own is enabled through its
 /// template (`a@.service`), which then needs an `[Install]` section.
-fn check_template_install(units: &[Value], instance: &str, findings: &mut Vec<Diagnostic>) {
+fn check_template_install(
+    units: &[Value],
+    instance: &str,
+    parsed: &Parsed,
+    findings: &mut Vec<Diagnostic>,
+) {
     let Some((prefix, rest)) = instance.split_once('@') else {
         return;
     };
@@ -99,7 +112,7 @@ fn check_template_install(units: &[Value], instance: &str, findings: &mut Vec<Di
         && unit
             .get("contents")
             .and_then(Value::as_str)
-            .is_some_and(lacks_install)
+            .is_some_and(|contents| lacks_install(contents, parsed))
     {
         findings.push(warning(
             "ign.unit-no-install",
@@ -111,7 +124,7 @@ fn check_template_install(units: &[Value], instance: &str, findings: &mut Vec<Di
     }
 }
 
-fn check_dropins(unit: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
+fn check_dropins(unit: &Value, at: &str, parsed: &Parsed, findings: &mut Vec<Diagnostic>) {
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (index, dropin) in array(unit, "/dropins").iter().enumerate() {
         let at = format!("{at}.dropins.{index}");
@@ -131,13 +144,13 @@ fn check_dropins(unit: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
             ));
         }
         if let Some(contents) = dropin.get("contents").and_then(Value::as_str) {
-            check_unit_text(contents, &format!("{at}.contents"), findings);
+            check_unit_text(contents, &format!("{at}.contents"), parsed, findings);
         }
     }
 }
 
-fn check_unit_text(text: &str, at: &str, findings: &mut Vec<Diagnostic>) {
-    if let Err(error) = parse_sections(text) {
+fn check_unit_text(text: &str, at: &str, parsed: &Parsed, findings: &mut Vec<Diagnostic>) {
+    if let Err(error) = parsed.unit_sections(text).as_ref() {
         findings.push(finding(
             "ign.unit-syntax",
             at.to_string(),
