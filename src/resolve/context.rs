@@ -408,11 +408,11 @@ impl<'a> NodeContexts<'a> {
     pub fn node(&self, node: &Node, node_tls: &NodeTls) -> NodeContext {
         let (cluster, material, layout, wanted) =
             (self.cluster, self.material, self.layout, self.wanted);
-        let mut etcd = etcd_values(cluster, node, &self.founders, layout, wanted);
-        let pod = wanted.pod.then(|| pod_values(cluster, node, &etcd, layout));
-        if !wanted.etcd_flags {
-            etcd.flags = None;
-        }
+        let member = member_env(cluster, node, &self.founders, layout);
+        let pod = wanted
+            .pod
+            .then(|| pod_values(cluster, node, &member, layout));
+        let etcd = etcd_values(cluster, node, member, layout, wanted);
         NodeContext {
             cluster: ClusterValues {
                 name: cluster.name.clone(),
@@ -438,34 +438,29 @@ impl<'a> NodeContexts<'a> {
     }
 }
 
-/// The member's settings, as env file lines or as the config file and the unit's
-/// environment. The flags are made when the profile prints them or the static pod
-/// (whose command they are).
+/// The member's settings (`env`, from `member_env`), as env file lines or as the config
+/// file and the unit's environment, and as flags when the profile prints them.
 fn etcd_values(
     cluster: &Cluster,
     node: &Node,
-    founders: &str,
+    env: Vec<EnvVar>,
     layout: &Layout,
     wanted: Wanted,
 ) -> EtcdValues {
-    let env = member_env(cluster, node, founders, layout);
     let config_file = cluster.etcd.config_file;
-    let settings = || env.iter().filter(|v| v.name.starts_with("ETCD_"));
+    let config = if config_file {
+        config_file_values(env.iter().filter(|v| is_setting(v)))
+    } else {
+        ConfigFileValues::default()
+    };
+    let flags = wanted
+        .etcd_flags
+        .then(|| if config_file { Vec::new() } else { flags(&env) });
     let process_env = env
         .iter()
-        .filter(|v| !v.name.starts_with("ETCD_"))
+        .filter(|v| !is_setting(v))
         .map(|v| var(&v.name, &v.value))
         .collect();
-    let (config, flags) = if config_file {
-        (config_file_values(settings()), Vec::new())
-    } else if wanted.etcd_flags || wanted.pod {
-        let flags = settings()
-            .map(|v| format!("--{}={}", super::etcd::flag_of(&v.name), v.value))
-            .collect();
-        (ConfigFileValues::default(), flags)
-    } else {
-        (ConfigFileValues::default(), Vec::new())
-    };
     let env = if config_file { Vec::new() } else { env };
     let etcdctl_env = etcdctl_env(cluster, node, layout);
     EtcdValues {
@@ -475,12 +470,26 @@ fn etcd_values(
         env_file: !config_file,
         config_file,
         config,
-        flags: Some(flags),
+        flags,
         process_env,
         etcdctl_exports: joined_lines(&etcdctl_env, "export "),
         etcdctl_env: wanted.etcdctl_env.then_some(etcdctl_env),
         has_etcdutl: cluster.etcd.minor >= 5,
     }
+}
+
+/// Whether a line of the member env is an etcd setting (`ETCD_*`), not the process
+/// environment (`GOMAXPROCS`).
+fn is_setting(var: &EnvVar) -> bool {
+    var.name.starts_with("ETCD_")
+}
+
+/// The member env's settings as etcd's flags (`--name=value`, in env order).
+fn flags(env: &[EnvVar]) -> Vec<String> {
+    env.iter()
+        .filter(|v| is_setting(v))
+        .map(|v| format!("--{}={}", super::etcd::flag_of(&v.name), v.value))
+        .collect()
 }
 
 /// `{lead}NAME=value` for each of `vars`, joined by newlines.
@@ -757,12 +766,13 @@ fn kubelet_values(cluster: &Cluster, material: &Material) -> KubeletValues {
     }
 }
 
-fn pod_values(cluster: &Cluster, node: &Node, etcd: &EtcdValues, layout: &Layout) -> PodValues {
+/// The static pod of `node`, whose member env (from `member_env`) is `env`.
+fn pod_values(cluster: &Cluster, node: &Node, env: &[EnvVar], layout: &Layout) -> PodValues {
     let mut command = vec!["etcd".to_string()];
-    if etcd.config_file {
+    if cluster.etcd.config_file {
         command.push(format!("--config-file={}", layout.config_file));
     } else {
-        command.extend(etcd.flags.iter().flatten().cloned());
+        command.extend(flags(env));
     }
     let metrics = listen_sockets(&cluster.etcd, node)
         .into_iter()
@@ -783,9 +793,9 @@ fn pod_values(cluster: &Cluster, node: &Node, etcd: &EtcdValues, layout: &Layout
     };
     PodValues {
         command: command.iter().map(|arg| yaml_quoted(arg)).collect(),
-        env: etcd
-            .process_env
+        env: env
             .iter()
+            .filter(|v| !is_setting(v))
             .map(|v| var(&v.name, yaml_quoted(&v.value)))
             .collect(),
         advertise_client_urls: yaml_quoted(&format!(
