@@ -453,9 +453,13 @@ fn etcd_values(
     } else {
         ConfigFileValues::default()
     };
-    let flags = wanted
-        .etcd_flags
-        .then(|| if config_file { Vec::new() } else { flags(&env) });
+    let flags = wanted.etcd_flags.then(|| {
+        if config_file {
+            Vec::new()
+        } else {
+            member_flags(&env)
+        }
+    });
     let process_env = env
         .iter()
         .filter(|v| !is_setting(v))
@@ -485,7 +489,7 @@ fn is_setting(var: &EnvVar) -> bool {
 }
 
 /// The member env's settings as etcd's flags (`--name=value`, in env order).
-fn flags(env: &[EnvVar]) -> Vec<String> {
+fn member_flags(env: &[EnvVar]) -> Vec<String> {
     env.iter()
         .filter(|v| is_setting(v))
         .map(|v| format!("--{}={}", super::etcd::flag_of(&v.name), v.value))
@@ -772,7 +776,7 @@ fn pod_values(cluster: &Cluster, node: &Node, env: &[EnvVar], layout: &Layout) -
     if cluster.etcd.config_file {
         command.push(format!("--config-file={}", layout.config_file));
     } else {
-        command.extend(flags(env));
+        command.extend(member_flags(env));
     }
     let metrics = listen_sockets(&cluster.etcd, node)
         .into_iter()
