@@ -362,7 +362,7 @@ fn render(args: &RenderArgs, sink: Sink) -> Result<i32, Report> {
         pretty: args.pretty,
         only_node: args.node.clone(),
         ignition: args.ignition.as_deref().and_then(SpecVersion::parse),
-        checks: crate::check::Options::default(),
+        ..Options::default()
     };
     let mut compiled = compile(&args.spec, &options)?;
     let warnings = std::mem::take(&mut compiled.warnings);
@@ -614,6 +614,7 @@ fn check_cluster(args: &CheckArgs, sink: Sink) -> i32 {
             expiry_warning_days: args.expiry_days,
             ..crate::check::Options::default()
         },
+        findings_only: args.golden.is_none(),
         ..Options::default()
     };
     let (mut report, cluster) = match compile(&args.spec, &options) {

@@ -46,6 +46,28 @@ pub struct Options {
     pub ignition: Option<ignition::SpecVersion>,
     /// The time and expiry window the certificate checks use.
     pub checks: check::Options,
+    /// Validate every node's config but print none: `Compiled::nodes` is then empty. For
+    /// `check`, which reports findings only: printing a config never finds anything, and a
+    /// 1000-node cluster's printed configs are 75 MB made, kept until the end, and dropped.
+    pub findings_only: bool,
+}
+
+/// How each node's validated config is printed, if at all.
+#[derive(Clone, Copy)]
+enum Printing {
+    Compact,
+    Pretty,
+    Skipped,
+}
+
+impl Printing {
+    fn of(options: &Options) -> Printing {
+        match (options.findings_only, options.pretty) {
+            (true, _) => Printing::Skipped,
+            (false, true) => Printing::Pretty,
+            (false, false) => Printing::Compact,
+        }
+    }
 }
 
 /// One node's finished config.
@@ -60,6 +82,7 @@ pub struct RenderedNode {
 /// report that holds no errors), with the resolved cluster for the delivery stages.
 #[derive(Debug)]
 pub struct Compiled {
+    /// In node order; empty when `Options::findings_only` was set.
     pub nodes: Vec<RenderedNode>,
     pub warnings: Report,
     pub cluster: resolve::Cluster,
@@ -115,11 +138,11 @@ pub fn compile(spec_path: &Path, options: &Options) -> Result<Compiled, Report> 
         })
         .collect();
     let mut nodes = Vec::new();
-    for outcome in compile_nodes(&inputs, cluster.ignition, options.pretty) {
+    for outcome in compile_nodes(&inputs, cluster.ignition, Printing::of(options)) {
         match outcome {
             Ok((node, warnings)) => {
                 report.extend(warnings);
-                nodes.push(node);
+                nodes.extend(node);
             }
             Err(errors) => report.extend(errors),
         }
@@ -174,14 +197,14 @@ const NODES_PER_THREAD: usize = 32;
 fn compile_nodes(
     inputs: &[NodeInputs],
     version: ignition::SpecVersion,
-    pretty: bool,
-) -> Vec<Result<(RenderedNode, Report), Report>> {
+    printing: Printing,
+) -> Vec<Result<(Option<RenderedNode>, Report), Report>> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let threads = cores.min(inputs.len() / NODES_PER_THREAD).max(1);
     if threads == 1 {
         return inputs
             .iter()
-            .map(|node| compile_node(node, version, pretty))
+            .map(|node| compile_node(node, version, printing))
             .collect();
     }
     let run = inputs.len().div_ceil(threads);
@@ -192,7 +215,7 @@ fn compile_nodes(
                 scope.spawn(move || {
                     chunk
                         .iter()
-                        .map(|node| compile_node(node, version, pretty))
+                        .map(|node| compile_node(node, version, printing))
                         .collect::<Vec<_>>()
                 })
             })
@@ -208,12 +231,13 @@ fn compile_nodes(
     })
 }
 
-/// render → assemble → merge snippets → validate → serialize for one node.
+/// render → assemble → merge snippets → validate → print for one node (nothing is printed
+/// when `printing` says so).
 fn compile_node(
     inputs: &NodeInputs,
     version: ignition::SpecVersion,
-    pretty: bool,
-) -> Result<(RenderedNode, Report), Report> {
+    printing: Printing,
+) -> Result<(Option<RenderedNode>, Report), Report> {
     let node = &inputs.node.name;
     let context_json = to_json(&inputs.contexts.node(inputs.node, inputs.tls))?;
     let entries = profile::render::render(inputs.profile, context_json)?;
@@ -241,15 +265,18 @@ fn compile_node(
     if report.has_errors() {
         return Err(report);
     }
+    let pretty = match printing {
+        Printing::Skipped => return Ok((None, report)),
+        Printing::Compact => false,
+        Printing::Pretty => true,
+    };
     let mut json = json::to_string(&config, pretty);
     json.push('\n');
-    Ok((
-        RenderedNode {
-            name: node.clone(),
-            json,
-        },
-        report,
-    ))
+    let rendered = RenderedNode {
+        name: node.clone(),
+        json,
+    };
+    Ok((Some(rendered), report))
 }
 
 /// kindling's own output may not carry a key its spec version does not define: what is

@@ -7,6 +7,7 @@ mod common;
 use std::path::Path;
 
 use common::{golden, kindling, repo, snapshot};
+use kindling::Options;
 
 const CASES: [&str; 8] = [
     "single-node",
@@ -134,5 +135,27 @@ fn expected_files_validate() {
                 report.render(kindling::diag::Format::Human)
             );
         }
+    }
+}
+
+/// `check` compiles for its findings only: for every case it finds what a full compile
+/// finds, and prints no config.
+#[test]
+fn compiling_for_findings_only_finds_the_same_and_prints_nothing() {
+    for case in CASES {
+        let spec = golden(case).join("cluster.yaml");
+        let full = kindling::compile(&spec, &Options::default()).expect(case);
+        let findings_only = Options {
+            findings_only: true,
+            ..Options::default()
+        };
+        let checked = kindling::compile(&spec, &findings_only).expect(case);
+        assert!(!full.nodes.is_empty(), "{case}");
+        assert!(checked.nodes.is_empty(), "{case}");
+        assert_eq!(
+            format!("{:?}", checked.warnings),
+            format!("{:?}", full.warnings),
+            "{case}"
+        );
     }
 }

@@ -207,6 +207,49 @@ fn an_invalid_config_from_a_profile_is_traced_to_its_entry() {
     assert!(output.stdout.is_empty());
 }
 
+/// `check` validates each node's config without printing it, and refuses what `render`
+/// refuses, at the same entry.
+#[test]
+fn check_refuses_an_invalid_config_from_a_profile_as_render_does() {
+    let dir = setup();
+    edit(
+        &dir.path().join("my-profiles/custom/profile.yaml"),
+        "path: /etc/hostname",
+        "path: etc/hostname",
+    );
+    let rendered = kindling()
+        .args(["--format", "json", "render"])
+        .arg(dir.path().join("cluster.yaml"))
+        .arg("-o")
+        .arg(dir.path().join("out"))
+        .arg("--profiles")
+        .arg(dir.path().join("my-profiles"))
+        .output()
+        .unwrap();
+    let checked = kindling()
+        .args(["--format", "json", "check"])
+        .arg(dir.path().join("cluster.yaml"))
+        .arg("--profiles")
+        .arg(dir.path().join("my-profiles"))
+        .output()
+        .unwrap();
+    assert_eq!(rendered.status.code(), Some(1));
+    assert_eq!(checked.status.code(), Some(1));
+    let errors = |report: &[u8]| -> Vec<serde_json::Value> {
+        let all: serde_json::Value = serde_json::from_slice(report).unwrap();
+        all.as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["severity"] == "error")
+            .cloned()
+            .collect()
+    };
+    let refused = errors(&checked.stdout);
+    assert_eq!(refused, errors(&rendered.stdout));
+    assert_eq!(refused.len(), 3, "one per node: {refused:?}");
+    assert!(refused.iter().all(|f| f["code"] == "ign.path-relative"));
+}
+
 #[test]
 fn a_unit_with_broken_syntax_is_refused() {
     let dir = setup();

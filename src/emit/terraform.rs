@@ -45,7 +45,7 @@ pub fn answer(stdin: &str) -> Result<String, Report> {
                     })
             })
             .transpose()?,
-        checks: crate::check::Options::default(),
+        ..Options::default()
     };
     let compiled = compile(&PathBuf::from(spec), &options)?;
     let mut result = Map::new();
