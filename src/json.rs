@@ -1,9 +1,12 @@
-//! The two things every node's config goes through many times, done without the work
+//! The things every node's config goes through many times, done without the work
 //! `serde_json` does for the general case.
 //!
 //! - Pointer look-ups (render, merge, validate): `Value::pointer` builds two new strings per
 //!   token to undo the `~1` and `~0` escapes; a node takes hundreds of look-ups, and almost
 //!   no pointer holds an escape.
+//! - Member look-ups (`Lookup::member`, and each step of a pointer): serde_json's map hashes
+//!   the key with SipHash, about 200 instructions, where an Ignition object has a handful of
+//!   members whose keys mostly differ in length, so comparing them one by one costs a few.
 //! - Printing the finished config: `serde_json` checks each byte of each string against its
 //!   escape table, and most of a config is long data URLs that need no escape. `to_string`
 //!   prints exactly what `serde_json::to_string` (or `to_string_pretty`) prints, but checks
@@ -22,6 +25,10 @@ pub trait Lookup {
     /// The value at a profile's dotted context path (`sysext.update_enabled`): what `at`
     /// finds at `/` and the path with its dots made slashes, without making that string.
     fn at_dotted(&self, path: &str) -> Option<&Value>;
+
+    /// The member `key` of an object, as `Value::get` finds it (nothing for any other
+    /// value), without hashing the key when the object is small.
+    fn member(&self, key: &str) -> Option<&Value>;
 }
 
 impl Lookup for Value {
@@ -34,6 +41,13 @@ impl Lookup for Value {
 
     fn at_dotted(&self, path: &str) -> Option<&Value> {
         tokens(self, path.split(['.', '/']))
+    }
+
+    fn member(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Object(map) => member(map, key),
+            _ => None,
+        }
     }
 }
 
@@ -53,9 +67,26 @@ fn tokens<'a, 't>(
 
 fn step<'a>(target: &'a Value, token: &str) -> Option<&'a Value> {
     match target {
-        Value::Object(map) => map.get(token),
+        Value::Object(map) => member(map, token),
         Value::Array(items) => array_index(token).and_then(|index| items.get(index)),
         _ => None,
+    }
+}
+
+/// Objects up to this many members are searched key by key; a longer one is hashed, so no
+/// look-up compares more than this many keys. kindling's own configs have at most 6
+/// members per object, and with 16 a 100-node check hashes no look-up at all (with 8, the
+/// render context's larger objects still took 10,700 hashed look-ups).
+const SCANNED: usize = 16;
+
+/// The member `key` of `map`.
+pub fn member<'a>(map: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
+    if map.len() <= SCANNED {
+        map.iter()
+            .find(|(name, _)| *name == key)
+            .map(|(_, value)| value)
+    } else {
+        map.get(key)
     }
 }
 
@@ -291,6 +322,25 @@ mod tests {
                 document.pointer(pointer),
                 "{pointer:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_member_is_found_as_serde_json_finds_it_in_objects_of_every_size() {
+        for size in [0, 1, 2, SCANNED - 1, SCANNED, SCANNED + 1, 3 * SCANNED] {
+            let object: serde_json::Map<String, Value> = (0..size)
+                .map(|index| (format!("k{index}"), Value::from(index)))
+                .collect();
+            let value = Value::Object(object.clone());
+            let keys = (0..size + 2).map(|index| format!("k{index}"));
+            for key in keys.chain(["".to_string(), "k".to_string(), "K0".to_string()]) {
+                assert_eq!(member(&object, &key), object.get(&key), "{size}: {key}");
+                assert_eq!(value.member(&key), value.get(&key), "{size}: {key}");
+            }
+        }
+        for other in [json!(null), json!([{"k0": 1}]), json!("k0"), json!(0)] {
+            assert_eq!(other.member("k0"), None, "{other}");
+            assert_eq!(other.member("0"), other.get("0"), "{other}");
         }
     }
 

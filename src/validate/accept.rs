@@ -90,9 +90,10 @@ fn required(value: &Tree, instance: &Value) -> bool {
         return true;
     };
     value.as_array().is_some_and(|names| {
-        names
-            .iter()
-            .all(|name| name.as_str().is_some_and(|name| object.contains_key(name)))
+        names.iter().all(|name| {
+            name.as_str()
+                .is_some_and(|name| crate::json::member(object, name).is_some())
+        })
     })
 }
 

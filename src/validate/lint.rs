@@ -29,7 +29,7 @@ pub(crate) fn check(config: &Value, os: Option<Os>, parsed: &Parsed) -> Vec<Diag
 fn check_inline_contents(config: &Value, parsed: &Parsed, findings: &mut Vec<Diagnostic>) {
     for (index, file) in array(config, "/storage/files").iter().enumerate() {
         let at = format!("$.storage.files.{index}");
-        let Some(contents) = file.get("contents") else {
+        let Some(contents) = file.member("contents") else {
             continue;
         };
         let source = text(contents, "source");
@@ -72,7 +72,7 @@ fn check_inline_contents(config: &Value, parsed: &Parsed, findings: &mut Vec<Dia
                 ));
             }
         }
-        let mode = file.get("mode").and_then(Value::as_u64).unwrap_or(0o644);
+        let mode = file.member("mode").and_then(Value::as_u64).unwrap_or(0o644);
         if mode & 0o077 != 0 && looks_like_private_key(&inspected.head) {
             findings.push(warning(
                 "ign.private-key-mode",
@@ -211,11 +211,11 @@ fn check_unit_contents(
     };
     for (index, unit) in array(config, "/systemd/units").iter().enumerate() {
         let at = format!("$.systemd.units.{index}");
-        if let Some(contents) = unit.get("contents").and_then(Value::as_str) {
+        if let Some(contents) = unit.member("contents").and_then(Value::as_str) {
             check_unit_text(contents, &format!("{at}.contents"), &context, findings);
         }
         for (dropin_index, dropin) in array(unit, "/dropins").iter().enumerate() {
-            if let Some(contents) = dropin.get("contents").and_then(Value::as_str) {
+            if let Some(contents) = dropin.member("contents").and_then(Value::as_str) {
                 check_unit_text(
                     contents,
                     &format!("{at}.dropins.{dropin_index}.contents"),
@@ -358,7 +358,7 @@ fn shipped_by_an_installed_extension(config: &Value, unit: &str) -> bool {
 fn check_dropin_units(config: &Value, os: Os, findings: &mut Vec<Diagnostic>) {
     for (index, unit) in array(config, "/systemd/units").iter().enumerate() {
         let name = text(unit, "name");
-        let has_contents = unit.get("contents").is_some_and(|c| !c.is_null());
+        let has_contents = unit.member("contents").is_some_and(|c| !c.is_null());
         if !array(unit, "/dropins").is_empty()
             && !has_contents
             && !is_standard_unit(name, os)

@@ -216,7 +216,7 @@ pub(crate) fn array<'a>(value: &'a Value, pointer: &str) -> &'a [Value] {
 
 /// The string under `key`, or "" (the schema reports a wrong type).
 pub(crate) fn text<'a>(value: &'a Value, key: &str) -> &'a str {
-    value.get(key).and_then(Value::as_str).unwrap_or("")
+    value.member(key).and_then(Value::as_str).unwrap_or("")
 }
 
 /// A place in a config: its JSON path (the line is added when the text is known).

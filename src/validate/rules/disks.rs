@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use crate::json::Lookup;
 use serde_json::Value;
 
 use super::{absolute_path, duplicate};
@@ -18,7 +19,7 @@ pub fn check(config: &Value, findings: &mut Vec<Diagnostic>) {
     for (index, disk) in array(config, "/storage/disks").iter().enumerate() {
         let at = format!("$.storage.disks.{index}");
         match disk
-            .get("device")
+            .member("device")
             .and_then(Value::as_str)
             .filter(|d| !d.is_empty())
         {
@@ -40,15 +41,18 @@ pub fn check(config: &Value, findings: &mut Vec<Diagnostic>) {
 
 /// A partition's number, 0 when it has none ("next free").
 fn number(partition: &Value) -> i64 {
-    partition.get("number").and_then(Value::as_i64).unwrap_or(0)
+    partition
+        .member("number")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
 }
 
 fn label(partition: &Value) -> Option<&str> {
-    partition.get("label").and_then(Value::as_str)
+    partition.member("label").and_then(Value::as_str)
 }
 
 fn mib(partition: &Value, key: &str) -> Option<i64> {
-    partition.get(key).and_then(Value::as_i64)
+    partition.member(key).and_then(Value::as_i64)
 }
 
 fn check_partitions(disk: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
@@ -115,7 +119,7 @@ fn check_partition(partition: &Value, at: &str, findings: &mut Vec<Diagnostic>) 
         }
     }
     for key in ["typeGuid", "guid"] {
-        if let Some(guid) = partition.get(key).and_then(Value::as_str)
+        if let Some(guid) = partition.member(key).and_then(Value::as_str)
             && !guid.is_empty()
             && !is_guid(guid)
         {
@@ -126,11 +130,11 @@ fn check_partition(partition: &Value, at: &str, findings: &mut Vec<Diagnostic>) 
             ));
         }
     }
-    let deleted = partition.get("shouldExist") == Some(&Value::Bool(false));
+    let deleted = partition.member("shouldExist") == Some(&Value::Bool(false));
     let describes = label(partition).is_some()
         || ["typeGuid", "guid"].iter().any(|k| {
             partition
-                .get(*k)
+                .member(k)
                 .and_then(Value::as_str)
                 .is_some_and(|g| !g.is_empty())
         })

@@ -17,7 +17,7 @@ use crate::validate::Parsed;
 use crate::validate::{array, finding, warning};
 
 pub(super) fn check_file(node: &StorageNode, findings: &mut Vec<Diagnostic>) {
-    let overwrite = node.value.get("overwrite").and_then(Value::as_bool) == Some(true);
+    let overwrite = node.value.member("overwrite").and_then(Value::as_bool) == Some(true);
     let has_source = node
         .value
         .at("/contents/source")
@@ -69,7 +69,7 @@ impl std::fmt::Display for Place {
 fn resources(config: &Value) -> Vec<(Place, &Value)> {
     let mut out = Vec::new();
     for (index, file) in array(config, "/storage/files").iter().enumerate() {
-        if let Some(contents) = file.get("contents") {
+        if let Some(contents) = file.member("contents") {
             out.push((Place::Contents(index), contents));
         }
         for (append_index, append) in array(file, "/append").iter().enumerate() {
@@ -89,7 +89,7 @@ fn resources(config: &Value) -> Vec<(Place, &Value)> {
         out.push((Place::Authority(index), ca));
     }
     for (index, luks) in array(config, "/storage/luks").iter().enumerate() {
-        if let Some(key_file) = luks.get("keyFile") {
+        if let Some(key_file) = luks.member("keyFile") {
             out.push((Place::KeyFile(index), key_file));
         }
     }
@@ -105,17 +105,17 @@ pub(super) fn check(
     for (at, resource) in resources(config) {
         // Ignition reads `"source": ""` as no source at all.
         let source = resource
-            .get("source")
+            .member("source")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty());
         let compression = resource
-            .get("compression")
+            .member("compression")
             .and_then(Value::as_str)
             .unwrap_or("");
         // In 3.0.0 only file contents know `compression`: on a merged config or a CA,
         // Ignition ignores it, and so it is an unknown key, not a wrong value.
         let counts = version > SpecVersion::V3_0 || at.is_file();
-        if !counts && resource.get("compression").is_some() {
+        if !counts && resource.member("compression").is_some() {
             findings.push(warning(
                 "ign.unknown-key",
                 format!("{at}.compression"),
@@ -152,7 +152,7 @@ pub(super) fn check(
 fn check_header_names(headers: &[Value], at: Place, findings: &mut Vec<Diagnostic>) {
     let mut seen = HashMap::new();
     for (index, header) in headers.iter().enumerate() {
-        let name = header.get("name").and_then(Value::as_str).unwrap_or("");
+        let name = header.member("name").and_then(Value::as_str).unwrap_or("");
         let path = || format!("{at}.httpHeaders.{index}.name");
         if name.trim().is_empty() {
             findings.push(finding(

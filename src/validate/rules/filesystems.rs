@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use crate::json::Lookup;
 use serde_json::Value;
 
 use super::{absolute_path, duplicate};
@@ -49,7 +50,7 @@ fn check_format(
         let non_empty_list = |key: &str| !array(filesystem, &format!("/{key}")).is_empty();
         // mountOptions arrived in spec 3.1.0; before, it is an unknown key.
         let described = ["path", "label", "uuid"].iter().any(|k| non_empty(k))
-            || filesystem.get("wipeFilesystem") == Some(&Value::Bool(true))
+            || filesystem.member("wipeFilesystem") == Some(&Value::Bool(true))
             || non_empty_list("options")
             || (version > SpecVersion::V3_0 && non_empty_list("mountOptions"));
         if described {
@@ -74,7 +75,7 @@ fn check_format(
 
 fn check_label(filesystem: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
     let Some(label) = filesystem
-        .get("label")
+        .member("label")
         .and_then(Value::as_str)
         .filter(|l| !l.is_empty())
     else {
@@ -128,8 +129,8 @@ fn check_disk_overwrite(
             format!("{at}.device"),
             "filesystem overwrites partitioned device",
         ));
-    } else if disk.get("wipeTable") == Some(&Value::Bool(true))
-        && filesystem.get("wipeFilesystem") != Some(&Value::Bool(true))
+    } else if disk.member("wipeTable") == Some(&Value::Bool(true))
+        && filesystem.member("wipeFilesystem") != Some(&Value::Bool(true))
     {
         findings.push(warning(
             "ign.filesystem-overwrite",

@@ -1,6 +1,7 @@
 //! Links: a target (required from spec 3.3.0), no hard link to a directory, and no owner
 //! on a hard link (it shares its target's inode, so Ignition ignores it).
 
+use crate::json::Lookup;
 use serde_json::Value;
 
 use super::nodes::StorageNode;
@@ -14,7 +15,7 @@ pub(super) fn check_link(
     version: SpecVersion,
     findings: &mut Vec<Diagnostic>,
 ) {
-    let target = node.value.get("target").and_then(Value::as_str);
+    let target = node.value.member("target").and_then(Value::as_str);
     let Some(target) = target.filter(|t| !t.is_empty()) else {
         // Ignition requires a target from spec 3.3.0 on; before, it accepts the config.
         if version >= SpecVersion::V3_3 {
@@ -26,11 +27,11 @@ pub(super) fn check_link(
         }
         return;
     };
-    let hard = node.value.get("hard").and_then(Value::as_bool) == Some(true);
+    let hard = node.value.member("hard").and_then(Value::as_bool) == Some(true);
     for owner in ["user", "group"].into_iter().filter(|o| {
         hard && node
             .value
-            .get(*o)
+            .member(o)
             .is_some_and(|v| v.as_object().is_some_and(|m| !m.is_empty()))
     }) {
         findings.push(warning(

@@ -29,7 +29,7 @@ pub fn check(config: &Value, version: SpecVersion, findings: &mut Vec<Diagnostic
             ));
         }
         if luks
-            .get("label")
+            .member("label")
             .and_then(Value::as_str)
             .is_some_and(|l| l.len() > 47)
         {
@@ -40,7 +40,7 @@ pub fn check(config: &Value, version: SpecVersion, findings: &mut Vec<Diagnostic
             ));
         }
         match luks
-            .get("device")
+            .member("device")
             .and_then(Value::as_str)
             .filter(|d| !d.is_empty())
         {
@@ -51,7 +51,7 @@ pub fn check(config: &Value, version: SpecVersion, findings: &mut Vec<Diagnostic
             )),
             Some(device) => absolute_path(CODE, device, &format!("{at}.device"), findings),
         }
-        if let Some(clevis) = luks.get("clevis") {
+        if let Some(clevis) = luks.member("clevis") {
             check_clevis(clevis, &format!("{at}.clevis"), findings);
         }
         if version >= SpecVersion::V3_5 {
@@ -68,11 +68,11 @@ fn check_cex(luks: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
     if luks.at("/cex/enabled") != Some(&Value::Bool(true)) {
         return;
     }
-    let clevis = luks.get("clevis");
+    let clevis = luks.member("clevis");
     let uses_clevis = clevis.is_some_and(|c| {
-        c.get("tpm2") == Some(&Value::Bool(true))
+        c.member("tpm2") == Some(&Value::Bool(true))
             || !array(c, "/tang").is_empty()
-            || !text(c.get("custom").unwrap_or(&Value::Null), "pin").is_empty()
+            || !text(c.member("custom").unwrap_or(&Value::Null), "pin").is_empty()
     });
     if uses_clevis {
         findings.push(finding(
@@ -99,12 +99,16 @@ fn check_clevis(clevis: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
     for (index, server) in tang.iter().enumerate() {
         check_tang(server, &format!("{at}.tang.{index}"), findings);
     }
-    let Some(custom) = clevis.get("custom").filter(|c| c.is_object()) else {
+    let Some(custom) = clevis.member("custom").filter(|c| c.is_object()) else {
         return;
     };
-    let others = clevis.get("tpm2") == Some(&Value::Bool(true))
+    let others = clevis.member("tpm2") == Some(&Value::Bool(true))
         || !tang.is_empty()
-        || clevis.get("threshold").and_then(Value::as_i64).unwrap_or(0) != 0;
+        || clevis
+            .member("threshold")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            != 0;
     if others {
         findings.push(finding(
             CODE,
@@ -114,7 +118,7 @@ fn check_clevis(clevis: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
     }
     let pin = text(custom, "pin");
     let config = text(custom, "config");
-    let needs_network = custom.get("needsNetwork") == Some(&Value::Bool(true));
+    let needs_network = custom.member("needsNetwork") == Some(&Value::Bool(true));
     if pin.is_empty() && config.is_empty() && !needs_network {
         return;
     }
@@ -158,7 +162,7 @@ fn check_tang(server: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
             "thumbprint is required",
         ));
     }
-    if let Some(advertisement) = server.get("advertisement").and_then(Value::as_str)
+    if let Some(advertisement) = server.member("advertisement").and_then(Value::as_str)
         && !advertisement.is_empty()
         && serde_json::from_str::<serde::de::IgnoredAny>(advertisement).is_err()
     {

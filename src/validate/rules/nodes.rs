@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use crate::json::Lookup;
 use serde_json::Value;
 
 use crate::diag::Diagnostic;
@@ -22,7 +23,7 @@ pub(super) struct StorageNode<'a> {
 
 impl StorageNode<'_> {
     pub(super) fn path(&self) -> Option<&str> {
-        self.value.get("path").and_then(Value::as_str)
+        self.value.member("path").and_then(Value::as_str)
     }
 
     /// `$.storage.files.3`, written out only for a finding (a config has hundreds of
@@ -119,8 +120,8 @@ fn check_nodes(nodes: &[StorageNode], version: SpecVersion, findings: &mut Vec<D
     for node in nodes {
         for owner in ["user", "group"] {
             let value = &node.value[owner];
-            if value.get("id").is_some_and(|v| !v.is_null())
-                && value.get("name").is_some_and(|v| !v.is_null())
+            if value.member("id").is_some_and(|v| !v.is_null())
+                && value.member("name").is_some_and(|v| !v.is_null())
             {
                 findings.push(finding(
                     "ign.owner-both",
@@ -129,7 +130,7 @@ fn check_nodes(nodes: &[StorageNode], version: SpecVersion, findings: &mut Vec<D
                 ));
             }
         }
-        if let Some(mode) = node.value.get("mode").and_then(Value::as_i64) {
+        if let Some(mode) = node.value.member("mode").and_then(Value::as_i64) {
             check_mode(mode, node, version, findings);
         }
         match node.kind {

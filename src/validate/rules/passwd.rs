@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use crate::json::Lookup;
 use serde_json::Value;
 
 use crate::diag::Diagnostic;
@@ -14,7 +15,7 @@ pub(super) fn check(config: &Value, findings: &mut Vec<Diagnostic>) {
     ] {
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for (index, entry) in array(config, &format!("/passwd/{list}")).iter().enumerate() {
-            let name = entry.get("name").and_then(Value::as_str).unwrap_or("");
+            let name = entry.member("name").and_then(Value::as_str).unwrap_or("");
             if let Some(first) = seen.insert(name, index) {
                 findings.push(finding(
                     code,

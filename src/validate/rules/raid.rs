@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use crate::json::Lookup;
 use serde_json::Value;
 
 use super::{absolute_path, duplicate};
@@ -33,7 +34,7 @@ pub fn check(config: &Value, findings: &mut Vec<Diagnostic>) {
                 format!("{at}.level"),
                 format!("unrecognized raid level {level:?}"),
             ));
-        } else if raid.get("spares").and_then(Value::as_i64).unwrap_or(0) != 0
+        } else if raid.member("spares").and_then(Value::as_i64).unwrap_or(0) != 0
             && matches!(level, "linear" | "raid0" | "0" | "stripe")
         {
             findings.push(finding(

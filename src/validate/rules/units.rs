@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::json::Lookup;
 use serde_json::Value;
 
 use super::nodes::StorageNode;
@@ -41,7 +42,7 @@ fn check_units(config: &Value, parsed: &Parsed, findings: &mut Vec<Diagnostic>) 
     let units = array(config, "/systemd/units");
     for (index, unit) in units.iter().enumerate() {
         let at = format!("$.systemd.units.{index}");
-        let name = unit.get("name").and_then(Value::as_str).unwrap_or("");
+        let name = unit.member("name").and_then(Value::as_str).unwrap_or("");
         if !UNIT_SUFFIXES
             .iter()
             .any(|suffix| name.len() > suffix.len() && name.ends_with(suffix))
@@ -60,11 +61,11 @@ fn check_units(config: &Value, parsed: &Parsed, findings: &mut Vec<Diagnostic>) 
                 format!("unit {name} is also configured at $.systemd.units.{first}"),
             ));
         }
-        let contents = unit.get("contents").and_then(Value::as_str);
+        let contents = unit.member("contents").and_then(Value::as_str);
         if let Some(contents) = contents {
             check_unit_text(contents, &format!("{at}.contents"), parsed, findings);
         }
-        let enabled = unit.get("enabled").and_then(Value::as_bool) == Some(true);
+        let enabled = unit.member("enabled").and_then(Value::as_bool) == Some(true);
         // Contents that do not parse are reported as ign.unit-syntax, not as missing [Install].
         if enabled && contents.is_some_and(|contents| lacks_install(contents, parsed)) {
             findings.push(warning(
@@ -107,10 +108,10 @@ fn check_template_install(
     let found = units
         .iter()
         .enumerate()
-        .find(|(_, u)| u.get("name").and_then(Value::as_str) == Some(template.as_str()));
+        .find(|(_, u)| u.member("name").and_then(Value::as_str) == Some(template.as_str()));
     if let Some((index, unit)) = found
         && unit
-            .get("contents")
+            .member("contents")
             .and_then(Value::as_str)
             .is_some_and(|contents| lacks_install(contents, parsed))
     {
@@ -128,7 +129,7 @@ fn check_dropins(unit: &Value, at: &str, parsed: &Parsed, findings: &mut Vec<Dia
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (index, dropin) in array(unit, "/dropins").iter().enumerate() {
         let at = format!("{at}.dropins.{index}");
-        let name = dropin.get("name").and_then(Value::as_str).unwrap_or("");
+        let name = dropin.member("name").and_then(Value::as_str).unwrap_or("");
         if !name.ends_with(".conf") || name.len() <= 5 || name.contains('/') {
             findings.push(finding(
                 "ign.dropin-name",
@@ -143,7 +144,7 @@ fn check_dropins(unit: &Value, at: &str, parsed: &Parsed, findings: &mut Vec<Dia
                 format!("drop-in {name} is also configured at index {first}"),
             ));
         }
-        if let Some(contents) = dropin.get("contents").and_then(Value::as_str) {
+        if let Some(contents) = dropin.member("contents").and_then(Value::as_str) {
             check_unit_text(contents, &format!("{at}.contents"), parsed, findings);
         }
     }
@@ -167,16 +168,16 @@ fn check_unit_path_conflicts(
 ) {
     let mut unit_paths: BTreeMap<String, String> = BTreeMap::new();
     for (index, unit) in array(config, "/systemd/units").iter().enumerate() {
-        let name = unit.get("name").and_then(Value::as_str).unwrap_or("");
-        if unit.get("contents").is_some_and(|c| !c.is_null()) {
+        let name = unit.member("name").and_then(Value::as_str).unwrap_or("");
+        if unit.member("contents").is_some_and(|c| !c.is_null()) {
             unit_paths.insert(
                 format!("/etc/systemd/system/{name}"),
                 format!("$.systemd.units.{index}"),
             );
         }
         for (dropin_index, dropin) in array(unit, "/dropins").iter().enumerate() {
-            let dropin_name = dropin.get("name").and_then(Value::as_str).unwrap_or("");
-            if dropin.get("contents").is_some_and(|c| !c.is_null()) {
+            let dropin_name = dropin.member("name").and_then(Value::as_str).unwrap_or("");
+            if dropin.member("contents").is_some_and(|c| !c.is_null()) {
                 unit_paths.insert(
                     format!("/etc/systemd/system/{name}.d/{dropin_name}"),
                     format!("$.systemd.units.{index}.dropins.{dropin_index}"),
