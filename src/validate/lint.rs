@@ -28,7 +28,7 @@ pub(crate) fn check(config: &Value, os: Option<Os>, parsed: &Parsed) -> Vec<Diag
 /// Ignition will write, and private keys that must not be readable by others.
 fn check_inline_contents(config: &Value, parsed: &Parsed, findings: &mut Vec<Diagnostic>) {
     for (index, file) in array(config, "/storage/files").iter().enumerate() {
-        let at = format!("$.storage.files.{index}");
+        let at = |field: &str| format!("$.storage.files.{index}.{field}");
         let Some(contents) = file.member("contents") else {
             continue;
         };
@@ -38,14 +38,17 @@ fn check_inline_contents(config: &Value, parsed: &Parsed, findings: &mut Vec<Dia
             continue;
         };
         let hash = contents.at("/verification/hash").and_then(Value::as_str);
-        let mut inspected = Inspected::new(hash);
-        if text(contents, "compression") == "gzip" {
+        let mode = file.member("mode").and_then(Value::as_u64).unwrap_or(0o644);
+        let readable_by_others = mode & 0o077 != 0;
+        let gzip = text(contents, "compression") == "gzip";
+        let mut inspected = Inspected::new(hash, readable_by_others && gzip);
+        if gzip {
             match gunzip_into(raw, INFLATE_LIMIT, &mut inspected) {
                 Ok(_) => {}
                 Err(InflateError::Corrupt(_)) => {
                     findings.push(finding(
                         "ign.gzip",
-                        format!("{at}.contents.compression"),
+                        at("contents.compression"),
                         "contents claim gzip but do not decompress",
                     ));
                     continue;
@@ -53,7 +56,7 @@ fn check_inline_contents(config: &Value, parsed: &Parsed, findings: &mut Vec<Dia
                 Err(too_large @ InflateError::TooLarge { .. }) => {
                     findings.push(warning(
                         "ign.gzip-unchecked",
-                        format!("{at}.contents.compression"),
+                        at("contents.compression"),
                         format!("the contents were not checked to the end: {too_large}"),
                     ));
                     continue;
@@ -67,16 +70,19 @@ fn check_inline_contents(config: &Value, parsed: &Parsed, findings: &mut Vec<Dia
             if !actual.eq_ignore_ascii_case(hash) {
                 findings.push(finding(
                     "ign.data-hash-mismatch",
-                    format!("{at}.contents.verification.hash"),
+                    at("contents.verification.hash"),
                     format!("the inline contents hash to {actual}; Ignition will refuse the file"),
                 ));
             }
         }
-        let mode = file.member("mode").and_then(Value::as_u64).unwrap_or(0o644);
-        if mode & 0o077 != 0 && looks_like_private_key(&inspected.head) {
+        let head = inspected
+            .head
+            .as_deref()
+            .unwrap_or(&raw[..HEAD.min(raw.len())]);
+        if readable_by_others && looks_like_private_key(head) {
             findings.push(warning(
                 "ign.private-key-mode",
-                format!("{at}.mode"),
+                at("mode"),
                 format!("a private key in a file of mode 0{mode:o}, readable by group or others"),
             ));
         }
@@ -87,17 +93,18 @@ fn check_inline_contents(config: &Value, parsed: &Parsed, findings: &mut Vec<Dia
 const HEAD: usize = 1 << 20;
 
 /// Inline contents seen once, as they stream past: hashed when a hash is given, and their
-/// start kept for the private-key check. Nothing else is held, however large they inflate.
+/// start kept when asked (gzip contents a private key could hide in; plain contents are
+/// searched where they are). Nothing else is held, however large they inflate.
 struct Inspected {
     hasher: Option<ContentHasher>,
-    head: Vec<u8>,
+    head: Option<Vec<u8>>,
 }
 
 impl Inspected {
-    fn new(hash: Option<&str>) -> Self {
+    fn new(hash: Option<&str>, keep_head: bool) -> Self {
         Inspected {
             hasher: hash.and_then(ContentHasher::for_hash),
-            head: Vec::new(),
+            head: keep_head.then(Vec::new),
         }
     }
 
@@ -105,8 +112,10 @@ impl Inspected {
         if let Some(hasher) = &mut self.hasher {
             hasher.update(bytes);
         }
-        let room = HEAD.saturating_sub(self.head.len());
-        self.head.extend_from_slice(&bytes[..room.min(bytes.len())]);
+        if let Some(head) = &mut self.head {
+            let room = HEAD.saturating_sub(head.len());
+            head.extend_from_slice(&bytes[..room.min(bytes.len())]);
+        }
     }
 }
 
