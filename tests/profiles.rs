@@ -39,16 +39,33 @@ fn render(dir: &Path) -> std::process::Output {
         .unwrap()
 }
 
-/// The errors of a report (the spec's own warnings, such as plain-HTTP updates, are left out).
+/// The errors of a render to stdout (the spec's own warnings, such as plain-HTTP updates,
+/// are left out).
 fn findings(output: &std::process::Output) -> serde_json::Value {
-    let all: serde_json::Value = serde_json::from_slice(&output.stderr)
-        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&output.stderr)));
+    errors(&output.stderr)
+}
+
+/// The errors of a JSON report.
+fn errors(report: &[u8]) -> serde_json::Value {
+    let all: serde_json::Value = serde_json::from_slice(report)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(report)));
     all.as_array()
         .unwrap()
         .iter()
         .filter(|f| f["severity"] == "error")
         .cloned()
         .collect()
+}
+
+/// `setup`, with a profile entry whose path is relative: every node's config is invalid.
+fn setup_with_a_relative_path() -> tempfile::TempDir {
+    let dir = setup();
+    edit(
+        &dir.path().join("my-profiles/custom/profile.yaml"),
+        "path: /etc/hostname",
+        "path: etc/hostname",
+    );
+    dir
 }
 
 /// The custom profile in `dir` gives etcd1 the config the built-in one gives it.
@@ -176,12 +193,7 @@ fn an_inline_value_that_does_not_exist_is_refused_at_its_line() {
 
 #[test]
 fn an_invalid_config_from_a_profile_is_traced_to_its_entry() {
-    let dir = setup();
-    edit(
-        &dir.path().join("my-profiles/custom/profile.yaml"),
-        "path: /etc/hostname",
-        "path: etc/hostname",
-    );
+    let dir = setup_with_a_relative_path();
     let output = render(dir.path());
     assert_eq!(output.status.code(), Some(1));
     let all = findings(&output);
@@ -211,12 +223,7 @@ fn an_invalid_config_from_a_profile_is_traced_to_its_entry() {
 /// refuses, at the same entry.
 #[test]
 fn check_refuses_an_invalid_config_from_a_profile_as_render_does() {
-    let dir = setup();
-    edit(
-        &dir.path().join("my-profiles/custom/profile.yaml"),
-        "path: /etc/hostname",
-        "path: etc/hostname",
-    );
+    let dir = setup_with_a_relative_path();
     let rendered = kindling()
         .args(["--format", "json", "render"])
         .arg(dir.path().join("cluster.yaml"))
@@ -235,17 +242,9 @@ fn check_refuses_an_invalid_config_from_a_profile_as_render_does() {
         .unwrap();
     assert_eq!(rendered.status.code(), Some(1));
     assert_eq!(checked.status.code(), Some(1));
-    let errors = |report: &[u8]| -> Vec<serde_json::Value> {
-        let all: serde_json::Value = serde_json::from_slice(report).unwrap();
-        all.as_array()
-            .unwrap()
-            .iter()
-            .filter(|f| f["severity"] == "error")
-            .cloned()
-            .collect()
-    };
     let refused = errors(&checked.stdout);
     assert_eq!(refused, errors(&rendered.stdout));
+    let refused = refused.as_array().unwrap();
     assert_eq!(refused.len(), 3, "one per node: {refused:?}");
     assert!(refused.iter().all(|f| f["code"] == "ign.path-relative"));
 }
