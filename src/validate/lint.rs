@@ -75,11 +75,15 @@ fn check_inline_contents(config: &Value, parsed: &Parsed, findings: &mut Vec<Dia
                 ));
             }
         }
+        if !readable_by_others {
+            continue;
+        }
+        // The inflated start of gzip contents, or plain contents where they are.
         let head = inspected
             .head
             .as_deref()
             .unwrap_or(&raw[..HEAD.min(raw.len())]);
-        if readable_by_others && looks_like_private_key(head) {
+        if looks_like_private_key(head) {
             findings.push(warning(
                 "ign.private-key-mode",
                 at("mode"),
