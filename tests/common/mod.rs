@@ -94,23 +94,40 @@ pub fn terraform(stdin: &str, cwd: &Path) -> std::process::Output {
 /// A test that needs `programs`: ignored (with a note saying why) when one is missing,
 /// except under CI=true, where the test runs and fails on the missing program.
 pub fn trial(name: &'static str, programs: &[&'static str], test: fn()) -> libtest_mimic::Trial {
-    let missing: Vec<&'static str> = programs.iter().copied().filter(|p| !on_path(p)).collect();
+    let missing = programs
+        .iter()
+        .filter(|p| !on_path(p))
+        .map(|p| format!("{p} is not installed"))
+        .collect();
+    let needs = format!(
+        "{} (install etcd-server, etcd-client and systemd, or run `bash .ci/run`)",
+        programs.join(", ")
+    );
+    trial_needing(name, missing, &needs, test)
+}
+
+/// A test whose prerequisites are not met (`missing`, each a sentence): ignored with a note
+/// saying it `needs` them, except under CI=true, where it runs and fails naming the first.
+pub fn trial_needing(
+    name: &'static str,
+    missing: Vec<String>,
+    needs: &str,
+    test: fn(),
+) -> libtest_mimic::Trial {
     let in_ci = std::env::var("CI").as_deref() == Ok("true");
     let ignored = !in_ci && !missing.is_empty();
+    let reason = missing.first().cloned();
     let run = libtest_mimic::Trial::test(name, move || {
-        if let Some(program) = missing.first() {
-            return Err(format!(
-                "{program} is not installed, and CI=true: this test must run in CI"
-            )
-            .into());
+        if let Some(reason) = reason {
+            return Err(format!("{reason}, and CI=true: this test must run in CI").into());
         }
         test();
         Ok(())
     });
     if ignored {
         eprintln!(
-            "note: {name} is ignored: it needs {} (install etcd-server, etcd-client and systemd, or run `bash .ci/run`)",
-            programs.join(", ")
+            "note: {name} is ignored: {} (it needs {needs})",
+            missing.join("; ")
         );
         return run.with_ignored_flag(true);
     }
