@@ -12,6 +12,8 @@
 mod common;
 #[path = "boot/lab.rs"]
 mod lab;
+#[path = "boot/tree.rs"]
+mod tree;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -30,7 +32,15 @@ fn main() {
     arguments.test_threads = Some(1);
     let missing = lab::missing_prerequisites();
     let needs = "root and Debian's ignition, debootstrap, systemd-container, iproute2, squashfs-tools and etcd-client; run `bash .ci/run`";
-    let tests: [(&'static str, fn()); 3] = [
+    let tests: [(&'static str, fn()); 5] = [
+        (
+            "ignition_and_materialize_write_the_same_tree_for_every_golden_shape",
+            goldens_write_the_same_tree,
+        ),
+        (
+            "ignition_and_materialize_write_the_same_tree_for_the_parity_corpus",
+            corpus_writes_the_same_tree,
+        ),
         (
             "first_boot_forms_a_tls_cluster_from_the_sysext_and_a_member_waits_for_its_peers",
             first_boot,
@@ -393,5 +403,315 @@ impl<'a> Outside<'a> {
             return "?".to_string();
         }
         String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+}
+
+/// Scenario 2, for kindling's own output: every golden case, rendered at spec 3.3.0 (what
+/// Debian's Ignition 2.14 applies), gives the same tree from the real Ignition and from
+/// `kindling materialize`, node by node.
+fn goldens_write_the_same_tree() {
+    let mut compared = 0;
+    // Cases share files (`tls.dir: ../three-node/pki`): the whole tree is copied.
+    let scratch = tempfile::tempdir().unwrap();
+    common::copy_tree(&common::repo().join("golden"), scratch.path(), &|p| {
+        p.file_name().is_some_and(|n| n == "expected")
+    });
+    for case in std::fs::read_dir(scratch.path()).unwrap() {
+        let case_dir = case.unwrap().path();
+        let case = case_dir.file_name().unwrap().to_string_lossy().into_owned();
+        let spec_path = case_dir.join("cluster.yaml");
+        let spec_text = std::fs::read_to_string(&spec_path).unwrap();
+        lab::write(&spec_path, &at_ignition_33(&spec_text));
+        for snippet in std::fs::read_dir(case_dir.join("snippets"))
+            .into_iter()
+            .flatten()
+        {
+            // flatcar 1.0.0 is the Butane version that gives Ignition 3.3.0.
+            let snippet = snippet.unwrap().path();
+            let text = std::fs::read_to_string(&snippet).unwrap();
+            lab::write(&snippet, &text.replace("version: 1.1.0", "version: 1.0.0"));
+        }
+        common::kindling()
+            .current_dir(&case_dir)
+            .args(["render", "cluster.yaml", "-o", "out"])
+            .assert()
+            .success();
+        for config in std::fs::read_dir(case_dir.join("out")).unwrap() {
+            let config = config.unwrap().path();
+            let local = placeholder_remote_sources(&config);
+            let outcome = differential(&local);
+            assert!(
+                outcome.ignition_log.is_none(),
+                "golden/{case} {}: Ignition refused it: {}",
+                config.display(),
+                outcome.ignition_log.unwrap()
+            );
+            assert!(
+                outcome.differences.is_empty(),
+                "golden/{case} {}: the trees differ:\n{}",
+                config.display(),
+                outcome.differences.join("\n")
+            );
+            compared += 1;
+        }
+    }
+    eprintln!("golden configs compared: {compared}");
+    assert!(compared >= 20, "only {compared} golden configs compared");
+}
+
+/// `cluster.ignition: 3.3.0` added to a spec's `cluster:` mapping (block or flow style).
+fn at_ignition_33(spec: &str) -> String {
+    if spec.contains("\n  ignition: 3.3.0\n") {
+        return spec.to_string();
+    }
+    let mut out = String::new();
+    for line in spec.lines() {
+        if let Some(rest) = line.strip_prefix("cluster: {") {
+            out.push_str(&format!("cluster: {{ ignition: 3.3.0,{rest}\n"));
+        } else if line == "cluster:" {
+            out.push_str("cluster:\n  ignition: 3.3.0\n");
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert!(
+        out.contains("ignition: 3.3.0"),
+        "no cluster mapping in {spec}"
+    );
+    out
+}
+
+/// A copy of the config beside it whose remote file sources are data URLs of placeholder
+/// bytes (with their hash): the differential runs without a network, for both programs
+/// alike. Fetching the real image over HTTP is what the boot scenarios prove.
+fn placeholder_remote_sources(config: &std::path::Path) -> PathBuf {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use sha2::Digest;
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(config).unwrap()).unwrap();
+    if let Some(files) = json
+        .pointer_mut("/storage/files")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for file in files {
+            let Some(contents) = file.get_mut("contents") else {
+                continue;
+            };
+            let source = contents["source"].as_str().unwrap_or("data:").to_string();
+            if source.starts_with("data:") {
+                continue;
+            }
+            let bytes = format!("placeholder for {source}\n").repeat(64);
+            contents["source"] = format!("data:;base64,{}", STANDARD.encode(&bytes)).into();
+            contents["verification"] = serde_json::json!({
+                "hash": format!("sha256-{}", hex::encode(sha2::Sha256::digest(bytes.as_bytes())))
+            });
+            if let Some(contents) = contents.as_object_mut() {
+                contents.remove("compression");
+            }
+        }
+    }
+    let local = config.with_extension("local.ign");
+    std::fs::write(&local, serde_json::to_vec(&json).unwrap()).unwrap();
+    local
+}
+
+/// Scenario 2, for configs nobody on this project wrote: every config of the Ignition parity
+/// corpus that the reference validator accepts, at a spec Ignition 2.14 applies (3.0.0 to
+/// 3.3.0), that needs no network and no block devices: where Ignition writes a tree,
+/// materialize writes the same one; where Ignition refuses, materialize refuses too.
+fn corpus_writes_the_same_tree() {
+    let corpus = common::repo().join("tests/ignition-parity");
+    let labels = std::fs::read_to_string(corpus.join("LABELS.tsv")).unwrap();
+    let mut compared = 0;
+    let mut failures = Vec::new();
+    for line in labels.lines().skip(1) {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let (file, group, version, verdict) = (fields[0], fields[1], fields[2], fields[3]);
+        if group == "mutations"
+            || verdict == "error"
+            || !matches!(version, "3.0.0" | "3.1.0" | "3.2.0" | "3.3.0")
+        {
+            continue;
+        }
+        let path = corpus.join("cases").join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        if !applies_offline(&text) {
+            continue;
+        }
+        let outcome = differential(&path);
+        compared += 1;
+        match (&outcome.ignition_log, outcome.materialize_failed) {
+            (None, false) if outcome.differences.is_empty() => {}
+            (None, false) => {
+                failures.push(format!("{file}:\n  {}", outcome.differences.join("\n  ")))
+            }
+            (Some(_), true) => {}
+            (None, true) => {
+                failures.push(format!("{file}: materialize refused what Ignition applied"))
+            }
+            (Some(log), false) => failures.push(format!(
+                "{file}: Ignition refused it and materialize wrote it: {}",
+                log.lines()
+                    .filter(|l| l.contains("CRITICAL") || l.contains("ERROR"))
+                    .collect::<Vec<_>>()
+                    .join(" / ")
+            )),
+        }
+    }
+    eprintln!("corpus configs compared: {compared}");
+    assert!(compared >= 150, "only {compared} corpus configs compared");
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// No remote source (the differential runs without a network), no block devices and no
+/// kernel arguments (nothing a directory can show), no remote config to merge.
+fn applies_offline(text: &str) -> bool {
+    let json: serde_json::Value = match serde_json::from_str(text) {
+        Ok(json) => json,
+        Err(_) => return false,
+    };
+    let remote = ["\"http:", "\"https:", "\"s3:", "\"tftp:", "\"gs:", "\"arn:"]
+        .iter()
+        .any(|scheme| text.contains(scheme));
+    let devices = ["disks", "raid", "filesystems", "luks"].iter().any(|key| {
+        json.pointer(&format!("/storage/{key}"))
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(|list| !list.is_empty())
+    });
+    let merges = ["merge", "replace"].iter().any(|key| {
+        json.pointer(&format!("/ignition/config/{key}"))
+            .is_some_and(|value| !value.is_null() && value != &serde_json::json!([]))
+    });
+    let kernel = json.get("kernelArguments").is_some();
+    // Ignition 2.14 enables an instance (`x@y.service`) through a running systemd's D-Bus,
+    // which a directory has none of; current Ignition writes a preset line instead.
+    let instances = json
+        .pointer("/systemd/units")
+        .and_then(serde_json::Value::as_array)
+        .is_some_and(|units| {
+            units.iter().any(|unit| {
+                unit["name"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("@") && !n.contains("@."))
+                    && unit.get("enabled").is_some()
+            })
+        });
+    !remote && !devices && !merges && !kernel && !instances
+}
+
+struct Differential {
+    /// Ignition's log when it refused the config.
+    ignition_log: Option<String>,
+    materialize_failed: bool,
+    differences: Vec<String>,
+}
+
+/// Applies `config` with the real Ignition and with `kindling materialize`, each into its
+/// own copy of a small Flatcar-like root (root, core 500, etcd 232), and compares the trees.
+fn differential(config: &std::path::Path) -> Differential {
+    let dir = tempfile::Builder::new()
+        .prefix("kindling-differential-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let (by_ignition, by_materialize) =
+        (dir.path().join("ignition"), dir.path().join("materialize"));
+    seed(&by_ignition);
+    seed(&by_materialize);
+    let bin = dir.path().join("bin");
+    lab::fake_setfiles(&bin);
+    let ignition_log =
+        lab::try_apply_ignition(&by_ignition, config, &dir.path().join("state"), None, &bin).err();
+    let materialize = common::kindling()
+        .arg("materialize")
+        .arg(config)
+        .arg("--root")
+        .arg(&by_materialize)
+        .output()
+        .unwrap();
+    let differences = if ignition_log.is_none() && materialize.status.success() {
+        tree::differences(
+            &comparable(&by_ignition),
+            &comparable(&by_materialize),
+            &|path| path == "/etc/.ignition-result.json",
+        )
+    } else {
+        Vec::new()
+    };
+    Differential {
+        ignition_log,
+        materialize_failed: !materialize.status.success(),
+        differences,
+    }
+}
+
+/// A root's tree with the two differences that are Ignition 2.14's and not materialize's
+/// removed: 2.14 clears a file's setuid and setgid bits (it changed the owner after the mode;
+/// coreos/ignition#2049 fixed it, and materialize keeps them), and it writes the preset file
+/// in Go's random map order (compared here as sorted lines).
+fn comparable(root: &std::path::Path) -> std::collections::BTreeMap<String, tree::Entry> {
+    let mut entries = tree::read(root);
+    for (path, entry) in entries.iter_mut() {
+        if let tree::Kind::File(bytes) = &mut entry.kind {
+            entry.mode &= !0o6000;
+            if path == "/etc/systemd/system-preset/20-ignition.preset" {
+                let mut lines: Vec<&[u8]> = bytes.split_inclusive(|b| *b == b'\n').collect();
+                lines.sort();
+                *bytes = lines.concat();
+            }
+        }
+    }
+    entries
+}
+
+/// The accounts and directories of a Flatcar root that configs refer to.
+fn seed(root: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for (dir, mode) in [
+        ("etc/selinux", 0o755),
+        ("root", 0o700),
+        ("home/core", 0o700),
+    ] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+        std::fs::set_permissions(root.join(dir), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    std::os::unix::fs::chown(root.join("home/core"), Some(500), Some(500)).unwrap();
+    let files = [
+        (
+            "etc/passwd",
+            0o644,
+            "root:x:0:0:root:/root:/bin/bash\ncore:x:500:500:Flatcar Admin:/home/core:/bin/bash\netcd:x:232:232:etcd user:/dev/null:/sbin/nologin\n",
+        ),
+        (
+            "etc/group",
+            0o644,
+            "root:x:0:\nwheel:x:10:core\nplugdev:x:46:\ndocker:x:233:core\ncore:x:500:\netcd:x:232:\n",
+        ),
+        (
+            "etc/shadow",
+            0o640,
+            "root:*:20000:0:99999:7:::\ncore:*:20000:0:99999:7:::\netcd:!*:20000::::::\n",
+        ),
+        (
+            "etc/gshadow",
+            0o640,
+            "root:*::\nwheel:!::core\nplugdev:!::\ndocker:!::core\ncore:!::\netcd:!::\n",
+        ),
+        (
+            "etc/selinux/config",
+            0o644,
+            "SELINUX=disabled\nSELINUXTYPE=targeted\n",
+        ),
+    ];
+    for (path, mode, text) in files {
+        std::fs::write(root.join(path), text).unwrap();
+        std::fs::set_permissions(root.join(path), std::fs::Permissions::from_mode(mode)).unwrap();
     }
 }

@@ -1,6 +1,7 @@
 //! `kindling materialize`: applies the files stage of an Ignition config to a directory, as
 //! Ignition would on first boot, so an operator can inspect and diff what a node will hold
-//! before it boots (and the end-to-end test can run real programs from it).
+//! before it boots (and the end-to-end test can run real programs from it). tests/boot.rs
+//! compares its tree with the real Ignition's, path by path.
 //!
 //! The config is validated first. Then every action is planned in memory (data URLs
 //! decoded, gzip undone, hashes checked, assets read) and only when the whole plan holds is
@@ -17,6 +18,8 @@ use serde_json::Value;
 use crate::diag::{Diagnostic, Location, Report};
 use crate::ignition::{INFLATE_LIMIT, content_hash, dataurl, gunzip};
 use crate::validate::{self, array, text};
+
+mod accounts;
 
 /// Where to apply a config, and where fetched files come from.
 #[derive(Debug, Clone)]
@@ -47,11 +50,15 @@ enum Action {
         mode: u32,
         owner: Ownership,
     },
+    /// `contents` None keeps a regular file already there (or creates an empty one); each
+    /// of `append` is then added to its end.
     File {
         path: String,
         mode: u32,
         owner: Ownership,
-        bytes: Vec<u8>,
+        overwrite: bool,
+        contents: Option<Vec<u8>>,
+        append: Vec<Vec<u8>>,
     },
     Skipped {
         path: String,
@@ -61,6 +68,7 @@ enum Action {
         path: String,
         target: String,
         hard: bool,
+        overwrite: bool,
     },
     UnitFile {
         path: String,
@@ -83,7 +91,8 @@ pub fn materialize(config_path: &Path, options: &Options) -> Result<Outcome, Rep
         return Err(findings);
     }
     let actions = plan(&parsed.config, options)?;
-    apply(&actions, &options.root)
+    let accounts = accounts::plan(&parsed.config);
+    apply(&actions, &accounts, &options.root)
 }
 
 fn json_at(path: &str) -> Location {
@@ -114,11 +123,11 @@ fn plan(config: &Value, options: &Options) -> Result<Vec<Action>, Report> {
         }
     }
     for link in array(config, "/storage/links") {
-        let hard = link.get("hard").and_then(Value::as_bool) == Some(true);
         actions.push(Action::Link {
             path: text(link, "path").to_string(),
             target: text(link, "target").to_string(),
-            hard,
+            hard: link.get("hard").and_then(Value::as_bool) == Some(true),
+            overwrite: overwrites(link),
         });
     }
     actions.extend(unit_actions(config));
@@ -153,55 +162,75 @@ fn ownership(node: &Value) -> Ownership {
     }
 }
 
+fn overwrites(node: &Value) -> bool {
+    node.get("overwrite").and_then(Value::as_bool) == Some(true)
+}
+
 fn file_action(file: &Value, at: &str, options: &Options) -> Result<Action, Report> {
     let path = text(file, "path").to_string();
-    let mode = mode_of(file, 0o644);
-    let owner = ownership(file);
-    let Some(contents) = file
-        .get("contents")
-        .filter(|c| c.get("source").is_some_and(|s| !s.is_null()))
-    else {
-        return Ok(Action::File {
-            path,
-            mode,
-            owner,
-            bytes: Vec::new(),
-        });
+    let contents = match file.get("contents") {
+        Some(resource) if resource.get("source").is_some_and(|s| !s.is_null()) => {
+            match fetch(resource, &format!("{at}.contents"), options)? {
+                Some(bytes) => Some(bytes),
+                None => return Ok(skipped(path, resource)),
+            }
+        }
+        _ => None,
     };
-    let source = text(contents, "source");
-    let raw = if source.starts_with("data:") {
+    let mut append = Vec::new();
+    for (index, resource) in array(file, "/append").iter().enumerate() {
+        match fetch(resource, &format!("{at}.append.{index}"), options)? {
+            Some(bytes) => append.push(bytes),
+            None => return Ok(skipped(path, resource)),
+        }
+    }
+    Ok(Action::File {
+        mode: mode_of(file, 0o644),
+        owner: ownership(file),
+        overwrite: overwrites(file),
+        path,
+        contents,
+        append,
+    })
+}
+
+fn skipped(path: String, resource: &Value) -> Action {
+    Action::Skipped {
+        path,
+        source: text(resource, "source").to_string(),
+    }
+}
+
+/// The bytes of a resource (`contents` or an `append` entry, at JSON path `at`): a data URL
+/// decoded or a remote source read from the assets, gzip undone, the hash checked. None for
+/// a remote source without an assets directory.
+fn fetch(resource: &Value, at: &str, options: &Options) -> Result<Option<Vec<u8>>, Report> {
+    let source = text(resource, "source");
+    let raw = if source.is_empty() {
+        Vec::new() // Ignition reads an empty source as empty contents
+    } else if source.starts_with("data:") {
         dataurl::decode(source).map_err(|e| {
             Diagnostic::error(
                 "ign.data-url",
                 format!("data URL does not decode: {e:?}"),
-                json_at(&format!("{at}.contents.source")),
+                json_at(&format!("{at}.source")),
             )
         })?
     } else {
         match fetch_asset(source, options, at)? {
             Some(bytes) => bytes,
-            None => {
-                return Ok(Action::Skipped {
-                    path,
-                    source: source.to_string(),
-                });
-            }
+            None => return Ok(None),
         }
     };
-    let bytes = if text(contents, "compression") == "gzip" {
+    let bytes = if text(resource, "compression") == "gzip" {
         decompress(&raw, at)?
     } else {
         raw
     };
-    if let Some(hash) = contents.at("/verification/hash").and_then(Value::as_str) {
+    if let Some(hash) = resource.at("/verification/hash").and_then(Value::as_str) {
         check_hash(hash, &bytes, at)?;
     }
-    Ok(Action::File {
-        path,
-        mode,
-        owner,
-        bytes,
-    })
+    Ok(Some(bytes))
 }
 
 /// A remote source read from the assets directory by its file name: Some(bytes), or None
@@ -215,7 +244,7 @@ fn fetch_asset(source: &str, options: &Options, at: &str) -> Result<Option<Vec<u
     let path = assets.join(name);
     let bytes = plain.then(|| std::fs::read(&path).ok()).flatten();
     bytes.map(Some).ok_or_else(|| {
-        Diagnostic::error("materialize.asset-missing", format!("{} is not in the assets directory ({})", name, path.display()), json_at(&format!("{at}.contents.source")))
+        Diagnostic::error("materialize.asset-missing", format!("{} is not in the assets directory ({})", name, path.display()), json_at(&format!("{at}.source")))
             .with_help("put the file named by the source URL into --assets DIR, or leave --assets out to skip remote files")
             .into()
     })
@@ -226,7 +255,7 @@ fn decompress(bytes: &[u8], at: &str) -> Result<Vec<u8>, Report> {
         Diagnostic::error(
             "materialize.gzip",
             format!("contents claim gzip but do not decompress: {e}"),
-            json_at(&format!("{at}.contents.compression")),
+            json_at(&format!("{at}.compression")),
         )
         .into()
     })
@@ -242,7 +271,7 @@ fn check_hash(hash: &str, bytes: &[u8], at: &str) -> Result<(), Report> {
     Err(Diagnostic::error(
         "materialize.hash-mismatch",
         format!("contents hash to {actual}, the config expects {hash}"),
-        json_at(&format!("{at}.contents.verification.hash")),
+        json_at(&format!("{at}.verification.hash")),
     )
     .with_help("the asset is not the file the config was made for")
     .into())
@@ -282,18 +311,10 @@ fn unit_actions(config: &Value) -> Vec<Action> {
                 });
             }
         }
+        // Ignition enables a unit by a preset line, never a `.wants/` link: systemd applies
+        // the presets on the first boot.
         match unit.get("enabled").and_then(Value::as_bool) {
-            Some(true) => {
-                preset.push_str(&format!("enable {name}\n"));
-                for target in install_targets(contents.unwrap_or("")) {
-                    let path = format!("{UNIT_DIR}/{target}.wants/{name}");
-                    actions.push(Action::Symlink {
-                        path,
-                        target: format!("{UNIT_DIR}/{name}"),
-                        what: format!("unit {name} enabled in {target}"),
-                    });
-                }
-            }
+            Some(true) => preset.push_str(&format!("enable {name}\n")),
             Some(false) => preset.push_str(&format!("disable {name}\n")),
             None => {}
         }
@@ -308,24 +329,13 @@ fn unit_actions(config: &Value) -> Vec<Action> {
     actions
 }
 
-/// The targets a unit's [Install] section hooks it into (WantedBy=, RequiredBy=).
-fn install_targets(contents: &str) -> BTreeSet<String> {
-    let mut in_install = false;
-    let mut targets = BTreeSet::new();
-    for line in contents.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_install = line == "[Install]";
-        } else if in_install
-            && let Some((key, value)) = line.split_once('=')
-            && matches!(key.trim(), "WantedBy" | "RequiredBy")
-        {
-            targets.extend(value.split_whitespace().map(str::to_string));
-        }
-    }
-    targets
-}
-
-fn apply(actions: &[Action], root: &Path) -> Result<Outcome, Report> {
+/// Applies the accounts first, then files, directories and links, then units: Ignition's
+/// order, so that a file may belong to a user the config creates.
+fn apply(
+    actions: &[Action],
+    accounts: &[accounts::Account],
+    root: &Path,
+) -> Result<Outcome, Report> {
     crate::emit::tree::make_dirs(root, 0o755)?;
     let as_root = std::fs::metadata(root)
         .map(|m| m.uid() == 0)
@@ -334,7 +344,9 @@ fn apply(actions: &[Action], root: &Path) -> Result<Outcome, Report> {
     for action in actions {
         check_inside(root, action.path())?;
     }
-    let mut outcome = Outcome::default();
+    let mut outcome = Outcome {
+        lines: accounts::apply(accounts, root, as_root)?,
+    };
     for action in actions {
         apply_one(action, root, as_root, &mut outcome)?;
     }
@@ -438,8 +450,8 @@ fn apply_one(
                     .create(&target)
                     .map_err(|e| Report::io(&target, "write", &e))?;
             }
-            set_mode(&target, *mode)?;
             let owned = apply_owner(&target, owner, as_root)?;
+            set_mode(&target, *mode)?;
             outcome
                 .lines
                 .push(format!("dir     {path} {mode:04o}{owned}"));
@@ -448,42 +460,58 @@ fn apply_one(
             path,
             mode,
             owner,
-            bytes,
+            overwrite,
+            contents,
+            append,
         } => {
             let target = prepare(root, path)?;
-            create_file(&target, bytes, *mode)?;
+            if *overwrite {
+                remove_existing(&target)?;
+            }
+            let size = write_file(&target, path, *mode, contents.as_deref(), append)?;
+            // Owner first, then mode: chown clears a file's setuid and setgid bits.
             let owned = apply_owner(&target, owner, as_root)?;
-            outcome.lines.push(format!(
-                "file    {path} {mode:04o} ({} bytes){owned}",
-                bytes.len()
-            ));
+            set_mode(&target, *mode)?;
+            outcome
+                .lines
+                .push(format!("file    {path} {mode:04o} ({size} bytes){owned}"));
         }
         Action::Skipped { path, source } => {
             outcome
                 .lines
                 .push(format!("skipped {path}: remote {source} (no --assets)"));
         }
-        Action::Link { path, target, hard } => {
+        Action::Link {
+            path,
+            target,
+            hard,
+            overwrite,
+        } => {
             let link = prepare(root, path)?;
-            if *hard {
-                let existing = existing(root, target)?;
-                std::fs::hard_link(&existing, &link).map_err(|e| Report::io(&link, "write", &e))?;
-            } else {
-                std::os::unix::fs::symlink(target, &link)
-                    .map_err(|e| Report::io(&link, "write", &e))?;
+            if *overwrite {
+                remove_existing(&link)?;
             }
+            let made = if *hard {
+                let existing = existing(root, target)?;
+                hard_link(&existing, &link, path)?
+            } else {
+                symlink(target, &link, path)?
+            };
             outcome.lines.push(format!(
-                "link    {path} -> {target}{}",
-                if *hard { " (hard)" } else { "" }
+                "link    {path} -> {target}{}{}",
+                if *hard { " (hard)" } else { "" },
+                if made { "" } else { " (already there)" }
             ));
         }
         Action::UnitFile { path, bytes, what } => {
             let target = prepare(root, path)?;
+            remove_existing(&target)?;
             create_file(&target, bytes, 0o644)?;
             outcome.lines.push(format!("systemd {what}: {path}"));
         }
         Action::Symlink { path, target, what } => {
             let link = prepare(root, path)?;
+            remove_existing(&link)?;
             std::os::unix::fs::symlink(target, &link)
                 .map_err(|e| Report::io(&link, "write", &e))?;
             outcome
@@ -496,8 +524,7 @@ fn apply_one(
 
 /// The host path for a node path, with its parent directories made. Refuses a path that is
 /// not absolute and clean, and any existing component inside the root that is not a real
-/// directory (a symlink there could lead out of the root). An existing node at the path
-/// itself is removed first, as Ignition's overwrite does.
+/// directory (a symlink there could lead out of the root).
 fn prepare(root: &Path, node_path: &str) -> Result<PathBuf, Report> {
     let parts = node_parts(node_path)?;
     let mut current = root.to_path_buf();
@@ -517,12 +544,94 @@ fn prepare(root: &Path, node_path: &str) -> Result<PathBuf, Report> {
         }
     }
     current.push(parts[parts.len() - 1]);
-    if let Ok(meta) = std::fs::symlink_metadata(&current)
-        && !meta.file_type().is_dir()
-    {
-        std::fs::remove_file(&current).map_err(|e| Report::io(&current, "write", &e))?;
-    }
     Ok(current)
+}
+
+/// Removes whatever is at `path` (a directory with everything in it, never following a
+/// link), as Ignition does for `overwrite: true` and for units.
+fn remove_existing(path: &Path) -> Result<(), Report> {
+    let removed = match std::fs::symlink_metadata(path) {
+        Err(_) => Ok(()),
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+    };
+    removed.map_err(|e| Report::io(path, "remove", &e))
+}
+
+/// Ignition's file semantics: without contents a regular file already there is kept (an
+/// empty one is made otherwise), contents never replace an existing file unless the
+/// entry overwrites (which removed it first), and each append is added at the end. Returns
+/// the file's size.
+fn write_file(
+    target: &Path,
+    node_path: &str,
+    mode: u32,
+    contents: Option<&[u8]>,
+    append: &[Vec<u8>],
+) -> Result<u64, Report> {
+    match std::fs::symlink_metadata(target) {
+        Err(_) => create_file(target, contents.unwrap_or_default(), mode)?,
+        Ok(meta) if !meta.is_file() => {
+            return Err(exists(node_path, "something other than a regular file"));
+        }
+        Ok(_) if contents.is_some() => return Err(exists(node_path, "a file")),
+        Ok(_) => {}
+    }
+    if !append.is_empty() {
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(target)
+            .map_err(|e| Report::io(target, "append to", &e))?;
+        for bytes in append {
+            std::io::Write::write_all(&mut file, bytes)
+                .map_err(|e| Report::io(target, "append to", &e))?;
+        }
+    }
+    std::fs::symlink_metadata(target)
+        .map(|m| m.len())
+        .map_err(|e| Report::io(target, "read", &e))
+}
+
+fn exists(node_path: &str, what: &str) -> Report {
+    Diagnostic::error(
+        "materialize.exists",
+        format!("{node_path}: {what} is there already and the entry does not overwrite"),
+        Location::Nowhere,
+    )
+    .with_help(
+        "Ignition fails here too: set overwrite: true, or leave contents out to keep the file",
+    )
+    .into()
+}
+
+/// A symlink, or nothing when the same one is there already; anything else there is an
+/// error, as with Ignition. Returns whether it was made.
+fn symlink(target: &str, link: &Path, node_path: &str) -> Result<bool, Report> {
+    match std::fs::read_link(link) {
+        Ok(current) if Path::new(target).components().eq(current.components()) => return Ok(false),
+        Ok(_) => return Err(exists(node_path, "a symlink to elsewhere")),
+        Err(_) if std::fs::symlink_metadata(link).is_ok() => {
+            return Err(exists(node_path, "something other than a symlink"));
+        }
+        Err(_) => {}
+    }
+    std::os::unix::fs::symlink(target, link).map_err(|e| Report::io(link, "write", &e))?;
+    Ok(true)
+}
+
+/// A hard link, or nothing when the path is that file already.
+fn hard_link(existing: &Path, link: &Path, node_path: &str) -> Result<bool, Report> {
+    if let Ok(meta) = std::fs::symlink_metadata(link) {
+        let target =
+            std::fs::symlink_metadata(existing).map_err(|e| Report::io(existing, "read", &e))?;
+        if meta.ino() == target.ino() && meta.dev() == target.dev() {
+            return Ok(false);
+        }
+        return Err(exists(node_path, "another file"));
+    }
+    std::fs::hard_link(existing, link).map_err(|e| Report::io(link, "write", &e))?;
+    Ok(true)
 }
 
 /// The host path of a hard link's target, which must already exist inside the root (written
@@ -598,16 +707,6 @@ fn apply_owner(path: &Path, owner: &Ownership, as_root: bool) -> Result<String, 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn install_targets_are_read_from_the_install_section_only() {
-        let unit = "[Unit]\nWantedBy=not-this.target\n[Install]\nWantedBy=multi-user.target graphical.target\nRequiredBy=x.target\n";
-        let targets: Vec<String> = install_targets(unit).into_iter().collect();
-        assert_eq!(
-            targets,
-            ["graphical.target", "multi-user.target", "x.target"]
-        );
-    }
 
     #[test]
     fn paths_that_would_leave_the_root_are_refused() {
