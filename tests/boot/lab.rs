@@ -113,6 +113,82 @@ fn lock(path: &Path) -> std::fs::File {
     file
 }
 
+/// Lab directories are `/var/tmp/kindling-boot-*`; each names its owner's PID and tag.
+const LAB_PREFIX: &str = "kindling-boot-";
+
+/// Removes what labs of killed test runs left (their owner's PID is gone): the nodes'
+/// processes (every process in their cgroups), overlay mounts, cgroups and namespaces.
+fn sweep_stale_labs() {
+    let Ok(entries) = std::fs::read_dir("/var/tmp") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        if !entry.file_name().to_string_lossy().starts_with(LAB_PREFIX) {
+            continue;
+        }
+        let Ok(owner) = std::fs::read_to_string(dir.join("owner")) else {
+            continue;
+        };
+        let mut fields = owner.split_whitespace();
+        let (Some(pid), Some(tag)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        if Path::new("/proc").join(pid).exists() {
+            continue;
+        }
+        for node in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if !node.path().join("root").is_dir() {
+                continue;
+            }
+            let cgroup = format!("{tag}-{}", node.file_name().to_string_lossy());
+            for hierarchy in ["", "systemd", "unified"] {
+                let path = Path::new("/sys/fs/cgroup").join(hierarchy).join(&cgroup);
+                kill_cgroup(&path);
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            let _ = Command::new("umount")
+                .arg(node.path().join("root"))
+                .output();
+            for hierarchy in ["", "systemd", "unified"] {
+                remove_cgroup(&Path::new("/sys/fs/cgroup").join(hierarchy).join(&cgroup));
+            }
+        }
+        let listed = Command::new("ip").args(["netns", "list"]).output();
+        for line in listed
+            .map(|o| o.stdout)
+            .unwrap_or_default()
+            .split(|b| *b == b'\n')
+        {
+            let name = String::from_utf8_lossy(line);
+            if let Some(name) = name
+                .split_whitespace()
+                .next()
+                .filter(|n| n.starts_with(&format!("{tag}-")))
+            {
+                let _ = Command::new("ip").args(["netns", "del", name]).output();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// SIGKILL to every process in a cgroup and the cgroups below it.
+fn kill_cgroup(dir: &Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            kill_cgroup(&entry.path());
+        }
+    }
+    let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    for pid in procs
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+    {
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
+
 /// One node: its namespace, its overlay root and the launcher that boots it again after a
 /// reboot, as systemd-nspawn@.service would.
 pub struct Node {
@@ -122,6 +198,9 @@ pub struct Node {
     dir: PathBuf,
     pub root: PathBuf,
     launcher: Option<Child>,
+    /// The address the node's link has only while Ignition runs (as an initramfs gets one
+    /// by DHCP), for a node whose booted system configures the link itself.
+    initramfs_ip: Option<String>,
 }
 
 impl Node {
@@ -142,11 +221,16 @@ impl Lab {
     /// A hub namespace with the bridge and an HTTP server for `serve_dir()` (the Matchbox
     /// role).
     pub fn new() -> Lab {
+        sweep_stale_labs();
         let dir = tempfile::Builder::new()
-            .prefix("kindling-boot-")
+            .prefix(LAB_PREFIX)
             .tempdir_in("/var/tmp")
             .expect("a lab directory");
         let tag = format!("kb{}", std::process::id() % 100_000);
+        write(
+            &dir.path().join("owner"),
+            &format!("{} {tag}\n", std::process::id()),
+        );
         let hub = format!("{tag}-hub");
         let mut lab = Lab {
             dir,
@@ -207,9 +291,9 @@ impl Lab {
     }
 
     /// A node on the bridge with `ip` on its interface `eth0` (or `None`: the link is up but
-    /// unconfigured, for the node's own networkd to configure), and its root: an overlay of
-    /// the base root.
-    pub fn add_node(&mut self, name: &str, ip: Option<&str>) {
+    /// unconfigured, for the node's own networkd to configure), `mac` as the link's address
+    /// when given, and its root: an overlay of the base root.
+    pub fn add_node(&mut self, name: &str, ip: Option<&str>, mac: Option<&str>) {
         let index = self.nodes.len();
         let netns = format!("{}-{name}", self.tag);
         let veth = format!("{}v{index}", self.tag);
@@ -227,6 +311,7 @@ impl Lab {
             dir,
             root,
             launcher: None,
+            initramfs_ip: ip.is_none().then(|| format!("10.77.0.{}", 200 + index)),
         };
         self.nodes.push(node);
         let node = &self.nodes[index];
@@ -254,6 +339,9 @@ impl Lab {
         };
         if let Some(ip) = ip {
             exec(&["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"]);
+        }
+        if let Some(mac) = mac {
+            exec(&["ip", "link", "set", "eth0", "address", mac]);
         }
         exec(&["ip", "link", "set", "eth0", "up"]);
         exec(&["ip", "link", "set", "lo", "up"]);
@@ -296,6 +384,14 @@ impl Lab {
     /// `files`. Panics with Ignition's log when a stage fails.
     pub fn ignite(&self, name: &str, config: &Path) {
         let node = self.node(name);
+        let link = |args: &[&str]| {
+            let mut command = vec!["netns", "exec", &node.netns, "ip"];
+            command.extend_from_slice(args);
+            run("ip", &command);
+        };
+        if let Some(ip) = &node.initramfs_ip {
+            link(&["addr", "add", &format!("{ip}/24"), "dev", "eth0"]);
+        }
         apply_ignition(
             &node.root,
             config,
@@ -303,6 +399,11 @@ impl Lab {
             Some(&node.netns),
             &self.dir.path().join("bin"),
         );
+        if let Some(ip) = &node.initramfs_ip {
+            // Only this address: a flush would also remove the kernel's IPv6 link-local
+            // address, without which networkd never calls the link configured.
+            link(&["addr", "del", &format!("{ip}/24"), "dev", "eth0"]);
+        }
     }
 
     pub fn is_booted(&self, name: &str) -> bool {
@@ -374,11 +475,24 @@ impl Lab {
     /// Waits until the node's systemd says `running`; panics naming the failed units (with
     /// their logs) when it says `degraded`, or after `limit`.
     pub fn wait_running(&self, name: &str, limit: Duration) {
-        let state = eventually(limit, &format!("{name} finishes booting"), || {
-            let output = self.try_exec(name, "systemctl is-system-running")?;
-            let state = String::from_utf8_lossy(&output.stdout).trim().to_string();
-            matches!(state.as_str(), "running" | "degraded").then_some(state)
-        });
+        let deadline = Instant::now() + limit;
+        let state = loop {
+            let state = self
+                .try_exec(name, "systemctl is-system-running")
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                .unwrap_or_default();
+            if matches!(state.as_str(), "running" | "degraded") {
+                break state;
+            }
+            if Instant::now() > deadline {
+                let jobs = self
+                    .try_exec(name, "systemctl list-jobs --no-pager; systemctl status systemd-networkd --no-pager 2>&1 | head -n 15; networkctl status eth0 --no-pager; ip addr; journalctl -b --no-pager -u systemd-networkd | tail -n 30")
+                    .map(|o| super::common::text(&o))
+                    .unwrap_or_else(|| "(not running)".into());
+                panic!("{name} did not finish booting within {limit:?} (state {state:?}):\n{jobs}");
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        };
         if state == "degraded" {
             let failed = self.exec(
                 name,

@@ -7,7 +7,8 @@
 # The node gets a cgroup of its own (NAME's systemd would otherwise share the host's), its
 # network namespace, and /dev/loop-control for systemd-sysext (tests/boot/make-root.sh adds
 # the unit that creates the loop device nodes inside). --register=no and --keep-unit: the
-# host has no systemd for nspawn to register with.
+# host has no systemd for nspawn to register with. CAP_NET_ADMIN: the namespace is the
+# node's own, and its systemd-networkd configures the link there, as on a machine.
 set -u
 name=$1 netns=$2 cgroup=$3 root=$4 dir=$5
 if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
@@ -23,7 +24,7 @@ for hierarchy in $hierarchies; do
 done
 while :; do
   systemd-nspawn --quiet -D "$root" -M "$name" --register=no --keep-unit --console=pipe \
-    --network-namespace-path="/run/netns/$netns" --bind=/dev/loop-control -b
+    --capability=CAP_NET_ADMIN --network-namespace-path="/run/netns/$netns" --bind=/dev/loop-control -b
   status=$?
   if [ "$status" -ne 133 ] || [ -e "$dir/stop" ]; then
     exit "$status"

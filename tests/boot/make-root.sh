@@ -89,6 +89,18 @@ UNIT
 # show a member waiting for its peers past it without waiting a minute and a half.
 mkdir -p "$root/etc/systemd/system.conf.d"
 printf '[Manager]\nDefaultTimeoutStartSec=20s\n' >"$root/etc/systemd/system.conf.d/kindling-boot-test.conf"
+# Only in the test: stands in for Flatcar's zz-default.network (DHCP on every link). The lab
+# sets a node's address from outside, as a DHCP server would, and networkd keeps it; a
+# config's own .network file (static addressing) sorts first and wins.
+cat >"$root/etc/systemd/network/zz-kindling-boot-test.network" <<'NETWORK'
+[Match]
+Name=eth0
+
+[Network]
+KeepConfiguration=yes
+LinkLocalAddressing=no
+IPv6AcceptRA=no
+NETWORK
 # Only in the test: sysupdate's units skip containers; a Flatcar VM runs them.
 for unit in systemd-sysupdate.service systemd-sysupdate.timer; do
   mkdir -p "$root/etc/systemd/system/$unit.d"

@@ -29,13 +29,21 @@ impl std::fmt::Display for Entry {
             Kind::Symlink(target) => format!("symlink to {target}"),
             Kind::Other => "special file".to_string(),
         };
-        write!(f, "{kind}, mode {:04o}, owner {}:{}", self.mode, self.uid, self.gid)
+        write!(
+            f,
+            "{kind}, mode {:04o}, owner {}:{}",
+            self.mode, self.uid, self.gid
+        )
     }
 }
 
 fn preview(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(60)]).into_owned();
-    if bytes.len() > 60 { format!("{text}…") } else { text }
+    if bytes.len() > 60 {
+        format!("{text}…")
+    } else {
+        text
+    }
 }
 
 /// Every entry under `root`, keyed by its absolute path on the node (`/etc/hostname`).
@@ -54,7 +62,12 @@ fn walk(root: &Path, dir: &Path, entries: &mut BTreeMap<String, Entry>) {
     for path in children {
         let meta = std::fs::symlink_metadata(&path).expect("metadata");
         let kind = if meta.file_type().is_symlink() {
-            Kind::Symlink(std::fs::read_link(&path).unwrap().to_string_lossy().into_owned())
+            Kind::Symlink(
+                std::fs::read_link(&path)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            )
         } else if meta.is_dir() {
             Kind::Directory
         } else if meta.is_file() {
@@ -93,7 +106,9 @@ pub fn differences(
         .filter(|path| !ignore(path))
         .filter_map(|path| match (ignition.get(path), materialize.get(path)) {
             (Some(a), Some(b)) if a == b => None,
-            (Some(a), Some(b)) => Some(format!("{path}: Ignition wrote {a}; materialize wrote {b}")),
+            (Some(a), Some(b)) => {
+                Some(format!("{path}: Ignition wrote {a}; materialize wrote {b}"))
+            }
             (Some(a), None) => Some(format!("{path}: only Ignition wrote it ({a})")),
             (None, Some(b)) => Some(format!("{path}: only materialize wrote it ({b})")),
             (None, None) => None,
