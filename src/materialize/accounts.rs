@@ -15,25 +15,43 @@ use crate::diag::{Diagnostic, Location, Report};
 use crate::json::Lookup;
 use crate::validate::{array, text};
 
-/// A group or user of the config, and the command line that applies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Group,
+    User,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Group => "group",
+            Kind::User => "user",
+        }
+    }
+
+    /// The database the root lists these accounts in.
+    fn database(self) -> &'static str {
+        match self {
+            Kind::Group => "etc/group",
+            Kind::User => "etc/passwd",
+        }
+    }
+}
+
+/// A group or user of the config, and the command lines that apply it.
 #[derive(Debug)]
 pub(super) struct Account {
-    kind: &'static str,
+    kind: Kind,
     name: String,
     should_exist: bool,
-    /// The options of `groupadd`/`useradd` (a new account) or `usermod` (an existing user).
-    options: AccountOptions,
+    /// The options of `groupadd` or `useradd`, for a new account.
+    create: Vec<String>,
+    /// The options of `usermod`, for an existing user (an existing group is left alone, and
+    /// `groupadd` then fails, as it does for Ignition).
+    modify: Vec<String>,
     /// A user's password hash, when the config sets one.
     password_hash: Option<String>,
     ssh_keys: Vec<String>,
-}
-
-#[derive(Debug)]
-struct AccountOptions {
-    /// For a new account (`groupadd`, `useradd`).
-    create: Vec<String>,
-    /// For an existing user (`usermod`); None when an existing account is left alone.
-    modify: Option<Vec<String>>,
 }
 
 /// The config's groups, then its users, in config order (Ignition's order).
@@ -69,13 +87,11 @@ fn group(entry: &Value) -> Account {
         create.push("--system".into());
     }
     Account {
-        kind: "group",
+        kind: Kind::Group,
         name: text(entry, "name").to_string(),
         should_exist: should_exist(entry),
-        options: AccountOptions {
-            create,
-            modify: None,
-        },
+        create,
+        modify: Vec::new(),
         password_hash: None,
         ssh_keys: Vec::new(),
     }
@@ -139,13 +155,11 @@ fn user(entry: &Value) -> Account {
         option(args, entry, "shell", "--shell");
     }
     Account {
-        kind: "user",
+        kind: Kind::User,
         name: text(entry, "name").to_string(),
         should_exist: should_exist(entry),
-        options: AccountOptions {
-            create,
-            modify: Some(modify),
-        },
+        create,
+        modify,
         password_hash: entry
             .get("passwordHash")
             .and_then(Value::as_str)
@@ -183,7 +197,7 @@ pub(super) fn apply(
     if let Some(reason) = reason {
         return Ok(accounts
             .iter()
-            .map(|a| format!("{:<7} {}: not applied ({reason})", a.kind, a.name))
+            .map(|a| format!("{:<7} {}: not applied ({reason})", a.kind.name(), a.name))
             .collect());
     }
     let mut lines = Vec::new();
@@ -210,25 +224,23 @@ pub(super) fn apply(
 
 fn apply_account(account: &Account, root: &Path) -> Result<String, Report> {
     let exists = lookup(root, account.kind, &account.name).is_some();
-    let (program, options): (&str, Vec<String>) = match (account.kind, account.should_exist, exists)
-    {
+    let kind = account.kind.name();
+    let remove = ["--remove".to_string()];
+    let (program, options): (&str, &[String]) = match (account.kind, account.should_exist, exists) {
         (_, false, false) => {
             return Ok(format!(
-                "{:<7} {}: absent, as the config asks",
-                account.kind, account.name
+                "{kind:<7} {}: absent, as the config asks",
+                account.name
             ));
         }
-        ("group", false, true) => ("groupdel", Vec::new()),
-        (_, false, true) => ("userdel", vec!["--remove".into()]),
-        ("group", true, _) => ("groupadd", account.options.create.clone()),
-        (_, true, false) => ("useradd", account.options.create.clone()),
-        (_, true, true) => (
-            "usermod",
-            account.options.modify.clone().unwrap_or_default(),
-        ),
+        (Kind::Group, false, true) => ("groupdel", &[]),
+        (Kind::User, false, true) => ("userdel", &remove),
+        (Kind::Group, true, _) => ("groupadd", &account.create),
+        (Kind::User, true, false) => ("useradd", &account.create),
+        (Kind::User, true, true) => ("usermod", &account.modify),
     };
-    run(root, program, &options, account)?;
-    Ok(format!("{:<7} {}: {program}", account.kind, account.name))
+    run(root, program, options, account)?;
+    Ok(format!("{kind:<7} {}: {program}", account.name))
 }
 
 /// Runs `program --root ROOT OPTIONS NAME`; its failure is an error naming the command.
@@ -254,7 +266,7 @@ fn run(root: &Path, program: &str, options: &[String], account: &Account) -> Res
         "materialize.account",
         format!(
             "{program} failed for {} {}: {}",
-            account.kind,
+            account.kind.name(),
             account.name,
             String::from_utf8_lossy(&output.stderr).trim()
         ),
@@ -267,7 +279,7 @@ fn run(root: &Path, program: &str, options: &[String], account: &Account) -> Res
 /// The user's SSH keys in `HOME/.ssh/authorized_keys.d/ignition`: the directories it lacks
 /// are made 0700 and the file 0600, owned by the user, as Ignition writes them.
 fn authorize_keys(account: &Account, root: &Path) -> Result<String, Report> {
-    let Some(entry) = lookup(root, "user", &account.name) else {
+    let Some(entry) = lookup(root, Kind::User, &account.name) else {
         return Err(Diagnostic::error(
             "materialize.account",
             format!(
@@ -356,13 +368,8 @@ fn user_may_write(
 }
 
 /// The root's `/etc/passwd` (users) or `/etc/group` (groups) entry for `name`, split at `:`.
-fn lookup(root: &Path, kind: &str, name: &str) -> Option<Vec<String>> {
-    let database = if kind == "group" {
-        "etc/group"
-    } else {
-        "etc/passwd"
-    };
-    let text = std::fs::read_to_string(root.join(database)).ok()?;
+fn lookup(root: &Path, kind: Kind, name: &str) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(root.join(kind.database())).ok()?;
     text.lines()
         .map(|line| line.split(':').map(str::to_string).collect::<Vec<_>>())
         .find(|fields| fields.first().is_some_and(|n| n == name))
