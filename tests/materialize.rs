@@ -266,6 +266,8 @@ fn contents_never_replace_a_file_that_is_there_unless_the_entry_overwrites() {
     let refused =
         write(serde_json::json!({ "path": "/etc/kept", "contents": { "source": "data:,new" } }));
     assert_eq!(first_code(&refused), "materialize.exists");
+    let findings: serde_json::Value = serde_json::from_slice(&refused.stderr).unwrap();
+    assert_eq!(findings[0]["path"], "$.storage.files.0", "{findings}");
     let appended = write(
         serde_json::json!({ "path": "/etc/kept", "append": [{ "source": "data:,more%0A" }] }),
     );
@@ -324,4 +326,55 @@ fn setuid_bits_survive_the_owner_being_set() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o7777, 0o4755, "chown after chmod clears setuid");
+}
+
+#[test]
+fn accounts_are_applied_as_ignition_applies_them_and_their_failures_located() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: the shadow-utils commands need root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::create_dir_all(root.join("home")).unwrap();
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/bash\n").unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
+    std::fs::write(root.join("etc/shadow"), "root:*:20000:0:99999:7:::\n").unwrap();
+    std::fs::write(root.join("etc/gshadow"), "root:*::\n").unwrap();
+    let run = |users: serde_json::Value| {
+        let path = dir.path().join("config.ign");
+        let config =
+            serde_json::json!({ "ignition": { "version": "3.3.0" }, "passwd": { "users": users } });
+        std::fs::write(&path, config.to_string()).unwrap();
+        materialize(&path, &root, None)
+    };
+    let made = run(
+        serde_json::json!([{ "name": "ops", "uid": 1500, "sshAuthorizedKeys": ["ssh-ed25519 AAAA ops"] }]),
+    );
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let passwd = std::fs::read_to_string(root.join("etc/passwd")).unwrap();
+    assert!(passwd.contains("ops:x:1500:"), "{passwd}");
+    let keys = root.join("home/ops/.ssh/authorized_keys.d/ignition");
+    assert_eq!(
+        std::fs::read_to_string(&keys).unwrap(),
+        "ssh-ed25519 AAAA ops\n"
+    );
+    assert_eq!(
+        std::fs::metadata(&keys).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Without a home, the user cannot create its key directory under root's /home.
+    let refused = run(serde_json::json!([
+        { "name": "ops" },
+        { "name": "homeless", "noCreateHome": true, "sshAuthorizedKeys": ["ssh-ed25519 AAAA x"] }
+    ]));
+    assert_eq!(first_code(&refused), "materialize.account");
+    let findings: serde_json::Value = serde_json::from_slice(&refused.stderr).unwrap();
+    assert_eq!(findings[0]["path"], "$.passwd.users.1", "{findings}");
 }

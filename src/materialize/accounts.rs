@@ -11,7 +11,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::diag::{Diagnostic, Location, Report};
+use crate::diag::{Diagnostic, Report};
 use crate::json::Lookup;
 use crate::validate::{array, text};
 
@@ -43,6 +43,8 @@ impl Kind {
 pub(super) struct Account {
     kind: Kind,
     name: String,
+    /// The entry's JSON path (`$.passwd.users.0`), for errors.
+    at: String,
     should_exist: bool,
     /// The options of `groupadd` or `useradd`, for a new account.
     create: Vec<String>,
@@ -56,8 +58,15 @@ pub(super) struct Account {
 
 /// The config's groups, then its users, in config order (Ignition's order).
 pub(super) fn plan(config: &Value) -> Vec<Account> {
-    let groups = array(config, "/passwd/groups").iter().map(group);
-    let users = array(config, "/passwd/users").iter().map(user);
+    let at = |list: &str, index: usize| format!("$.passwd.{list}.{index}");
+    let groups = array(config, "/passwd/groups")
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| group(entry, at("groups", index)));
+    let users = array(config, "/passwd/users")
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| user(entry, at("users", index)));
     groups.chain(users).collect()
 }
 
@@ -77,7 +86,7 @@ fn option(args: &mut Vec<String>, entry: &Value, key: &str, name: &str) {
     }
 }
 
-fn group(entry: &Value) -> Account {
+fn group(entry: &Value, at: String) -> Account {
     let mut create = Vec::new();
     if let Some(gid) = entry.get("gid").and_then(Value::as_u64) {
         create.extend(["--gid".to_string(), gid.to_string()]);
@@ -89,6 +98,7 @@ fn group(entry: &Value) -> Account {
     Account {
         kind: Kind::Group,
         name: text(entry, "name").to_string(),
+        at,
         should_exist: should_exist(entry),
         create,
         modify: Vec::new(),
@@ -106,7 +116,7 @@ fn password(entry: &Value, unset: &str) -> String {
     }
 }
 
-fn user(entry: &Value) -> Account {
+fn user(entry: &Value, at: String) -> Account {
     let mut create = Vec::new();
     option(&mut create, entry, "homeDir", "--home-dir");
     create.push(
@@ -157,6 +167,7 @@ fn user(entry: &Value) -> Account {
     Account {
         kind: Kind::User,
         name: text(entry, "name").to_string(),
+        at,
         should_exist: should_exist(entry),
         create,
         modify,
@@ -255,7 +266,7 @@ fn run(root: &Path, program: &str, options: &[String], account: &Account) -> Res
             Diagnostic::error(
                 "materialize.account",
                 format!("{program} cannot run: {e}"),
-                Location::Nowhere,
+                super::json_at(&account.at),
             )
             .with_help("materialize applies accounts with the shadow-utils commands Ignition runs: install them (Debian's passwd package)")
         })?;
@@ -270,7 +281,7 @@ fn run(root: &Path, program: &str, options: &[String], account: &Account) -> Res
             account.name,
             String::from_utf8_lossy(&output.stderr).trim()
         ),
-        Location::Nowhere,
+        super::json_at(&account.at),
     )
     .with_help("Ignition would fail here too, with the same command")
     .into())
@@ -286,7 +297,7 @@ fn authorize_keys(account: &Account, root: &Path) -> Result<String, Report> {
                 "user {} is not in the root's /etc/passwd after it was applied",
                 account.name
             ),
-            Location::Nowhere,
+            super::json_at(&account.at),
         )
         .into());
     };
@@ -304,7 +315,7 @@ fn authorize_keys(account: &Account, root: &Path) -> Result<String, Report> {
         let parent = current.clone();
         current.push(part);
         if std::fs::symlink_metadata(&current).is_err() {
-            user_may_write(&parent, uid, gid, &account.name, root)?;
+            user_may_write(&parent, uid, gid, account, root)?;
             std::fs::DirBuilder::new()
                 .mode(0o700)
                 .create(&current)
@@ -338,7 +349,7 @@ fn user_may_write(
     dir: &Path,
     uid: Option<u32>,
     gid: Option<u32>,
-    name: &str,
+    account: &Account,
     root: &Path,
 ) -> Result<(), Report> {
     use std::os::unix::fs::MetadataExt;
@@ -358,10 +369,11 @@ fn user_may_write(
     Err(Diagnostic::error(
         "materialize.account",
         format!(
-            "user {name} may not create its SSH key directory in {}",
+            "user {} may not create its SSH key directory in {}",
+            account.name,
             super::node_path_of(root, dir)
         ),
-        Location::Nowhere,
+        super::json_at(&account.at),
     )
     .with_help("Ignition writes the keys as the user and fails here too: create the home directory (drop noCreateHome), or make it the user's")
     .into())

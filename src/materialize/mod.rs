@@ -54,6 +54,8 @@ enum Action {
     /// of `append` is then added to its end.
     File {
         path: String,
+        /// The entry's JSON path (`$.storage.files.3`), for errors.
+        at: String,
         mode: u32,
         owner: Ownership,
         overwrite: bool,
@@ -66,6 +68,7 @@ enum Action {
     },
     Link {
         path: String,
+        at: String,
         target: String,
         hard: bool,
         overwrite: bool,
@@ -122,9 +125,10 @@ fn plan(config: &Value, options: &Options) -> Result<Vec<Action>, Report> {
             Err(errors) => report.extend(errors),
         }
     }
-    for link in array(config, "/storage/links") {
+    for (index, link) in array(config, "/storage/links").iter().enumerate() {
         actions.push(Action::Link {
             path: text(link, "path").to_string(),
+            at: format!("$.storage.links.{index}"),
             target: text(link, "target").to_string(),
             hard: link.get("hard").and_then(Value::as_bool) == Some(true),
             overwrite: overwrites(link),
@@ -185,6 +189,7 @@ fn file_action(file: &Value, at: &str, options: &Options) -> Result<Action, Repo
         }
     }
     Ok(Action::File {
+        at: at.to_string(),
         mode: mode_of(file, 0o644),
         owner: ownership(file),
         overwrite: overwrites(file),
@@ -458,6 +463,7 @@ fn apply_one(
         }
         Action::File {
             path,
+            at,
             mode,
             owner,
             overwrite,
@@ -468,7 +474,7 @@ fn apply_one(
             if *overwrite {
                 remove_existing(&target)?;
             }
-            let size = write_file(&target, path, *mode, contents.as_deref(), append)?;
+            let size = write_file(&target, (path, at), *mode, contents.as_deref(), append)?;
             // Owner first, then mode: chown clears a file's setuid and setgid bits.
             let owned = apply_owner(&target, owner, as_root)?;
             set_mode(&target, *mode)?;
@@ -483,6 +489,7 @@ fn apply_one(
         }
         Action::Link {
             path,
+            at,
             target,
             hard,
             overwrite,
@@ -493,9 +500,9 @@ fn apply_one(
             }
             let made = if *hard {
                 let existing = existing(root, target)?;
-                hard_link(&existing, &link, path)?
+                hard_link(&existing, &link, (path, at))?
             } else {
-                symlink(target, &link, path)?
+                symlink(target, &link, (path, at))?
             };
             outcome.lines.push(format!(
                 "link    {path} -> {target}{}{}",
@@ -564,7 +571,7 @@ fn remove_existing(path: &Path) -> Result<(), Report> {
 /// the file's size.
 fn write_file(
     target: &Path,
-    node_path: &str,
+    entry: Entry,
     mode: u32,
     contents: Option<&[u8]>,
     append: &[Vec<u8>],
@@ -572,9 +579,9 @@ fn write_file(
     match std::fs::symlink_metadata(target) {
         Err(_) => create_file(target, contents.unwrap_or_default(), mode)?,
         Ok(meta) if !meta.is_file() => {
-            return Err(exists(node_path, "something other than a regular file"));
+            return Err(exists(entry, "something other than a regular file"));
         }
-        Ok(_) if contents.is_some() => return Err(exists(node_path, "a file")),
+        Ok(_) if contents.is_some() => return Err(exists(entry, "a file")),
         Ok(_) => {}
     }
     if !append.is_empty() {
@@ -593,11 +600,14 @@ fn write_file(
         .map_err(|e| Report::io(target, "read", &e))
 }
 
-fn exists(node_path: &str, what: &str) -> Report {
+/// A config entry: its path on the node and its JSON path in the config.
+type Entry<'a> = (&'a str, &'a str);
+
+fn exists((node_path, at): Entry, what: &str) -> Report {
     Diagnostic::error(
         "materialize.exists",
         format!("{node_path}: {what} is there already and the entry does not overwrite"),
-        Location::Nowhere,
+        json_at(at),
     )
     .with_help(
         "Ignition fails here too: set overwrite: true, or leave contents out to keep the file",
@@ -607,12 +617,12 @@ fn exists(node_path: &str, what: &str) -> Report {
 
 /// A symlink, or nothing when the same one is there already; anything else there is an
 /// error, as with Ignition. Returns whether it was made.
-fn symlink(target: &str, link: &Path, node_path: &str) -> Result<bool, Report> {
+fn symlink(target: &str, link: &Path, entry: Entry) -> Result<bool, Report> {
     match std::fs::read_link(link) {
         Ok(current) if Path::new(target).components().eq(current.components()) => return Ok(false),
-        Ok(_) => return Err(exists(node_path, "a symlink to elsewhere")),
+        Ok(_) => return Err(exists(entry, "a symlink to elsewhere")),
         Err(_) if std::fs::symlink_metadata(link).is_ok() => {
-            return Err(exists(node_path, "something other than a symlink"));
+            return Err(exists(entry, "something other than a symlink"));
         }
         Err(_) => {}
     }
@@ -621,14 +631,14 @@ fn symlink(target: &str, link: &Path, node_path: &str) -> Result<bool, Report> {
 }
 
 /// A hard link, or nothing when the path is that file already.
-fn hard_link(existing: &Path, link: &Path, node_path: &str) -> Result<bool, Report> {
+fn hard_link(existing: &Path, link: &Path, entry: Entry) -> Result<bool, Report> {
     if let Ok(meta) = std::fs::symlink_metadata(link) {
         let target =
             std::fs::symlink_metadata(existing).map_err(|e| Report::io(existing, "read", &e))?;
         if meta.ino() == target.ino() && meta.dev() == target.dev() {
             return Ok(false);
         }
-        return Err(exists(node_path, "another file"));
+        return Err(exists(entry, "another file"));
     }
     std::fs::hard_link(existing, link).map_err(|e| Report::io(link, "write", &e))?;
     Ok(true)
