@@ -268,6 +268,19 @@ fn contents_never_replace_a_file_that_is_there_unless_the_entry_overwrites() {
     assert_eq!(first_code(&refused), "materialize.exists");
     let findings: serde_json::Value = serde_json::from_slice(&refused.stderr).unwrap();
     assert_eq!(findings[0]["path"], "$.storage.files.0", "{findings}");
+    // Refused before anything is written: an entry listed before the conflict is not made.
+    let both = dir.path().join("both.ign");
+    let config = serde_json::json!({ "ignition": { "version": "3.3.0" }, "storage": { "files": [
+        { "path": "/etc/new", "contents": { "source": "data:,x" } },
+        { "path": "/etc/kept", "contents": { "source": "data:,new" } }
+    ]}});
+    std::fs::write(&both, config.to_string()).unwrap();
+    let refused = materialize(&both, &root, None);
+    assert_eq!(first_code(&refused), "materialize.exists");
+    assert!(
+        !root.join("etc/new").exists(),
+        "nothing is written when an entry is refused"
+    );
     let appended = write(
         serde_json::json!({ "path": "/etc/kept", "append": [{ "source": "data:,more%0A" }] }),
     );

@@ -349,6 +349,7 @@ fn apply(
     for action in actions {
         check_inside(root, action.path())?;
     }
+    check_existing(actions, root)?;
     let mut outcome = Outcome {
         lines: accounts::apply(accounts, root, as_root)?,
     };
@@ -463,7 +464,7 @@ fn apply_one(
         }
         Action::File {
             path,
-            at,
+            at: _,
             mode,
             owner,
             overwrite,
@@ -474,7 +475,7 @@ fn apply_one(
             if *overwrite {
                 remove_existing(&target)?;
             }
-            let size = write_file(&target, (path, at), *mode, contents.as_deref(), append)?;
+            let size = write_file(&target, *mode, contents.as_deref(), append)?;
             // Owner first, then mode: chown clears a file's setuid and setgid bits.
             let owned = apply_owner(&target, owner, as_root)?;
             set_mode(&target, *mode)?;
@@ -489,7 +490,7 @@ fn apply_one(
         }
         Action::Link {
             path,
-            at,
+            at: _,
             target,
             hard,
             overwrite,
@@ -500,9 +501,9 @@ fn apply_one(
             }
             let made = if *hard {
                 let existing = existing(root, target)?;
-                hard_link(&existing, &link, (path, at))?
+                hard_link(&existing, &link)?
             } else {
-                symlink(target, &link, (path, at))?
+                symlink(target, &link)?
             };
             outcome.lines.push(format!(
                 "link    {path} -> {target}{}{}",
@@ -565,24 +566,94 @@ fn remove_existing(path: &Path) -> Result<(), Report> {
     removed.map_err(|e| Report::io(path, "remove", &e))
 }
 
-/// Ignition's file semantics: without contents a regular file already there is kept (an
-/// empty one is made otherwise), contents never replace an existing file unless the
-/// entry overwrites (which removed it first), and each append is added at the end. Returns
-/// the file's size.
+/// Refuses, before anything is written, every entry that does not overwrite and finds in
+/// the root what Ignition would fail on: contents over an existing file, a file where
+/// something else is, a link where another link or a file is. (The config cannot make
+/// these itself: the validator refuses two entries for one path.)
+fn check_existing(actions: &[Action], root: &Path) -> Result<(), Report> {
+    let mut report = Report::default();
+    for action in actions {
+        if let Some(what) = conflict(action, root) {
+            let (Action::File { path, at, .. } | Action::Link { path, at, .. }) = action else {
+                continue;
+            };
+            report.push(exists(path, at, what));
+        }
+    }
+    report.into_result(())
+}
+
+/// What is in the way of `action`, if anything.
+fn conflict(action: &Action, root: &Path) -> Option<&'static str> {
+    let host = |node_path: &str| root.join(node_path.trim_start_matches('/'));
+    match action {
+        Action::File {
+            path,
+            overwrite: false,
+            contents,
+            ..
+        } => {
+            let meta = std::fs::symlink_metadata(host(path)).ok()?;
+            if !meta.is_file() {
+                Some("something other than a regular file")
+            } else {
+                contents.is_some().then_some("a file")
+            }
+        }
+        Action::Link {
+            path,
+            target,
+            hard: false,
+            overwrite: false,
+            ..
+        } => {
+            let meta = std::fs::symlink_metadata(host(path)).ok()?;
+            match std::fs::read_link(host(path)) {
+                Ok(current) if Path::new(target).components().eq(current.components()) => None,
+                Ok(_) => Some("a symlink to elsewhere"),
+                Err(_) => {
+                    (!meta.file_type().is_symlink()).then_some("something other than a symlink")
+                }
+            }
+        }
+        Action::Link {
+            path,
+            target,
+            hard: true,
+            overwrite: false,
+            ..
+        } => {
+            let meta = std::fs::symlink_metadata(host(path)).ok()?;
+            let same = std::fs::symlink_metadata(host(target))
+                .is_ok_and(|t| t.ino() == meta.ino() && t.dev() == meta.dev());
+            (!same).then_some("another file")
+        }
+        _ => None,
+    }
+}
+
+fn exists(node_path: &str, at: &str, what: &str) -> Diagnostic {
+    Diagnostic::error(
+        "materialize.exists",
+        format!("{node_path}: {what} is there already and the entry does not overwrite"),
+        json_at(at),
+    )
+    .with_help(
+        "Ignition fails here too: set overwrite: true, or leave contents out to keep the file",
+    )
+}
+
+/// Ignition's file semantics (conflicts were refused up front): without contents a regular
+/// file already there is kept (an empty one is made otherwise), and each append is added
+/// at the end. Returns the file's size.
 fn write_file(
     target: &Path,
-    entry: Entry,
     mode: u32,
     contents: Option<&[u8]>,
     append: &[Vec<u8>],
 ) -> Result<u64, Report> {
-    match std::fs::symlink_metadata(target) {
-        Err(_) => create_file(target, contents.unwrap_or_default(), mode)?,
-        Ok(meta) if !meta.is_file() => {
-            return Err(exists(entry, "something other than a regular file"));
-        }
-        Ok(_) if contents.is_some() => return Err(exists(entry, "a file")),
-        Ok(_) => {}
+    if std::fs::symlink_metadata(target).is_err() {
+        create_file(target, contents.unwrap_or_default(), mode)?;
     }
     if !append.is_empty() {
         let mut file = std::fs::OpenOptions::new()
@@ -600,45 +671,19 @@ fn write_file(
         .map_err(|e| Report::io(target, "read", &e))
 }
 
-/// A config entry: its path on the node and its JSON path in the config.
-type Entry<'a> = (&'a str, &'a str);
-
-fn exists((node_path, at): Entry, what: &str) -> Report {
-    Diagnostic::error(
-        "materialize.exists",
-        format!("{node_path}: {what} is there already and the entry does not overwrite"),
-        json_at(at),
-    )
-    .with_help(
-        "Ignition fails here too: set overwrite: true, or leave contents out to keep the file",
-    )
-    .into()
-}
-
-/// A symlink, or nothing when the same one is there already; anything else there is an
-/// error, as with Ignition. Returns whether it was made.
-fn symlink(target: &str, link: &Path, entry: Entry) -> Result<bool, Report> {
-    match std::fs::read_link(link) {
-        Ok(current) if Path::new(target).components().eq(current.components()) => return Ok(false),
-        Ok(_) => return Err(exists(entry, "a symlink to elsewhere")),
-        Err(_) if std::fs::symlink_metadata(link).is_ok() => {
-            return Err(exists(entry, "something other than a symlink"));
-        }
-        Err(_) => {}
+/// A symlink, or nothing when the same one is there already. Returns whether it was made.
+fn symlink(target: &str, link: &Path) -> Result<bool, Report> {
+    if std::fs::read_link(link).is_ok_and(|c| Path::new(target).components().eq(c.components())) {
+        return Ok(false);
     }
     std::os::unix::fs::symlink(target, link).map_err(|e| Report::io(link, "write", &e))?;
     Ok(true)
 }
 
 /// A hard link, or nothing when the path is that file already.
-fn hard_link(existing: &Path, link: &Path, entry: Entry) -> Result<bool, Report> {
-    if let Ok(meta) = std::fs::symlink_metadata(link) {
-        let target =
-            std::fs::symlink_metadata(existing).map_err(|e| Report::io(existing, "read", &e))?;
-        if meta.ino() == target.ino() && meta.dev() == target.dev() {
-            return Ok(false);
-        }
-        return Err(exists(entry, "another file"));
+fn hard_link(existing: &Path, link: &Path) -> Result<bool, Report> {
+    if std::fs::symlink_metadata(link).is_ok() {
+        return Ok(false); // the same file: check_existing refused anything else
     }
     std::fs::hard_link(existing, link).map_err(|e| Report::io(link, "write", &e))?;
     Ok(true)
