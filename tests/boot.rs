@@ -313,7 +313,8 @@ fn update_rolls(on_change: &str) {
     let before: Vec<String> = cluster
         .nodes
         .iter()
-        .map(|node| property(lab, node, "etcd.service", "MainPID"))
+        // When etcd started (wall clock): a PID can repeat after a container reboot.
+        .map(|node| property(lab, node, "etcd.service", "ExecMainStartTimestamp"))
         .collect();
 
     publish_image(lab, NEXT);
@@ -371,7 +372,7 @@ fn update_rolls(on_change: &str) {
             "{node}: {status}"
         );
         assert_ne!(
-            property(lab, node, "etcd.service", "MainPID"),
+            property(lab, node, "etcd.service", "ExecMainStartTimestamp"),
             before,
             "{node}'s etcd must have restarted onto the new image"
         );
