@@ -15,9 +15,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::openssl::{CLIENT_EXTENSIONS, Form, Key, Openssl, member_extensions};
 use common::{
-    etcdctl, golden, render_and_materialize, render_spec_and_materialize, settings, text, trial,
-    wait_healthy,
+    etcdctl, golden, kindling, render_and_materialize, render_spec_and_materialize, scratch_copy,
+    settings, text, trial, wait_healthy,
 };
 
 fn main() {
@@ -32,6 +33,21 @@ fn main() {
             "a_tls_cluster_forms_from_the_rendered_yaml_config_files",
             &["etcd", "etcdctl"],
             a_tls_cluster_forms_from_the_rendered_yaml_config_files,
+        ),
+        trial(
+            "a_tls_cluster_forms_with_a_p521_ca_and_openssl_made_leaves",
+            &["etcd", "etcdctl", "openssl"],
+            a_tls_cluster_forms_with_a_p521_ca_and_openssl_made_leaves,
+        ),
+        trial(
+            "a_tls_cluster_forms_with_an_rsa_intermediate_under_an_offline_root",
+            &["etcd", "etcdctl", "openssl"],
+            a_tls_cluster_forms_with_an_rsa_intermediate_under_an_offline_root,
+        ),
+        trial(
+            "a_tls_cluster_forms_with_every_generated_key_algorithm",
+            &["etcd", "etcdctl", "openssl"],
+            a_tls_cluster_forms_with_every_generated_key_algorithm,
         ),
         trial(
             "rendered_units_pass_systemd_analyze_verify",
@@ -89,16 +105,138 @@ impl Drop for Members {
 }
 
 fn a_tls_cluster_forms_from_the_rendered_configs() {
-    cluster_forms("loopback-tls", |root, _| {
-        let (env, rewritten) = settings(&root.join("etc/etcd/etcd.env"), root);
-        assert_eq!(
-            rewritten, 7,
-            "only the data dir and the six TLS file paths are rewritten"
+    cluster_forms("loopback-tls", start_from_env_file);
+}
+
+/// etcd started from the node's rendered env file, with an empty environment otherwise.
+fn start_from_env_file(root: &Path, _: &Path) -> Command {
+    let (env, rewritten) = settings(&root.join("etc/etcd/etcd.env"), root);
+    assert_eq!(
+        rewritten, 7,
+        "only the data dir and the six TLS file paths are rewritten"
+    );
+    let mut etcd = Command::new("etcd");
+    etcd.env_clear().envs(&env);
+    etcd
+}
+
+/// The hand-built reference cluster's PKI, made with openssl exactly as its operators do:
+/// a secp521r1 CA (openssl's default SEC1 key form), one P-256 key and certificate per
+/// member signed with `-sha256` and used for both server and peer, and an etcdctl client.
+/// kindling renders it unchanged, and real etcd forms a TLS cluster with it.
+fn a_tls_cluster_forms_with_a_p521_ca_and_openssl_made_leaves() {
+    let site = scratch_copy("loopback-tls");
+    let pki = site.path().join("pki");
+    std::fs::remove_dir_all(&pki).unwrap();
+    let openssl = Openssl { dir: site.path() };
+    std::fs::create_dir_all(&pki).unwrap();
+    openssl.new_key("pki/ca.key", Key::P521, Form::Traditional);
+    openssl.self_signed_ca(
+        "pki/ca.key",
+        "pki/ca.crt",
+        "reference etcd CA",
+        Some("-sha512"),
+    );
+    for (index, node) in ["m1", "m2", "m3"].iter().enumerate() {
+        let dir = format!("pki/nodes/{node}");
+        std::fs::create_dir_all(site.path().join(&dir)).unwrap();
+        let key = format!("{dir}/server.key");
+        let cert = format!("{dir}/server.crt");
+        openssl.new_key(&key, Key::P256, Form::Traditional);
+        let sans = format!("DNS:{node},IP:127.0.0.{},IP:127.0.0.1", index + 1);
+        openssl.leaf(
+            &key,
+            &cert,
+            &format!("/CN={node}"),
+            &member_extensions(&sans),
+            ("pki/ca.crt", "pki/ca.key"),
+            &["-sha256"],
         );
-        let mut etcd = Command::new("etcd");
-        etcd.env_clear().envs(&env);
-        etcd
-    });
+        std::fs::copy(
+            site.path().join(&key),
+            site.path().join(format!("{dir}/peer.key")),
+        )
+        .unwrap();
+        std::fs::copy(
+            site.path().join(&cert),
+            site.path().join(format!("{dir}/peer.crt")),
+        )
+        .unwrap();
+        openssl.assert_verifies("pki/ca.crt", &cert);
+    }
+    openssl.new_key("pki/etcdctl.key", Key::P256, Form::Traditional);
+    openssl.leaf(
+        "pki/etcdctl.key",
+        "pki/etcdctl.crt",
+        "/CN=etcdctl",
+        CLIENT_EXTENSIONS,
+        ("pki/ca.crt", "pki/ca.key"),
+        &["-sha256"],
+    );
+    assert_checks_clean(&site.path().join("cluster.yaml"));
+    cluster_forms_from(&site.path().join("cluster.yaml"), start_from_env_file);
+}
+
+/// A corporate or Vault-shaped PKI: an RSA-4096 root whose key is gone (offline), an
+/// RSA-2048 intermediate in ca.crt/ca.key. kindling issues the leaves with the chain; the
+/// members trust only the root, and real etcd forms a TLS cluster with it.
+fn a_tls_cluster_forms_with_an_rsa_intermediate_under_an_offline_root() {
+    let site = scratch_copy("loopback-tls");
+    let pki = site.path().join("pki");
+    std::fs::remove_dir_all(&pki).unwrap();
+    std::fs::create_dir_all(&pki).unwrap();
+    let openssl = Openssl { dir: site.path() };
+    openssl.new_key("root.key", Key::Rsa(4096), Form::Pkcs8);
+    openssl.self_signed_ca("root.key", "pki/root.crt", "Corp Root CA", Some("-sha256"));
+    openssl.new_key("pki/ca.key", Key::Rsa(2048), Form::Traditional);
+    openssl.intermediate_ca(
+        "pki/ca.key",
+        "pki/ca.crt",
+        "Corp etcd Issuing CA",
+        ("pki/root.crt", "root.key"),
+    );
+    std::fs::remove_file(site.path().join("root.key")).unwrap();
+    let spec = site.path().join("cluster.yaml");
+    kindling()
+        .arg("pki")
+        .arg("init")
+        .arg(&spec)
+        .assert()
+        .success();
+    for node in ["m1", "m2", "m3"] {
+        openssl.assert_verifies("pki/root.crt", &format!("pki/nodes/{node}/peer.crt"));
+    }
+    assert_checks_clean(&spec);
+    cluster_forms_from(&spec, start_from_env_file);
+}
+
+/// Keys kindling generates of every algorithm it offers, which etcd must read and use.
+fn a_tls_cluster_forms_with_every_generated_key_algorithm() {
+    for algorithm in ["ecdsa-p384", "ecdsa-p521", "rsa-2048", "ed25519"] {
+        let site = scratch_copy("loopback-tls");
+        std::fs::remove_dir_all(site.path().join("pki")).unwrap();
+        let spec = site.path().join("cluster.yaml");
+        let text = std::fs::read_to_string(&spec).unwrap();
+        std::fs::write(
+            &spec,
+            format!("{text}tls: {{ key_algorithm: {algorithm} }}\n"),
+        )
+        .unwrap();
+        kindling()
+            .arg("pki")
+            .arg("init")
+            .arg(&spec)
+            .assert()
+            .success();
+        assert_checks_clean(&spec);
+        cluster_forms_from(&spec, start_from_env_file);
+    }
+}
+
+/// `kindling check` finds no error.
+fn assert_checks_clean(spec: &Path) {
+    let output = kindling().arg("check").arg(spec).output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
 }
 
 /// The same cluster from `etcd.config: file`: each member reads only the rendered
@@ -149,8 +287,20 @@ fn a_tls_cluster_forms_from_the_rendered_yaml_config_files() {
 /// Renders and materializes `case`, starts each member with the command `start` makes from
 /// its root (with an empty environment), and proves the cluster formed with TLS both ways. Returns the members' logs.
 fn cluster_forms(case: &str, start: impl Fn(&Path, &Path) -> Command) -> Vec<String> {
+    cluster_forms_from(&golden(case).join("cluster.yaml"), start)
+}
+
+/// Held while a cluster on loopback-tls's addresses runs: the tests that boot one run in
+/// parallel threads, and two clusters on the same ports would meet each other.
+static LOOPBACK_TLS_PORTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// `cluster_forms` for the spec at `spec`.
+fn cluster_forms_from(spec: &Path, start: impl Fn(&Path, &Path) -> Command) -> Vec<String> {
+    let _ports = LOOPBACK_TLS_PORTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().unwrap();
-    let nodes = render_and_materialize(case, dir.path());
+    let nodes = render_spec_and_materialize(spec, dir.path());
     assert_eq!(nodes, ["m1", "m2", "m3"]);
     let mut members = Members {
         children: Vec::new(),

@@ -1,7 +1,9 @@
 //! The cluster's certificates, read with a real X.509 parser: do they belong to their keys,
-//! chain to the spec's CA, name every address the member is reached at, allow the right
-//! uses, and stay valid long enough? Findings point at the spec line that set the member
-//! (or `tls.dir`) and name the certificate file; no key material is ever printed.
+//! chain to the trust anchor (`root.crt`, or else `ca.crt`) through what they present, with
+//! every signature algorithm etcd verifies, name every address the member is reached at,
+//! allow the right uses, and stay valid long enough? Findings point at the spec line that
+//! set the member (or `tls.dir`) and name the certificate file; no key material is ever
+//! printed.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -13,8 +15,10 @@ use crate::diag::{Diagnostic, Report, Span};
 use crate::resolve::material::KeyedCert;
 use crate::resolve::{LOCALHOST, Node};
 use crate::tls::CertPair;
+use crate::tls::chain::{self, ChainProblem};
+use crate::tls::keys::certificate_ders;
 use crate::tls::pki::renew_command;
-use crate::tls::proof::{key_matches, pem_der, signed_by};
+use crate::tls::proof::{key_matches, trust_text};
 
 /// What a certificate is for, which decides the extended key usages it needs.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -37,25 +41,63 @@ impl Role {
     }
 }
 
-/// Checks the CA, every node's server and peer pair, and the etcdctl client pair.
+/// The parsed trust: the anchor members trust, and the CA certificates of `ca.crt`.
+struct Trust<'a> {
+    anchor: X509Certificate<'a>,
+    /// `ca.crt`'s certificates when `root.crt` is the anchor (empty otherwise).
+    intermediates: Vec<X509Certificate<'a>>,
+    /// The trust files' text, which the `proven` record covers.
+    text: String,
+}
+
+/// Checks the CA (and the intermediates under `root.crt`), every node's server and peer
+/// pair, and the client pairs.
 pub fn check(cx: &Context, report: &mut Report) {
     let paths = &cx.cluster.tls.paths;
     let dir_span = &cx.cluster.tls.dir_span;
-    let Some(ca_der) = pem_der(&cx.material.ca_cert) else {
+    let root_pem = cx.material.root_cert.as_deref();
+    let anchor_path = if root_pem.is_some() {
+        paths.root()
+    } else {
+        paths.ca().cert
+    };
+    let Some(anchor_der) = certificate_ders(cx.material.trust_anchor())
+        .into_iter()
+        .next()
+    else {
         return; // material loading already refused a file that is not PEM
     };
-    let Ok((_, ca)) = X509Certificate::from_der(&ca_der) else {
-        report.push(Diagnostic::at(
+    let ca_ders = if root_pem.is_some() {
+        certificate_ders(&cx.material.ca_cert)
+    } else {
+        Vec::new()
+    };
+    let unreadable = |path: &Path| {
+        Diagnostic::at(
             "tls.unparsable",
-            format!(
-                "{} is not a readable X.509 certificate",
-                paths.ca().cert.display()
-            ),
+            format!("{} is not a readable X.509 certificate", path.display()),
             dir_span,
-        ));
+        )
+    };
+    let Ok((_, anchor)) = X509Certificate::from_der(&anchor_der) else {
+        report.push(unreadable(&anchor_path));
         return;
     };
-    check_ca(cx, &ca, &paths.ca().cert, report);
+    let Ok(intermediates) = ca_ders
+        .iter()
+        .map(|der| X509Certificate::from_der(der).map(|(_, c)| c))
+        .collect::<Result<Vec<_>, _>>()
+    else {
+        report.push(unreadable(&paths.ca().cert));
+        return;
+    };
+    check_ca(cx, &anchor, &anchor_path, report);
+    check_intermediates(cx, &anchor, &intermediates, report);
+    let trust = Trust {
+        anchor,
+        intermediates,
+        text: trust_text(root_pem, &cx.material.ca_cert),
+    };
     let client_files = paths.client();
     let client = Pair {
         files: &client_files,
@@ -64,7 +106,7 @@ pub fn check(cx: &Context, report: &mut Report) {
         node: None,
         span: dir_span,
     };
-    check_pair(cx, (&ca, &ca_der), &client, report);
+    check_pair(cx, &trust, &client, report);
     for (spec, pair) in cx.cluster.tls.clients.iter().zip(&cx.material.clients) {
         let files = paths.extra_client(&spec.name);
         let extra = Pair {
@@ -74,35 +116,49 @@ pub fn check(cx: &Context, report: &mut Report) {
             node: None,
             span: &spec.span,
         };
-        check_pair(cx, (&ca, &ca_der), &extra, report);
+        check_pair(cx, &trust, &extra, report);
     }
     for (node, tls) in cx.cluster.nodes.iter().zip(&cx.material.nodes) {
         let server_files = paths.server(&node.name);
         let peer_files = paths.peer(&node.name);
-        check_pair(
-            cx,
-            (&ca, &ca_der),
-            &Pair {
-                files: &server_files,
-                pair: &tls.server,
-                role: Role::Server,
+        for (files, pair, role) in [
+            (&server_files, &tls.server, Role::Server),
+            (&peer_files, &tls.peer, Role::Peer),
+        ] {
+            let pair = Pair {
+                files,
+                pair,
+                role,
                 node: Some(node),
                 span: &node.span,
-            },
-            report,
-        );
-        check_pair(
-            cx,
-            (&ca, &ca_der),
-            &Pair {
-                files: &peer_files,
-                pair: &tls.peer,
-                role: Role::Peer,
-                node: Some(node),
-                span: &node.span,
-            },
-            report,
-        );
+            };
+            check_pair(cx, &trust, &pair, report);
+        }
+    }
+}
+
+/// Under `root.crt`, `ca.crt`'s certificates are CAs that chain to it.
+fn check_intermediates(
+    cx: &Context,
+    anchor: &X509Certificate,
+    intermediates: &[X509Certificate],
+    report: &mut Report,
+) {
+    if intermediates.is_empty() {
+        return;
+    }
+    let path = cx.cluster.tls.paths.ca().cert;
+    for intermediate in intermediates {
+        check_ca(cx, intermediate, &path, report);
+    }
+    if let Err(problem) = chain::verify(intermediates, anchor) {
+        let root = cx.cluster.tls.paths.root();
+        report.push(chain_finding(
+            &problem,
+            &format!("{} (the intermediate CA)", path.display()),
+            &format!("{} must be signed by the root in {}, directly or through the CAs after it in the file", path.display(), root.display()),
+            &cx.cluster.tls.dir_span,
+        ));
     }
 }
 
@@ -125,18 +181,18 @@ fn check_ca(cx: &Context, ca: &X509Certificate, path: &Path, report: &mut Report
     check_validity(cx, ca, path, span, report);
 }
 
-/// Checks one pair against the CA (parsed, and its DER bytes).
-fn check_pair(
-    cx: &Context,
-    (ca, ca_der): (&X509Certificate, &[u8]),
-    pair: &Pair,
-    report: &mut Report,
-) {
+/// Checks one pair against the trust.
+fn check_pair(cx: &Context, trust: &Trust, pair: &Pair, report: &mut Report) {
     let path = pair.files.cert.display();
-    let Some(der) = pem_der(&pair.pair.cert) else {
-        return;
-    };
-    let Ok((_, cert)) = X509Certificate::from_der(&der) else {
+    let ders = certificate_ders(&pair.pair.cert);
+    if ders.is_empty() {
+        return; // material loading already refused a file that is not PEM
+    }
+    let Ok(presented) = ders
+        .iter()
+        .map(|der| X509Certificate::from_der(der).map(|(_, c)| c))
+        .collect::<Result<Vec<_>, _>>()
+    else {
         report.push(Diagnostic::at(
             "tls.unparsable",
             format!("{path} is not a readable X.509 certificate"),
@@ -144,43 +200,86 @@ fn check_pair(
         ));
         return;
     };
+    let cert = &presented[0];
     if !cx
         .material
         .proven
-        .vouches(ca_der, &der, pair.pair.key.expose())
+        .vouches(&trust.text, &pair.pair.cert, pair.pair.key.expose())
     {
-        prove(&cert, ca, pair, report);
+        check_key_match(cert, pair, report);
+        check_chain(&presented, trust, pair, report);
     }
-    check_usages(&cert, pair, report);
+    check_usages(cert, pair, report);
     if let Some(node) = pair.node {
-        check_sans(&cert, node, pair, report);
+        check_sans(cert, node, pair, report);
     }
-    check_validity(cx, &cert, &pair.files.cert, pair.span, report);
-    check_outlives_ca(&cert, ca, pair, report);
-    check_key_strength(&cert, pair, report);
+    check_validity(cx, cert, &pair.files.cert, pair.span, report);
+    check_outlives_ca(cert, trust, pair, report);
+    check_key_strength(cert, pair, report);
 }
 
-/// The key is the certificate's, and the CA signed the certificate (what the `proven`
-/// record vouches for when it lists the pair).
-fn prove(cert: &X509Certificate, ca: &X509Certificate, pair: &Pair, report: &mut Report) {
+/// The certificate chains to the anchor through what its file presents, as a member that
+/// trusts only the anchor sees it.
+fn check_chain(presented: &[X509Certificate], trust: &Trust, pair: &Pair, report: &mut Report) {
+    let Err(problem) = chain::verify(presented, &trust.anchor) else {
+        return;
+    };
     let path = pair.files.cert.display();
-    check_key_match(cert, pair, report);
-    if !signed_by(cert, ca) {
+    let described = format!("{path} ({} certificate)", pair.role.name());
+    let omitted_intermediate = matches!(&problem, ChainProblem::Missing { issuer }
+        if trust.intermediates.iter().any(|ca| ca.subject().to_string() == *issuer));
+    if omitted_intermediate {
         report.push(
-            Diagnostic::at("tls.chain", format!("{path} ({} certificate) is not signed by the cluster CA", pair.role.name()), pair.span)
-                .with_help(format!("members trust only tls.dir/ca.crt: re-issue the certificate from that CA with `{}`", renew_command(pair.files))),
+            Diagnostic::at(
+                "tls.chain-incomplete",
+                format!("{described} does not carry the intermediate CA that signed it: members trust only root.crt and cannot verify it"),
+                pair.span,
+            )
+            .with_help(format!("append the intermediates to it (`cat ca.crt >> {path}`); `{}` writes leaves that way", renew_command(pair.files))),
         );
+        return;
+    }
+    let repair = format!(
+        "members trust only the cluster's trust anchor: re-issue the certificate from the cluster CA with `{}`",
+        renew_command(pair.files)
+    );
+    report.push(chain_finding(&problem, &described, &repair, pair.span));
+}
+
+/// The finding for a chain that does not hold: an error, or a warning when the signature
+/// could not be checked at all.
+fn chain_finding(problem: &ChainProblem, described: &str, repair: &str, span: &Span) -> Diagnostic {
+    match problem {
+        ChainProblem::Unchecked(what) => Diagnostic::warning(
+            "tls.signature-unchecked",
+            format!("{described} is signed with {what}, which kindling cannot check"),
+            crate::diag::Location::Source(span.clone()),
+        )
+        .with_help("etcd verifies ECDSA (P-256, P-384, P-521), RSA (PKCS#1 v1.5 and PSS) and Ed25519 signatures only: it will most likely refuse this certificate"),
+        ChainProblem::Refused(why) => Diagnostic::at(
+            "tls.signature",
+            format!("{described}: {why}"),
+            span,
+        )
+        .with_help(repair.to_string()),
+        ChainProblem::NotSigned { .. } | ChainProblem::Missing { .. } => Diagnostic::at(
+            "tls.chain",
+            format!("{described} is not signed by the cluster CA ({})", chain::describe(problem)),
+            span,
+        )
+        .with_help(repair.to_string()),
     }
 }
 
 /// A leaf valid past its CA stops verifying the day the CA expires: its own date promises
 /// more than it will give.
-fn check_outlives_ca(
-    cert: &X509Certificate,
-    ca: &X509Certificate,
-    pair: &Pair,
-    report: &mut Report,
-) {
+fn check_outlives_ca(cert: &X509Certificate, trust: &Trust, pair: &Pair, report: &mut Report) {
+    let ca = trust
+        .intermediates
+        .iter()
+        .chain([&trust.anchor])
+        .min_by_key(|ca| ca.validity().not_after.timestamp())
+        .unwrap_or(&trust.anchor);
     if cert.validity().not_after.timestamp() > ca.validity().not_after.timestamp() {
         report.push(
             Diagnostic::warning(
@@ -202,16 +301,13 @@ fn check_outlives_ca(
 fn check_key_match(cert: &X509Certificate, pair: &Pair, report: &mut Report) {
     let key_path = &pair.files.key;
     match key_matches(cert, pair.pair.key.expose()) {
-        Some(true) => {}
-        Some(false) => report.push(
+        Ok(true) => {}
+        Ok(false) => report.push(
             Diagnostic::at("tls.key-mismatch", format!("{} does not belong to {}", key_path.display(), pair.files.cert.display()), pair.span)
                 .with_help(format!("etcd refuses to start with a mismatched pair: restore the right key, or issue a new pair with `{}`", renew_command(pair.files))),
         ),
-        None => report.push(Diagnostic::warning(
-            "tls.key-unchecked",
-            format!("{} is in a key format kindling cannot read, so whether it matches {} is unchecked", key_path.display(), pair.files.cert.display()),
-            crate::diag::Location::Source(pair.span.clone()),
-        )),
+        // Material loading already reported a key kindling cannot read.
+        Err(_) => {}
     }
 }
 
@@ -260,7 +356,9 @@ fn check_usages(cert: &X509Certificate, pair: &Pair, report: &mut Report) {
 }
 
 /// Every name the member is reached at: its advertised host (FQDN or IP), its IP, and
-/// `127.0.0.1`/`localhost` (etcdctl on the node; also the source address of loopback peers).
+/// `127.0.0.1` (etcdctl on the node; also the source address of loopback peers). The
+/// `localhost` name `pki init` adds is a convenience nothing rendered dials, so a
+/// certificate without it (as the usual openssl recipes make them) is not flagged.
 fn check_sans(cert: &X509Certificate, node: &Node, pair: &Pair, report: &mut Report) {
     let (dns, ips) = sans(cert);
     let mut missing = Vec::new();
@@ -274,13 +372,10 @@ fn check_sans(cert: &X509Certificate, node: &Node, pair: &Pair, report: &mut Rep
             missing.push(ip.to_string());
         }
     }
-    if !dns.iter().any(|d| d == "localhost") {
-        missing.push("localhost".to_string());
-    }
     if !missing.is_empty() {
         report.push(
             Diagnostic::at("tls.san-missing", format!("{} ({} certificate of {}) does not name {}", pair.files.cert.display(), pair.role.name(), node.name, missing.join(", ")), pair.span)
-                .with_help("TLS connections to those names will be refused: re-issue the certificate (remove the pair and run `kindling pki init`)"),
+                .with_help(format!("TLS connections to those names will be refused: re-issue the certificate with `{}`", renew_command(pair.files))),
         );
     }
 }

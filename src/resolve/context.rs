@@ -822,7 +822,7 @@ fn tls_values(
 ) -> TlsValues {
     TlsValues {
         key_mode: format!("0{:o}", cluster.tls.key_mode),
-        ca_cert: material.ca_cert.clone(),
+        ca_cert: material.trust_anchor().to_string(),
         server_cert: server.cert.clone(),
         server_key: server.key.clone(),
         peer_cert: peer.cert.clone(),

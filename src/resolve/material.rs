@@ -20,7 +20,10 @@ pub struct Material {
     pub image_hash: Option<String>,
     /// `sha256-<hex>` of the kubelet's Kubernetes sysext image (the static-pod profile).
     pub kubelet_image_hash: Option<String>,
+    /// `ca.crt`: the CA that signs the leaves (then any CA between it and `root.crt`).
     pub ca_cert: String,
+    /// `root.crt`, the trust anchor when `ca.crt` is an intermediate.
+    pub root_cert: Option<String>,
     pub client: KeyedCert,
     /// The `tls.clients` pairs, in the spec's order.
     pub clients: Vec<KeyedCert>,
@@ -53,6 +56,11 @@ pub fn load(cluster: &Cluster) -> Result<Material, Report> {
     let paths = &cluster.tls.paths;
     let span = &cluster.tls.dir_span;
     let ca_cert = read_cert(&paths.ca().cert, span, &mut report);
+    let root_cert = paths
+        .root()
+        .exists()
+        .then(|| read_cert(&paths.root(), span, &mut report));
+    check_trust_shape(paths, &ca_cert, root_cert.as_deref(), &mut report);
     let client = read_pair(&paths.client(), span, &mut report);
     let clients = cluster
         .tls
@@ -72,11 +80,51 @@ pub fn load(cluster: &Cluster) -> Result<Material, Report> {
         image_hash,
         kubelet_image_hash,
         ca_cert,
+        root_cert,
         client,
         clients,
         nodes,
         proven: crate::tls::proof::Proven::load(paths.dir()),
     })
+}
+
+impl Material {
+    /// What members and clients trust: `root.crt` when there is one, else `ca.crt`.
+    pub fn trust_anchor(&self) -> &str {
+        self.root_cert.as_deref().unwrap_or(&self.ca_cert)
+    }
+}
+
+/// `root.crt` is one certificate; `ca.crt` holds more than one only under a `root.crt`.
+fn check_trust_shape(
+    paths: &crate::tls::PkiPaths,
+    ca_cert: &str,
+    root_cert: Option<&str>,
+    report: &mut Report,
+) {
+    let count = |text: &str| crate::tls::keys::certificate_ders(text).len();
+    if let Some(root) = root_cert
+        && count(root) > 1
+    {
+        report.push(
+            Diagnostic::error(
+                "tls.root-bundle",
+                format!("{} holds {} certificates", paths.root().display(), count(root)),
+                Location::File(paths.root()),
+            )
+            .with_help("root.crt is the one trust anchor; the intermediates go in ca.crt, after the CA that signs the leaves"),
+        );
+    }
+    if root_cert.is_none() && count(ca_cert) > 1 {
+        report.push(
+            Diagnostic::error(
+                "tls.ca-bundle",
+                format!("{} holds {} certificates, and there is no root.crt", paths.ca().cert.display(), count(ca_cert)),
+                Location::File(paths.ca().cert.clone()),
+            )
+            .with_help("an intermediate CA goes in ca.crt (with any CA between it and the root after it), its key in ca.key, and the root, which the members trust, alone in root.crt"),
+        );
+    }
 }
 
 fn read_pair(pair: &CertPair, span: &Span, report: &mut Report) -> KeyedCert {
@@ -136,10 +184,11 @@ fn read_cert(path: &Path, span: &Span, report: &mut Report) -> String {
     let Some(text) = read_text(path, span, report) else {
         return String::new();
     };
-    if !is_single_pem(&text, "CERTIFICATE") {
+    if pem_blocks_of(&text, "CERTIFICATE").is_none() {
         report.push(not_pem(
             path,
             "a PEM certificate (-----BEGIN CERTIFICATE-----)",
+            "the file must hold PEM certificates only: the certificate, then any intermediate CA certificates it presents",
         ));
     }
     text
@@ -149,46 +198,71 @@ fn read_key(path: &Path, span: &Span, report: &mut Report) -> Secret {
     let Some(text) = read_text(path, span, report) else {
         return Secret::new(String::new());
     };
-    if text.contains("ENCRYPTED") {
-        report.push(
-            Diagnostic::error(
-                "tls.encrypted-key",
-                "the private key is encrypted",
-                Location::File(path.to_path_buf()),
-            )
-            .with_help(
-                "etcd reads unencrypted PEM keys only: decrypt it (openssl pkey -in KEY -out KEY)",
-            ),
-        );
-    } else if !(is_single_pem(&text, "PRIVATE KEY")
-        || is_single_pem(&text, "EC PRIVATE KEY")
-        || is_single_pem(&text, "RSA PRIVATE KEY"))
-    {
-        report.push(not_pem(path, "a PEM private key"));
+    use crate::tls::keys::{KeyKind, KeyProblem};
+    match KeyKind::of_pem(&text) {
+        Err(KeyProblem::Encrypted) => {
+            let (message, help) = KeyProblem::Encrypted.describe(path);
+            report.push(
+                Diagnostic::error(
+                    "tls.encrypted-key",
+                    message,
+                    Location::File(path.to_path_buf()),
+                )
+                .with_help(help),
+            );
+        }
+        Err(problem) => {
+            let code = match problem {
+                KeyProblem::NotAKey(_) => "tls.not-pem",
+                _ => "tls.key",
+            };
+            let (message, help) = problem.describe(path);
+            report.push(
+                Diagnostic::error(code, message, Location::File(path.to_path_buf()))
+                    .with_help(help),
+            );
+        }
+        Ok(_) if !is_printable(&text) => report.push(not_pem(
+            path,
+            "a PEM private key",
+            "the file must hold printable ASCII only",
+        )),
+        Ok(_) => {}
     }
     Secret::new(text)
 }
 
-/// The file is one PEM block of `label` (plus any trailing newline), printable ASCII only.
-fn is_single_pem(text: &str, label: &str) -> bool {
+/// How many PEM blocks the file holds when it is nothing but blocks of `label` (and the
+/// whitespace between them), in printable ASCII; None otherwise.
+fn pem_blocks_of(text: &str, label: &str) -> Option<usize> {
     let begin = format!("-----BEGIN {label}-----");
     let end = format!("-----END {label}-----");
-    let trimmed = text.trim_end();
-    trimmed.starts_with(&begin)
-        && trimmed.ends_with(&end)
-        && trimmed.matches("-----BEGIN").count() == 1
-        && text
-            .bytes()
-            .all(|b| b == b'\n' || b == b'\r' || (0x20..0x7f).contains(&b))
+    let mut rest = text.trim_start();
+    let mut count = 0;
+    while !rest.is_empty() {
+        let body = rest.strip_prefix(&begin)?;
+        let close = body.find(&end)?;
+        if body[..close].contains("-----") {
+            return None;
+        }
+        rest = body[close + end.len()..].trim_start();
+        count += 1;
+    }
+    (count > 0 && is_printable(text)).then_some(count)
 }
 
-fn not_pem(path: &Path, expected: &str) -> Diagnostic {
+fn is_printable(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b == b'\n' || b == b'\r' || (0x20..0x7f).contains(&b))
+}
+
+fn not_pem(path: &Path, expected: &str, help: &str) -> Diagnostic {
     Diagnostic::error(
         "tls.not-pem",
         format!("{} is not {expected}", path.display()),
         Location::File(path.to_path_buf()),
     )
-    .with_help("the file must hold exactly one PEM block; `kindling pki init` writes them this way")
+    .with_help(help)
 }
 
 /// The image hash from SHA256SUMS and/or a local image; both given must agree.
@@ -329,12 +403,19 @@ mod tests {
     #[test]
     fn pem_shape() {
         let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
-        assert!(is_single_pem(pem, "CERTIFICATE"));
-        assert!(!is_single_pem(&format!("{pem}{pem}"), "CERTIFICATE"));
-        assert!(!is_single_pem("hello", "CERTIFICATE"));
-        assert!(!is_single_pem(
-            &pem.replace("MIIB", "MI\u{1b}IB"),
-            "CERTIFICATE"
-        ));
+        assert_eq!(pem_blocks_of(pem, "CERTIFICATE"), Some(1));
+        assert_eq!(
+            pem_blocks_of(&format!("{pem}\n{pem}"), "CERTIFICATE"),
+            Some(2)
+        );
+        assert_eq!(pem_blocks_of("hello", "CERTIFICATE"), None);
+        assert_eq!(pem_blocks_of(&format!("{pem}hello"), "CERTIFICATE"), None);
+        assert_eq!(pem_blocks_of("", "CERTIFICATE"), None);
+        let key = pem.replace("CERTIFICATE", "PRIVATE KEY");
+        assert_eq!(pem_blocks_of(&format!("{pem}{key}"), "CERTIFICATE"), None);
+        assert_eq!(
+            pem_blocks_of(&pem.replace("MIIB", "MI\u{1b}IB"), "CERTIFICATE"),
+            None
+        );
     }
 }

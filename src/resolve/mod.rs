@@ -26,6 +26,7 @@ use crate::diag::{Diagnostic, Report, Span};
 use crate::ignition::SpecVersion;
 use crate::spec::{EnvMap, NodeSpec, SpecDocument};
 use crate::tls::PkiPaths;
+use crate::tls::keys::KeyAlgorithm;
 use values::Invalid;
 
 /// The built-in profile used when the spec names none.
@@ -171,6 +172,8 @@ pub struct TlsSettings {
     pub paths: PkiPaths,
     pub dir_span: Span,
     pub key_mode: u32,
+    /// The algorithm of the keys kindling generates.
+    pub key_algorithm: KeyAlgorithm,
     pub ca_days: u32,
     pub leaf_days: u32,
     pub clients: Vec<operations::ClientCert>,
@@ -1211,6 +1214,17 @@ fn resolve_tls(r: &mut Resolver) -> TlsSettings {
             r.check("tls.key-mode", span, parsed, 0o600)
         }
     };
+    let key_algorithm = match &tls.key_algorithm {
+        None => KeyAlgorithm::P256,
+        Some(name) => {
+            let span = r.span(name);
+            let parsed = KeyAlgorithm::parse(&name.value).ok_or_else(|| Invalid {
+                message: format!("{:?} is not a key algorithm kindling generates", name.value),
+                help: format!("one of {}", KeyAlgorithm::NAMES.join(", ")),
+            });
+            r.check("tls.key-algorithm", span, parsed, KeyAlgorithm::P256)
+        }
+    };
     let days = |r: &mut Resolver, value: &Option<Spanned<u32>>, default: u32| match value {
         Some(days) if days.value == 0 => {
             let span = r.span(days);
@@ -1231,6 +1245,7 @@ fn resolve_tls(r: &mut Resolver) -> TlsSettings {
         paths: PkiPaths::new(r.doc.dir.join(dir)),
         dir_span,
         key_mode,
+        key_algorithm,
         ca_days,
         leaf_days,
         clients: operations::resolve_clients(r),

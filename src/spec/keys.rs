@@ -203,6 +203,7 @@ const SPEC: Shape = Shape::Map(&[
         Shape::Map(&[
             leaf("dir"),
             leaf("key_mode"),
+            leaf("key_algorithm"),
             leaf("ca_days"),
             leaf("leaf_days"),
             key(

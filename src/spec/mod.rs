@@ -252,6 +252,8 @@ pub struct UpdateSection {
 pub struct TlsSection {
     pub dir: Option<Spanned<String>>,
     pub key_mode: Option<Spanned<String>>,
+    /// The algorithm of the keys `pki init` and `pki renew` generate.
+    pub key_algorithm: Option<Spanned<String>>,
     pub ca_days: Option<Spanned<u32>>,
     pub leaf_days: Option<Spanned<u32>>,
     /// Extra client certificates (`kube-apiserver`, a backup job, monitoring).

@@ -1,6 +1,10 @@
-//! The cluster's TLS material: where it lives in the spec's TLS directory, and how
-//! `kindling pki init` creates it.
+//! The cluster's TLS material: where it lives in the spec's TLS directory, how
+//! `kindling pki init` and `pki renew` create it, and how its keys, signatures and chains
+//! are read and checked.
 
+pub mod certificate;
+pub mod chain;
+pub mod keys;
 pub mod pki;
 pub mod proof;
 pub mod renew;
@@ -29,8 +33,16 @@ impl PkiPaths {
         &self.dir
     }
 
+    /// The CA that signs leaves: `ca.crt` (followed by any CA between it and the root, when
+    /// it is an intermediate) and `ca.key`.
     pub fn ca(&self) -> CertPair {
         self.pair(self.dir.clone(), "ca")
+    }
+
+    /// The trust anchor when `ca.crt` is an intermediate: the root certificate, whose key
+    /// stays offline. Absent, `ca.crt` is the anchor.
+    pub fn root(&self) -> PathBuf {
+        self.dir.join("root.crt")
     }
 
     /// The etcdctl client certificate (clientAuth), installed root-only on every node.

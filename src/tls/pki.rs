@@ -1,7 +1,10 @@
 //! `kindling pki init`: creates the cluster's TLS material in the spec's TLS directory.
 //!
 //! A CA, per node a server and a peer certificate, one etcdctl client certificate and the
-//! `tls.clients`; EC P-256 keys; validity set explicitly. It never overwrites a key or
+//! `tls.clients`; keys of `tls.key_algorithm` (EC P-256 unless told); validity set
+//! explicitly. A CA the operator brings (`ca.crt` and `ca.key`, any key `tls::keys` reads)
+//! signs the leaves with the algorithm its key calls for; with `root.crt` beside it, `ca.crt`
+//! is an intermediate under that offline root, and each leaf file carries the chain. It never overwrites a key or
 //! certificate: a pair that exists is kept (new node certs are signed by the existing CA), a
 //! half pair (cert without key or the reverse) is an error whose help is `pki renew`, and a
 //! missing CA beside existing leaves is an error (a new CA would not have signed them).
@@ -20,14 +23,12 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
-};
-use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
+use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
 
-use super::CertPair;
+use super::certificate::{self, Profile, Purpose, San, Signer};
+use super::keys::{self, PrivateKey, PublicKey};
+use super::{CertPair, PkiPaths};
 use crate::diag::{Diagnostic, Location, Report};
 use crate::resolve::operations::ClientCert;
 use crate::resolve::{Cluster, Node};
@@ -57,6 +58,7 @@ const MANIFEST: &str = "MANIFEST";
 
 /// Creates whatever TLS material the cluster is missing.
 pub fn init(cluster: &Cluster, validity: Validity, now: OffsetDateTime) -> Result<Outcome, Report> {
+    let now = whole_seconds(now);
     let paths = &cluster.tls.paths;
     // Validities are checked before anything exists on disk.
     let ca_end = not_after(now, validity.ca_days, "--ca-days / tls.ca_days")?;
@@ -79,7 +81,7 @@ pub fn init(cluster: &Cluster, validity: Validity, now: OffsetDateTime) -> Resul
 pub(super) fn record_proven(cluster: &Cluster) -> Result<(), Report> {
     let paths = &cluster.tls.paths;
     let leaves: Vec<CertPair> = leaves(cluster).into_iter().map(|(pair, _)| pair).collect();
-    super::proof::record(paths.dir(), &paths.ca().cert, &leaves)
+    super::proof::record(paths, &leaves)
 }
 
 /// A file to write: its path, contents and mode.
@@ -128,28 +130,26 @@ fn plan(
     }
     let key_mode = cluster.tls.key_mode;
     let mut files = Vec::new();
-    let (issuer, ca_not_after) = if ca_present {
+    let issuer = if ca_present {
         outcome
             .kept
             .extend([ca_pair.cert.clone(), ca_pair.key.clone()]);
-        load_issuer(&ca_pair)?
+        load_issuer(paths)?
     } else {
-        let (params, key) = ca_params(&cluster.name, validity, now)?;
-        let cert = params
-            .self_signed(&key)
-            .map_err(|e| pki_error(&ca_pair.cert, &e))?;
-        files.extend(pair_files(
-            &ca_pair,
-            &cert.pem(),
-            &key.serialize_pem(),
-            key_mode,
-        ));
-        let not_after = params.not_after;
-        (Issuer::new(params, key), not_after)
+        if paths.root().exists() {
+            return Err(intermediate_missing(paths));
+        }
+        let (issuer, cert_pem, key_pem) = new_ca(cluster, validity, now)?;
+        files.extend(pair_files(&ca_pair, &cert_pem, &key_pem, key_mode));
+        issuer
     };
     let leaf_not_after = not_after(now, validity.leaf_days, "--leaf-days / tls.leaf_days")?;
-    if leaf_not_after > ca_not_after && leaves_present.iter().any(|present| !present) {
-        return Err(outlives_ca(validity.leaf_days, ca_not_after, &ca_pair.cert));
+    if leaf_not_after > issuer.not_after && leaves_present.iter().any(|present| !present) {
+        return Err(outlives_ca(
+            validity.leaf_days,
+            issuer.not_after,
+            &ca_pair.cert,
+        ));
     }
     for ((pair, leaf), present) in wanted.iter().zip(leaves_present) {
         if present {
@@ -162,32 +162,90 @@ fn plan(
             validity.leaf_days,
             now,
             &issuer,
-            key_mode,
+            &cluster.tls,
         )?);
     }
     Ok(files)
 }
 
-/// A new key and a certificate for it signed by `issuer`, as the two files of `pair`.
+/// The CA that signs leaves: its key, the name it signs as, its key identifier, and the
+/// certificates a leaf appends to itself (the intermediates, when `root.crt` is the anchor).
+pub(super) struct Issuing {
+    key: PrivateKey,
+    name: x509_cert::name::Name,
+    key_identifier: Option<Vec<u8>>,
+    chain_pem: String,
+    pub not_after: OffsetDateTime,
+}
+
+/// A new key of the spec's algorithm and a certificate for it signed by `issuer`, as the two
+/// files of `pair` (the certificate file followed by the intermediates, if any).
 pub(super) fn issue(
     pair: &CertPair,
     leaf: &Leaf,
     leaf_days: u32,
     now: OffsetDateTime,
-    issuer: &Issuer<'static, KeyPair>,
-    key_mode: u32,
+    issuer: &Issuing,
+    tls: &crate::resolve::TlsSettings,
 ) -> Result<[NewFile; 2], Report> {
-    let key = KeyPair::generate().map_err(|e| pki_error(&pair.key, &e))?;
-    let params = leaf_params(leaf, leaf_days, now, &key)?;
-    let cert = params
-        .signed_by(&key, issuer)
-        .map_err(|e| pki_error(&pair.cert, &e))?;
-    Ok(pair_files(
-        pair,
-        &cert.pem(),
-        &key.serialize_pem(),
-        key_mode,
-    ))
+    let key = PrivateKey::generate(tls.key_algorithm).map_err(|e| file_error(&pair.key, &e))?;
+    let profile = leaf_profile(leaf, leaf_days, now)?;
+    let signer = Signer {
+        key: &issuer.key,
+        name: issuer.name.clone(),
+        key_identifier: issuer.key_identifier.clone(),
+    };
+    let der = certificate::issue(&profile, &key.public_key(), Some(&signer), None)
+        .map_err(|e| file_error(&pair.cert, &e))?;
+    let cert_pem = keys::pem("CERTIFICATE", &der) + &issuer.chain_pem;
+    let key_pem = key.to_pem().map_err(|e| file_error(&pair.key, &e))?;
+    Ok(pair_files(pair, &cert_pem, &key_pem, tls.key_mode))
+}
+
+/// A new self-signed CA of the spec's key algorithm: the issuer, its certificate and key.
+fn new_ca(
+    cluster: &Cluster,
+    validity: Validity,
+    now: OffsetDateTime,
+) -> Result<(Issuing, String, String), Report> {
+    let ca = cluster.tls.paths.ca();
+    let key =
+        PrivateKey::generate(cluster.tls.key_algorithm).map_err(|e| file_error(&ca.key, &e))?;
+    let profile = Profile {
+        common_name: format!("{} etcd CA", cluster.name),
+        organization: None,
+        purpose: Purpose::Ca,
+        not_before: now - BACKDATE,
+        not_after: not_after(now, validity.ca_days, "--ca-days / tls.ca_days")?,
+    };
+    let der = certificate::issue(&profile, &key.public_key(), None, Some(&key))
+        .map_err(|e| file_error(&ca.cert, &e))?;
+    let key_pem = key.to_pem().map_err(|e| file_error(&ca.key, &e))?;
+    let issuer = issuing(key, &der, String::new()).map_err(|e| file_error(&ca.cert, &e))?;
+    Ok((issuer, keys::pem("CERTIFICATE", &der), key_pem))
+}
+
+/// The issuer for `key` and its CA certificate (DER).
+fn issuing(key: PrivateKey, ca_der: &[u8], chain_pem: String) -> Result<Issuing, String> {
+    let (_, ca) = X509Certificate::from_der(ca_der)
+        .map_err(|_| "is not a readable X.509 certificate".to_string())?;
+    let name = certificate::name_from_der(ca.subject().as_raw())?;
+    let key_identifier = ca
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0.to_vec()),
+            _ => None,
+        });
+    let not_after = OffsetDateTime::from_unix_timestamp(ca.validity().not_after.timestamp())
+        .map_err(|_| "has an expiry date kindling cannot represent".to_string())?;
+    Ok(Issuing {
+        key,
+        name,
+        key_identifier,
+        chain_pem,
+        not_after,
+    })
 }
 
 /// The CA is gone but leaves it signed are still there: a new CA beside them would leave a
@@ -417,32 +475,114 @@ pub fn renew_command(pair: &CertPair) -> String {
     format!("kindling pki renew SPEC {selector}")
 }
 
-/// The existing CA as an issuer, and when it expires.
-pub(super) fn load_issuer(
-    pair: &CertPair,
-) -> Result<(Issuer<'static, KeyPair>, OffsetDateTime), Report> {
+/// The CA the operator keeps in the TLS directory, as an issuer: `ca.key` in any form
+/// `tls::keys` reads, `ca.crt` its certificate (followed, under an offline root, by any
+/// CA between it and `root.crt`). The intermediates' chain to the root is checked here,
+/// before anything is signed.
+pub(super) fn load_issuer(paths: &PkiPaths) -> Result<Issuing, Report> {
+    let pair = paths.ca();
     let read = |path: &Path| {
         crate::read::text(path, crate::read::SPEC_LIMIT)
             .map_err(|e| file_error(path, &format!("cannot read it: {e}")))
     };
     let cert_pem = read(&pair.cert)?;
     let key_pem = read(&pair.key)?;
-    let key = KeyPair::from_pem(&key_pem).map_err(|_| {
-        file_error(
-            &pair.key,
-            "is not an unencrypted PEM private key rcgen can use",
+    let key = PrivateKey::from_pem(&key_pem).map_err(|problem| {
+        let (message, help) = problem.describe(&pair.key);
+        Report::from(
+            Diagnostic::error("pki.ca-key", message, Location::File(pair.key.clone()))
+                .with_help(help),
         )
     })?;
-    let not_after = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
-        .ok()
-        .and_then(|(_, pem)| {
-            let cert = pem.parse_x509().ok()?;
-            OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).ok()
+    let ders = keys::certificate_ders(&cert_pem);
+    let Some(ca_der) = ders.first() else {
+        return Err(file_error(&pair.cert, "holds no PEM certificate"));
+    };
+    let (_, ca) = X509Certificate::from_der(ca_der)
+        .map_err(|_| file_error(&pair.cert, "is not a readable X.509 certificate"))?;
+    if PublicKey::from_spki_der(ca.public_key().raw).ok() != Some(key.public_key()) {
+        return Err(Diagnostic::error(
+            "pki.ca-mismatch",
+            format!(
+                "{} does not belong to {}",
+                pair.key.display(),
+                pair.cert.display()
+            ),
+            Location::File(pair.key.clone()),
+        )
+        .with_help("ca.key must be the private key of the first certificate in ca.crt")
+        .into());
+    }
+    if !ca.is_ca() {
+        return Err(file_error(
+            &pair.cert,
+            "is not a CA certificate (no basicConstraints CA:TRUE): etcd would not accept what it signs",
+        ));
+    }
+    let chain_pem = if paths.root().exists() {
+        check_intermediates(paths, &ders)?;
+        ders.iter()
+            .map(|der| keys::pem("CERTIFICATE", der))
+            .collect()
+    } else if ders.len() > 1 {
+        return Err(Diagnostic::error(
+            "pki.ca-bundle",
+            format!("{} holds {} certificates, and there is no root.crt", pair.cert.display(), ders.len()),
+            Location::File(pair.cert.clone()),
+        )
+        .with_help("an intermediate CA goes in ca.crt (with any CA between it and the root after it), its key in ca.key, and the root, which the members trust, alone in root.crt")
+        .into());
+    } else {
+        String::new()
+    };
+    issuing(key, ca_der, chain_pem).map_err(|e| file_error(&pair.cert, &e))
+}
+
+/// `ca.crt` (an intermediate and any CA above it) must chain to `root.crt`.
+fn check_intermediates(paths: &PkiPaths, ders: &[Vec<u8>]) -> Result<(), Report> {
+    let root_path = paths.root();
+    let root_pem = crate::read::text(&root_path, crate::read::SPEC_LIMIT)
+        .map_err(|e| file_error(&root_path, &format!("cannot read it: {e}")))?;
+    let root_ders = keys::certificate_ders(&root_pem);
+    let [root_der] = root_ders.as_slice() else {
+        return Err(file_error(
+            &root_path,
+            "must hold exactly one PEM certificate, the trust anchor",
+        ));
+    };
+    let unreadable = || file_error(&paths.ca().cert, "is not a readable X.509 certificate");
+    let (_, root) = X509Certificate::from_der(root_der)
+        .map_err(|_| file_error(&root_path, "is not a readable X.509 certificate"))?;
+    let chain = ders
+        .iter()
+        .map(|der| {
+            X509Certificate::from_der(der)
+                .map(|(_, c)| c)
+                .map_err(|_| unreadable())
         })
-        .ok_or_else(|| file_error(&pair.cert, "is not a readable PEM certificate"))?;
-    let issuer = Issuer::from_ca_cert_pem(&cert_pem, key)
-        .map_err(|e| file_error(&pair.cert, &format!("is not a usable CA certificate: {e}")))?;
-    Ok((issuer, not_after))
+        .collect::<Result<Vec<_>, _>>()?;
+    match super::chain::verify(&chain, &root) {
+        Ok(()) | Err(super::chain::ChainProblem::Unchecked(_)) => Ok(()),
+        Err(problem) => Err(Diagnostic::error(
+            "pki.chain",
+            format!("{} does not chain to {}: {}", paths.ca().cert.display(), root_path.display(), super::chain::describe(&problem)),
+            Location::File(paths.ca().cert.clone()),
+        )
+        .with_help("ca.crt must be the intermediate the root signed (followed by any CA between them); root.crt the root itself")
+        .into()),
+    }
+}
+
+/// `root.crt` is there but no intermediate to sign with: kindling never makes one (the
+/// root's key stays offline).
+fn intermediate_missing(paths: &PkiPaths) -> Report {
+    Diagnostic::error(
+        "pki.intermediate-missing",
+        format!("{} is the trust anchor, but {} and its key are missing", paths.root().display(), paths.ca().cert.display()),
+        Location::File(paths.ca().cert.clone()),
+    )
+    .with_help("with an offline root, kindling signs with an intermediate CA the root issued: put its certificate in ca.crt and its key in ca.key (or remove root.crt to let pki init make a CA of its own)")
+    .into()
 }
 
 pub(super) enum Leaf<'a> {
@@ -452,94 +592,57 @@ pub(super) enum Leaf<'a> {
     Extra(&'a ClientCert),
 }
 
-fn ca_params(
-    cluster_name: &str,
-    validity: Validity,
-    now: OffsetDateTime,
-) -> Result<(CertificateParams, KeyPair), Report> {
-    let key = KeyPair::generate().map_err(|e| pki_error(Path::new("ca.key"), &e))?;
-    let mut params = CertificateParams::default();
-    params.distinguished_name = name(&format!("{cluster_name} etcd CA"));
-    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    params.not_before = now - BACKDATE;
-    params.not_after = not_after(now, validity.ca_days, "--ca-days / tls.ca_days")?;
-    params.serial_number = Some(serial(&key, now));
-    Ok((params, key))
-}
-
-fn leaf_params(
-    leaf: &Leaf,
-    leaf_days: u32,
-    now: OffsetDateTime,
-    key: &KeyPair,
-) -> Result<CertificateParams, Report> {
-    let mut params = CertificateParams::default();
-    params.use_authority_key_identifier_extension = true;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.not_before = now - BACKDATE;
-    params.not_after = not_after(now, leaf_days, "--leaf-days / tls.leaf_days")?;
-    params.serial_number = Some(serial(key, now));
-    match leaf {
-        Leaf::Client => {
-            params.distinguished_name = name("etcdctl");
-            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        }
-        Leaf::Extra(client) => {
-            params.distinguished_name = name(&client.name);
-            if let Some(organization) = &client.organization {
-                params
-                    .distinguished_name
-                    .push(DnType::OrganizationName, organization.as_str());
-            }
-            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        }
-        Leaf::Server(node) | Leaf::Peer(node) => {
-            params.distinguished_name = name(&node.name);
-            params.subject_alt_names = node_sans(node)?;
-            // Peers are clients of each other; servers need clientAuth too, because etcd's
-            // gRPC gateway dials its own listener with the server certificate.
-            params.extended_key_usages = vec![
-                ExtendedKeyUsagePurpose::ServerAuth,
-                ExtendedKeyUsagePurpose::ClientAuth,
-            ];
-        }
-    }
-    Ok(params)
+fn leaf_profile(leaf: &Leaf, leaf_days: u32, now: OffsetDateTime) -> Result<Profile, Report> {
+    let client_only = |common_name: &str, organization: Option<String>| {
+        let purpose = Purpose::Leaf {
+            sans: Vec::new(),
+            server: false,
+            client: true,
+        };
+        (common_name.to_string(), organization, purpose)
+    };
+    let (common_name, organization, purpose) = match leaf {
+        Leaf::Client => client_only("etcdctl", None),
+        Leaf::Extra(client) => client_only(&client.name, client.organization.clone()),
+        // Peers are clients of each other; servers need clientAuth too, because etcd's gRPC
+        // gateway dials its own listener with the server certificate.
+        Leaf::Server(node) | Leaf::Peer(node) => (
+            node.name.clone(),
+            None,
+            Purpose::Leaf {
+                sans: node_sans(node),
+                server: true,
+                client: true,
+            },
+        ),
+    };
+    Ok(Profile {
+        common_name,
+        organization,
+        purpose,
+        not_before: now - BACKDATE,
+        not_after: not_after(now, leaf_days, "--leaf-days / tls.leaf_days")?,
+    })
 }
 
 /// Every name a member is reached at: its name, FQDN, IP, and the loopback names local
 /// clients use (127.0.0.1 is also the source address of loopback peer connections).
-fn node_sans(node: &Node) -> Result<Vec<SanType>, Report> {
-    let mut dns = vec![node.name.clone()];
-    dns.extend(node.fqdn.clone());
-    dns.push("localhost".to_string());
-    let mut sans = Vec::new();
-    for name in dns {
-        let ia5 = name.clone().try_into().map_err(|_| {
-            file_error(
-                Path::new(&node.name),
-                &format!("{name} cannot be a certificate name"),
-            )
-        })?;
-        sans.push(SanType::DnsName(ia5));
-    }
-    sans.push(SanType::IpAddress(node.ip));
+fn node_sans(node: &Node) -> Vec<San> {
+    let mut sans = vec![San::Dns(node.name.clone())];
+    sans.extend(node.fqdn.clone().map(San::Dns));
+    sans.push(San::Dns("localhost".to_string()));
+    sans.push(San::Ip(node.ip));
     let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
     if node.ip != localhost {
-        sans.push(SanType::IpAddress(localhost));
+        sans.push(San::Ip(localhost));
     }
-    Ok(sans)
+    sans
 }
 
-fn name(common_name: &str) -> DistinguishedName {
-    let mut name = DistinguishedName::new();
-    name.push(DnType::CommonName, common_name);
-    name
+/// `at` without its fraction of a second: certificates hold whole seconds, and a leaf must
+/// not end a fraction after the CA it was issued beside.
+pub(super) fn whole_seconds(at: OffsetDateTime) -> OffsetDateTime {
+    at.replace_nanosecond(0).unwrap_or(at)
 }
 
 /// The end of a validity of `days` from now (backdated like the start). X.509 dates end
@@ -563,21 +666,6 @@ pub(super) fn not_after(
             .with_help(format!("give {setting} a smaller number of days"))
             .into()
         })
-}
-
-/// A positive 128-bit serial derived from the (random) public key and the time.
-fn serial(key: &KeyPair, now: OffsetDateTime) -> SerialNumber {
-    let mut hasher = Sha256::new();
-    hasher.update(key.public_key_raw());
-    hasher.update(now.unix_timestamp().to_be_bytes());
-    let mut bytes = hasher.finalize()[..16].to_vec();
-    bytes[0] &= 0x7f;
-    bytes[0] |= 0x01;
-    SerialNumber::from_slice(&bytes)
-}
-
-fn pki_error(path: &Path, error: &rcgen::Error) -> Report {
-    file_error(path, &format!("certificate generation failed: {error}"))
 }
 
 fn file_error(path: &Path, message: &str) -> Report {

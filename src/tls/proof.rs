@@ -1,42 +1,67 @@
-//! Whether a certificate is signed by the CA and belongs to its key, and the record of the
-//! pairs already proven (`TLS_DIR/proven`), so later runs need not prove them again.
+//! Whether a certificate chains to the cluster's trust anchor and belongs to its key, and
+//! the record of the pairs already proven (`TLS_DIR/proven`), so later runs need not prove
+//! them again.
 //!
-//! Proving a pair costs an ECDSA signature verification and a key-pair check, about a
+//! Proving a pair costs a signature verification per link and a key-pair check, about a
 //! million instructions: for a five-node cluster, a quarter of a whole render; for a
-//! thousand nodes, most of it. Both are pure functions of the bytes of the CA certificate,
-//! the leaf certificate and the key file, so `pki init` records a SHA-256 over those three
-//! for each pair it created or proved, and `check` skips the proof when the hash of what it
-//! reads is in the record. Any change to any of the three files changes the hash, and the
-//! pair is proven in full again; a missing or damaged record only costs time. The record
-//! holds digests only: nothing in it reveals a key.
+//! thousand nodes, most of it. Both are pure functions of the bytes of the trust files
+//! (`root.crt` and `ca.crt`), the certificate file and the key file, so `pki init` records a
+//! SHA-256 over those three for each pair it created or proved, and `check` skips the proof
+//! when the hash of what it reads is in the record. Any change to any of the files changes
+//! the hash, and the pair is proven in full again; a missing or damaged record only costs
+//! time. The record holds digests only: nothing in it reveals a key.
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
-use x509_parser::prelude::*;
+use x509_parser::prelude::{FromDer, X509Certificate};
 
-use super::CertPair;
+use super::keys::{self, KeyProblem, PrivateKey, PublicKey};
+use super::{CertPair, PkiPaths};
 use crate::diag::Report;
 
 /// The record's file name inside the TLS directory.
 pub const RECORD: &str = "proven";
 
-const HEADER: &str = "# kindling pki: SHA-256 of (CA certificate, certificate, key) for each pair `kindling pki init` proved signed by the CA and matching its key. Safe to delete.\n";
+const HEADER: &str = "# kindling pki: SHA-256 of (trust files, certificate file, key) for each pair `kindling pki init` proved chained to the trust anchor and matching its key. Safe to delete.\n";
 
 /// The largest record read; a bigger file is ignored (it only saves time).
 const RECORD_LIMIT: u64 = 16 << 20;
 
-/// Whether `cert` carries the CA's signature (and names the CA as its issuer).
-pub fn signed_by(cert: &X509Certificate, ca: &X509Certificate) -> bool {
-    cert.issuer() == ca.subject() && cert.verify_signature(Some(ca.public_key())).is_ok()
+/// Whether the private key in `key_pem` is the certificate's, or why it cannot be read.
+pub fn key_matches(cert: &X509Certificate, key_pem: &str) -> Result<bool, KeyProblem> {
+    let key = PrivateKey::from_pem(key_pem)?;
+    Ok(PublicKey::from_spki_der(cert.public_key().raw).ok() == Some(key.public_key()))
 }
 
-/// Whether the private key in `key_pem` is the certificate's: None when the key is in a
-/// format kindling cannot read.
-pub fn key_matches(cert: &X509Certificate, key_pem: &str) -> Option<bool> {
-    let key = rcgen::KeyPair::from_pem(key_pem).ok()?;
-    Some(key.public_key_raw() == cert.public_key().subject_public_key.data.as_ref())
+/// The text of the trust files: `root.crt` (when there is one) then `ca.crt`. What a
+/// record line covers, and where the anchor is found.
+pub fn trust_text(root_pem: Option<&str>, ca_pem: &str) -> String {
+    format!("{}{ca_pem}", root_pem.unwrap_or(""))
+}
+
+/// The trust anchor's DER: `root.crt`'s certificate, or else the first of `ca.crt`.
+pub fn anchor_der(root_pem: Option<&str>, ca_pem: &str) -> Option<Vec<u8>> {
+    keys::certificate_ders(root_pem.unwrap_or(ca_pem))
+        .into_iter()
+        .next()
+}
+
+/// Whether the certificate file `cert_pem` (a leaf, then what it presents) chains to the
+/// anchor and `key_pem` is its key.
+fn holds(anchor: &X509Certificate, cert_pem: &str, key_pem: &str) -> bool {
+    let ders = keys::certificate_ders(cert_pem);
+    let Ok(presented) = ders
+        .iter()
+        .map(|der| X509Certificate::from_der(der).map(|(_, c)| c))
+        .collect::<Result<Vec<_>, _>>()
+    else {
+        return false;
+    };
+    !presented.is_empty()
+        && super::chain::verify(&presented, anchor).is_ok()
+        && key_matches(&presented[0], key_pem) == Ok(true)
 }
 
 /// The pairs proven so far under one CA.
@@ -59,9 +84,13 @@ impl Proven {
         Proven { digests }
     }
 
-    /// Whether this exact CA, certificate and key were proven to belong together.
-    pub fn vouches(&self, ca_der: &[u8], cert_der: &[u8], key_pem: &str) -> bool {
-        !self.digests.is_empty() && self.digests.contains(&digest(ca_der, cert_der, key_pem))
+    /// Whether these exact trust files, certificate file and key were proven to belong
+    /// together.
+    pub fn vouches(&self, trust: &str, cert_pem: &str, key_pem: &str) -> bool {
+        !self.digests.is_empty()
+            && self
+                .digests
+                .contains(&digest(trust.as_bytes(), cert_pem.as_bytes(), key_pem))
     }
 }
 
@@ -75,33 +104,30 @@ pub fn digest(ca_der: &[u8], cert_der: &[u8], key_pem: &str) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// Proves every pair whose files are in `pairs` against the CA certificate at `ca_cert` and
-/// replaces the record in `dir` with the ones that hold (sorted, so the file is the same
-/// whenever the material is). A pair that does not hold is left out, for `check` to report.
-pub fn record(dir: &Path, ca_cert: &Path, pairs: &[CertPair]) -> Result<(), Report> {
+/// Proves every pair whose files are in `pairs` against the cluster's trust files and
+/// replaces the record in the TLS directory with the ones that hold (sorted, so the file is
+/// the same whenever the material is). A pair that does not hold is left out, for `check`
+/// to report.
+pub fn record(paths: &PkiPaths, pairs: &[CertPair]) -> Result<(), Report> {
     let read = |path: &Path| crate::read::text(path, crate::read::SPEC_LIMIT).ok();
-    let Some(ca_pem) = read(ca_cert) else {
+    let Some(ca_pem) = read(&paths.ca().cert) else {
         return Ok(());
     };
-    let Some(ca_der) = pem_der(&ca_pem) else {
+    let root_pem = read(&paths.root());
+    let Some(anchor_der) = anchor_der(root_pem.as_deref(), &ca_pem) else {
         return Ok(());
     };
-    let Ok((_, ca)) = X509Certificate::from_der(&ca_der) else {
+    let Ok((_, anchor)) = X509Certificate::from_der(&anchor_der) else {
         return Ok(());
     };
+    let trust = trust_text(root_pem.as_deref(), &ca_pem);
     let mut lines = Vec::new();
     for pair in pairs {
         let (Some(cert_pem), Some(key_pem)) = (read(&pair.cert), read(&pair.key)) else {
             continue;
         };
-        let Some(cert_der) = pem_der(&cert_pem) else {
-            continue;
-        };
-        let Ok((_, cert)) = X509Certificate::from_der(&cert_der) else {
-            continue;
-        };
-        if signed_by(&cert, &ca) && key_matches(&cert, &key_pem) == Some(true) {
-            lines.push(digest(&ca_der, &cert_der, &key_pem));
+        if holds(&anchor, &cert_pem, &key_pem) {
+            lines.push(digest(trust.as_bytes(), cert_pem.as_bytes(), &key_pem));
         }
     }
     lines.sort();
@@ -110,13 +136,7 @@ pub fn record(dir: &Path, ca_cert: &Path, pairs: &[CertPair]) -> Result<(), Repo
         text.push_str(&line);
         text.push('\n');
     }
-    crate::emit::replace_file(&dir.join(RECORD), text.as_bytes(), 0o600)
-}
-
-/// The DER bytes of the first PEM block in `text`.
-pub fn pem_der(text: &str) -> Option<Vec<u8>> {
-    let (_, pem) = parse_x509_pem(text.as_bytes()).ok()?;
-    Some(pem.contents)
+    crate::emit::replace_file(&paths.dir().join(RECORD), text.as_bytes(), 0o600)
 }
 
 #[cfg(test)]
@@ -145,14 +165,14 @@ mod tests {
     #[test]
     fn an_absent_record_vouches_for_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(!Proven::load(dir.path()).vouches(b"ca", b"cert", "key"));
+        assert!(!Proven::load(dir.path()).vouches("ca", "cert", "key"));
         std::fs::write(
             dir.path().join(RECORD),
             format!("{HEADER}{}\n", digest(b"ca", b"cert", "key")),
         )
         .unwrap();
         let proven = Proven::load(dir.path());
-        assert!(proven.vouches(b"ca", b"cert", "key"));
-        assert!(!proven.vouches(b"ca", b"cert", "other key"));
+        assert!(proven.vouches("ca", "cert", "key"));
+        assert!(!proven.vouches("ca", "cert", "other key"));
     }
 }

@@ -52,6 +52,7 @@ pub fn renew(
     leaf_days: u32,
     now: OffsetDateTime,
 ) -> Result<Outcome, Report> {
+    let now = pki::whole_seconds(now);
     check_names(cluster, selection)?;
     let paths = &cluster.tls.paths;
     let ca = paths.ca();
@@ -67,7 +68,8 @@ pub fn renew(
     crate::emit::tree::make_dirs(paths.dir(), 0o700)?;
     let _lock = crate::emit::tree::hold_lock(paths.dir())?;
     pki::finish_pending(paths.dir())?;
-    let (issuer, ca_end) = pki::load_issuer(&ca)?;
+    let issuer = pki::load_issuer(paths)?;
+    let ca_end = issuer.not_after;
     let leaf_end = pki::not_after(now, leaf_days, "--leaf-days / tls.leaf_days")?;
     let mut outcome = Outcome::default();
     let mut files: Vec<NewFile> = Vec::new();
@@ -84,7 +86,7 @@ pub fn renew(
             leaf_days,
             now,
             &issuer,
-            cluster.tls.key_mode,
+            &cluster.tls,
         )?);
         outcome.renewed.push((pair.cert.clone(), reason));
     }
