@@ -361,7 +361,10 @@ fn render(args: &RenderArgs, sink: Sink) -> Result<i32, Report> {
         profiles_dir: args.profiles.clone(),
         pretty: args.pretty,
         only_node: args.node.clone(),
-        ignition: args.ignition.as_deref().and_then(SpecVersion::parse),
+        ignition: args
+            .ignition
+            .as_deref()
+            .and_then(SpecVersion::parse_rendered),
         ..Options::default()
     };
     let mut compiled = compile(&args.spec, &options)?;
@@ -702,7 +705,7 @@ fn butane(args: &ButaneArgs, sink: Sink) -> Result<i32, Report> {
     })?;
     json.push('\n');
     let written = match &args.output {
-        Some(path) => emit::replace_file(path, json.as_bytes(), 0o600),
+        Some(path) => emit::write_named_output(path, json.as_bytes(), 0o600),
         None => {
             let mut stdout = std::io::stdout().lock();
             stdout
@@ -790,8 +793,10 @@ fn export_profile(args: &ProfileExportArgs) -> Result<i32, Report> {
 
 /// Terraform reads stdout only on success and shows stderr on failure: one line there.
 fn terraform() -> i32 {
-    let mut query = String::new();
-    let answer = std::io::Read::read_to_string(&mut std::io::stdin(), &mut query)
+    // A query is a few short strings: stdin is read up to the spec limit, never to the end
+    // of whatever is piped in.
+    let answer = crate::read::bounded(std::io::stdin().lock(), crate::read::SPEC_LIMIT)
+        .and_then(crate::read::utf8)
         .map_err(|e| {
             Report::from(Diagnostic::error(
                 "terraform.stdin",
@@ -799,7 +804,7 @@ fn terraform() -> i32 {
                 Location::Nowhere,
             ))
         })
-        .and_then(|_| emit::terraform::answer(&query));
+        .and_then(|query| emit::terraform::answer(&query));
     match answer {
         Ok(json) => match std::io::stdout().lock().write_all(json.as_bytes()) {
             Ok(()) => 0,

@@ -53,6 +53,17 @@ impl SourceFile {
         })
     }
 
+    /// A file a spec named: quoted only when `read::may_quote` allows it.
+    pub fn named_by_spec(path: impl Into<PathBuf>, text: String) -> Arc<Self> {
+        let path = path.into();
+        let quotable = crate::read::may_quote(&path);
+        Arc::new(SourceFile {
+            path,
+            text,
+            quotable,
+        })
+    }
+
     /// A file diagnostics point into by line and column but never quote.
     pub fn unquoted(path: impl Into<PathBuf>, text: String) -> Arc<Self> {
         Arc::new(SourceFile {

@@ -48,6 +48,27 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
+/// Whether a diagnostic may quote lines of a file a spec named (a snippet, a profile file):
+/// only a regular file reached without a symlink, outside /proc, /sys and /dev. Anything
+/// else (`/proc/self/environ`, a link a pull request planted to `~/.git-credentials`) is
+/// pointed at by line and column, never printed.
+pub fn may_quote(path: &Path) -> bool {
+    let plain = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file());
+    let real = std::fs::canonicalize(path);
+    let virtual_tree = real.as_ref().is_ok_and(|real| {
+        ["/proc", "/sys", "/dev"]
+            .iter()
+            .any(|tree| real.starts_with(tree))
+    });
+    let through_link = real.as_ref().is_ok_and(|real| {
+        std::path::absolute(path).is_ok_and(|given| {
+            let parent_real = given.parent().and_then(|p| std::fs::canonicalize(p).ok());
+            parent_real.is_none_or(|parent| !real.starts_with(parent))
+        })
+    });
+    plain && real.is_ok() && !virtual_tree && !through_link
+}
+
 /// Reads at most `limit` bytes of UTF-8 text from `path` (following symlinks).
 pub fn text(path: &Path, limit: u64) -> Result<String, ReadError> {
     utf8(file_bytes(

@@ -45,6 +45,24 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `text` with every run of encoded data replaced by `replace(run)`: `show` names each run
+/// by a fingerprint, so a changed key still shows as changed in a golden diff.
+pub fn scrub_with(text: &str, replace: impl Fn(&str) -> String) -> Cow<'_, str> {
+    let ranges = secret_ranges(text);
+    if ranges.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for range in ranges {
+        out.push_str(&text[at..range.start]);
+        out.push_str(&replace(&text[range.clone()]));
+        at = range.end;
+    }
+    out.push_str(&text[at..]);
+    Cow::Owned(out)
+}
+
 /// `text` scrubbed, then each line cut to [`MAX_LINE`] characters: what every message and
 /// hint goes through before it is printed.
 pub fn printable(text: &str) -> String {

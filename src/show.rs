@@ -1,17 +1,30 @@
 //! An Ignition config as a person reads it: Butane-style YAML (snake_case keys, octal modes,
-//! file contents decoded and un-gzipped into `inline:` blocks, units as text), with every
-//! PEM block replaced by a one-line fingerprint so a private key is never shown. `kindling
+//! file contents decoded and un-gzipped into `inline:` blocks, units as text). `kindling
 //! show` prints it; `check --golden` diffs it, so a PR's golden changes read like the change
 //! that caused them.
+//!
+//! One redaction covers every place a key can hide: every string of the config (file
+//! contents, units, drop-ins, users, anything) has each PEM block and each run of encoded
+//! data replaced by a one-line fingerprint, and every data URL outside file contents (merge
+//! and replace configs, CA sources, any other field, whatever the case of its scheme) is
+//! shown only by its size and fingerprint. Inflation is bounded per file and per config, so
+//! a gzip bomb costs what `validate` costs.
 
 use serde_json::{Map, Value};
 
-use crate::ignition::{INFLATE_LIMIT, dataurl, gunzip};
+use crate::ignition::{InflateError, dataurl, gunzip};
+
+/// The most of one file's gzip contents `show` inflates; a larger file is summarised.
+const SHOWN_INFLATE_LIMIT: u64 = 4 << 20;
+/// The most inflated bytes `show` holds for a whole config; later gzip files are summarised.
+const SHOWN_INFLATE_BUDGET: u64 = 64 << 20;
 
 /// The readable form of `config`, ending in a newline.
 pub fn render(config: &Value) -> String {
     let mut view = config.clone();
-    decode_contents(&mut view);
+    let mut budget = SHOWN_INFLATE_BUDGET;
+    decode_contents(&mut view, &mut budget);
+    redact_strings(&mut view);
     let mut out = String::new();
     match &view {
         Value::Object(fields) if !fields.is_empty() => mapping(&mut out, fields, 0, None),
@@ -23,8 +36,43 @@ pub fn render(config: &Value) -> String {
     out
 }
 
+/// Every string of the view redacted: PEM blocks and runs of encoded data fingerprinted,
+/// data URLs (anywhere, any case) summarised.
+fn redact_strings(value: &mut Value) {
+    match value {
+        Value::String(text) => {
+            let shown = if is_data_url(text) {
+                format!(
+                    "[a data URL, {} bytes, fingerprint {}]",
+                    text.len(),
+                    fingerprint(text.as_bytes())
+                )
+            } else {
+                let without_pem = redact_pem(text);
+                crate::redact::scrub_with(&without_pem, |run| {
+                    format!("[redacted, fingerprint {}]", fingerprint(run.as_bytes()))
+                })
+                .into_owned()
+            };
+            if shown != *text {
+                *text = shown;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_strings),
+        Value::Object(fields) => fields.values_mut().for_each(redact_strings),
+        _ => {}
+    }
+}
+
+/// Whether `text` is a data URL, whatever the case of its scheme (Ignition would refuse an
+/// upper-case one, but it is printed all the same).
+fn is_data_url(text: &str) -> bool {
+    text.get(..5)
+        .is_some_and(|s| s.eq_ignore_ascii_case("data:"))
+}
+
 /// Replaces each decodable data URL of a file's contents or appends with its text.
-fn decode_contents(config: &mut Value) {
+fn decode_contents(config: &mut Value, budget: &mut u64) {
     let Some(files) = config
         .pointer_mut("/storage/files")
         .and_then(Value::as_array_mut)
@@ -33,15 +81,17 @@ fn decode_contents(config: &mut Value) {
     };
     for file in files {
         if let Some(contents) = file.get_mut("contents") {
-            decode_resource(contents);
+            decode_resource(contents, budget);
         }
         if let Some(appends) = file.get_mut("append").and_then(Value::as_array_mut) {
-            appends.iter_mut().for_each(decode_resource);
+            for append in appends {
+                decode_resource(append, budget);
+            }
         }
     }
 }
 
-fn decode_resource(resource: &mut Value) {
+fn decode_resource(resource: &mut Value, budget: &mut u64) {
     let Some(fields) = resource.as_object_mut() else {
         return;
     };
@@ -49,34 +99,50 @@ fn decode_resource(resource: &mut Value) {
         return;
     };
     if !source.starts_with("data:") {
-        return;
+        return; // a remote source, or a data URL Ignition refuses: redacted as any string
     }
     let gzipped = fields.get("compression").and_then(Value::as_str) == Some("gzip");
-    let decoded = dataurl::decode(source).ok().and_then(|bytes| {
-        if gzipped {
-            gunzip(&bytes, INFLATE_LIMIT).ok()
-        } else {
-            Some(bytes)
+    let summary = |what: &str, bytes: &[u8]| {
+        format!(
+            "[{what}, {} bytes, fingerprint {}]",
+            bytes.len(),
+            fingerprint(bytes)
+        )
+    };
+    let shown = match dataurl::decode(source) {
+        Err(_) => summary("a data URL that does not decode", source.as_bytes()),
+        Ok(bytes) if gzipped => {
+            let limit = SHOWN_INFLATE_LIMIT.min(*budget);
+            match gunzip(&bytes, limit) {
+                Ok(inflated) => {
+                    *budget -= inflated.len() as u64;
+                    text_or_summary(inflated)
+                }
+                Err(InflateError::TooLarge { .. }) => {
+                    summary("gzip contents too large to show inflated", &bytes)
+                }
+                Err(InflateError::Corrupt(_)) => {
+                    summary("gzip contents that do not inflate", &bytes)
+                }
+            }
         }
-    });
-    let shown = match decoded {
-        Some(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => redact_pem(&text),
-            Err(binary) => format!(
-                "[binary contents, {} bytes, fingerprint {}]",
-                binary.as_bytes().len(),
-                fingerprint(binary.as_bytes())
-            ),
-        },
-        None => format!(
-            "[a data URL that does not decode, {} bytes, fingerprint {}]",
-            source.len(),
-            fingerprint(source.as_bytes())
-        ),
+        Ok(bytes) => text_or_summary(bytes),
     };
     fields.remove("source");
     fields.remove("compression");
     fields.insert("inline".into(), Value::String(shown));
+}
+
+/// Text as it is (redacted later with every other string), binary as a summary.
+fn text_or_summary(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(binary) => format!(
+            "[binary contents, {} bytes, fingerprint {}]",
+            binary.as_bytes().len(),
+            fingerprint(binary.as_bytes())
+        ),
+    }
 }
 
 /// Every PEM block replaced by one line with its fingerprint: certificates named as such,

@@ -38,16 +38,34 @@ pub fn load(
 ) -> Result<(Snippets, Report), Report> {
     let mut snippets = Snippets::default();
     let mut report = Report::default();
+    let ca_key = ca_key_der(cluster);
     let references = cluster
         .nodes
         .iter()
         .filter(|node| wanted(&node.name))
         .flat_map(|node| &node.snippets);
+    // Each snippet is read once, whether it translates or not: a broken one shared by every
+    // node is one error, not one per node.
+    let mut seen = std::collections::HashSet::new();
     for reference in references {
-        if snippets.by_path.contains_key(&reference.path) {
+        if !seen.insert(reference.path.clone()) {
             continue;
         }
         match translate(reference, cluster.ignition) {
+            Ok(translation) if let Some(path) = carries_key(&translation.config, &ca_key) => {
+                report.push(
+                    Diagnostic::at(
+                        "snippet.ca-key",
+                        format!(
+                            "snippet {} puts the cluster CA's private key ({}) into {path} on every node that uses it",
+                            reference.shown,
+                            cluster.tls.paths.ca().key.display()
+                        ),
+                        &reference.span,
+                    )
+                    .with_help("whoever reads one node config (Matchbox serves them without authentication) could issue certificates every member trusts: keep ca.key off the nodes"),
+                );
+            }
             Ok(translation) => {
                 report.extend(translation.warnings.clone());
                 snippets.by_path.insert(reference.path.clone(), translation);
@@ -61,6 +79,55 @@ pub fn load(
     Ok((snippets, report))
 }
 
+/// The DER of every private-key block in the cluster's `ca.key` (none when it is absent:
+/// a cluster whose CA key is kept elsewhere).
+fn ca_key_der(cluster: &Cluster) -> Vec<Vec<u8>> {
+    let path = cluster.tls.paths.ca().key;
+    crate::read::text(&path, crate::read::SPEC_LIMIT)
+        .map(|text| private_key_ders(&text))
+        .unwrap_or_default()
+}
+
+fn private_key_ders(text: &str) -> Vec<Vec<u8>> {
+    crate::tls::keys::pem_blocks(text)
+        .into_iter()
+        .filter(|block| block.label.ends_with("PRIVATE KEY"))
+        .filter_map(|block| block.der)
+        .collect()
+}
+
+/// The path of the first file whose inline contents (or an appended part) hold one of the
+/// keys `secrets`.
+fn carries_key(config: &Value, secrets: &[Vec<u8>]) -> Option<String> {
+    if secrets.is_empty() {
+        return None;
+    }
+    let files = config.at("/storage/files")?.as_array()?;
+    files.iter().find_map(|file| {
+        let sources = std::iter::once(file.at("/contents/source"))
+            .chain(
+                file.at("/append")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|part| part.at("/source")),
+            )
+            .flatten()
+            .filter_map(Value::as_str);
+        let carries = sources
+            .filter_map(|source| crate::ignition::dataurl::decode(source).ok())
+            .filter_map(|bytes| String::from_utf8(bytes).ok())
+            .any(|text| {
+                private_key_ders(&text)
+                    .iter()
+                    .any(|der| secrets.contains(der))
+            });
+        carries
+            .then(|| file.at("/path").and_then(Value::as_str).map(str::to_string))
+            .flatten()
+    })
+}
+
 fn translate(reference: &SnippetRef, output: SpecVersion) -> Result<Translation, Report> {
     let text = crate::read::text(&reference.path, crate::read::SPEC_LIMIT).map_err(|error| {
         Diagnostic::at(
@@ -70,7 +137,7 @@ fn translate(reference: &SnippetRef, output: SpecVersion) -> Result<Translation,
         )
         .with_help("snippet paths are relative to the spec's directory")
     })?;
-    let source = SourceFile::new(&reference.path, text);
+    let source = SourceFile::named_by_spec(&reference.path, text);
     let options = butane::Options {
         files_dir: reference.path.parent().map(Path::to_path_buf),
     };

@@ -442,6 +442,20 @@ fn renew_replaces_exactly_the_leaves_that_expire_within_the_window() {
     assert_eq!(findings[0]["code"], "pki.unknown-node");
 }
 
+/// bad-input-2/02: a window that ends past the year 9999 (the flag is a u32) renews every
+/// leaf instead of panicking.
+#[test]
+fn a_window_past_the_year_9999_renews_every_leaf() {
+    let dir = fresh_spec();
+    assert!(init(dir.path(), &[]).status.success());
+    for days in ["2913000", "4294967295"] {
+        let renewed = pki(dir.path(), &["renew", "--within", days]);
+        assert_eq!(renewed.status.code(), Some(0), "{renewed:?}");
+        let stderr = String::from_utf8_lossy(&renewed.stderr);
+        assert!(stderr.contains("7 pair(s) renewed, 0 valid"), "{stderr}");
+    }
+}
+
 #[test]
 fn an_interrupted_renew_is_finished_by_the_next_run_never_leaving_a_mismatched_pair() {
     let dir = fresh_spec();

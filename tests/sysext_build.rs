@@ -315,10 +315,12 @@ fn render_and_matchbox_pick_it_up() {
     assert!(served.contains(&hash), "{served}");
 }
 
-/// An ELF header (64-bit, little-endian) for `machine`, padded like a tiny binary.
+/// An ELF header (64-bit, little-endian, an executable) for `machine`, padded like a tiny
+/// binary.
 fn fake_elf(machine: u16) -> Vec<u8> {
     let mut bytes = vec![0x7f, b'E', b'L', b'F', 2, 1, 1];
-    bytes.resize(18, 0);
+    bytes.resize(16, 0);
+    bytes.extend_from_slice(&2u16.to_le_bytes()); // e_type: ET_EXEC
     bytes.extend_from_slice(&machine.to_le_bytes());
     bytes.resize(256, 0);
     bytes

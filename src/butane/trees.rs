@@ -60,6 +60,24 @@ pub(super) fn apply(walker: &mut Walker, root: &Node, config: &mut Value) {
             );
             continue;
         };
+        let destination = tree
+            .get("path")
+            .and_then(Node::scalar)
+            .filter(|s| !s.is_empty())
+            .unwrap_or("/")
+            .to_string();
+        // A symlink at the tree's root is never followed (it could lead anywhere on the
+        // machine, such as /etc/ssh): like the reference Butane, the tree becomes that link.
+        if std::fs::symlink_metadata(&base).is_ok_and(|m| m.file_type().is_symlink()) {
+            let mut tracker = Tracker {
+                walker,
+                tree,
+                place: &place,
+                config,
+            };
+            tracker.link(&base, &destination);
+            continue;
+        }
         match std::fs::metadata(&base) {
             Err(error) => {
                 let message = format!("cannot read {}: {error}", base.display());
@@ -77,12 +95,6 @@ pub(super) fn apply(walker: &mut Walker, root: &Node, config: &mut Value) {
             }
             Ok(_) => {}
         }
-        let destination = tree
-            .get("path")
-            .and_then(Node::scalar)
-            .filter(|s| !s.is_empty())
-            .unwrap_or("/")
-            .to_string();
         let mut tracker = Tracker {
             walker,
             tree,

@@ -93,6 +93,7 @@ pub fn check(cx: &Context, report: &mut Report) {
     };
     check_ca(cx, &anchor, &anchor_path, report);
     check_intermediates(cx, &anchor, &intermediates, report);
+    check_modes(cx, report);
     let trust = Trust {
         anchor,
         intermediates,
@@ -133,6 +134,69 @@ pub fn check(cx: &Context, report: &mut Report) {
                 span: &node.span,
             };
             check_pair(cx, &trust, &pair, report);
+        }
+    }
+}
+
+/// Who may read the keys and change the directory: a PKI restored from a tarball or a git
+/// checkout can leave ca.key readable by every local user, or the directory writable, so a
+/// swapped node key would be shipped by the next render. `pki init` writes keys 0600 (or
+/// `tls.key_mode`) and directories 0700.
+fn check_modes(cx: &Context, report: &mut Report) {
+    use std::os::unix::fs::PermissionsExt;
+    let paths = &cx.cluster.tls.paths;
+    let span = &cx.cluster.tls.dir_span;
+    let mode = |path: &Path| {
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| m.permissions().mode() & 0o7777)
+    };
+    let mut dirs = vec![
+        paths.dir().to_path_buf(),
+        paths.dir().join("nodes"),
+        paths.dir().join("clients"),
+    ];
+    dirs.extend(cx.cluster.nodes.iter().map(|n| paths.node_dir(&n.name)));
+    for dir in dirs {
+        if let Some(bits) = mode(&dir).filter(|bits| bits & 0o022 != 0) {
+            report.push(
+                Diagnostic::warning(
+                    "tls.dir-mode",
+                    format!("{} is mode {bits:04o}: other users can replace the keys and certificates in it, and render would ship them", dir.display()),
+                    crate::diag::Location::Source(span.clone()),
+                )
+                .with_help(format!("chmod 0700 {}", dir.display())),
+            );
+        }
+    }
+    let mut keys = vec![paths.ca().key, paths.client().key];
+    keys.extend(
+        cx.cluster
+            .tls
+            .clients
+            .iter()
+            .map(|c| paths.extra_client(&c.name).key),
+    );
+    for node in &cx.cluster.nodes {
+        keys.extend([paths.server(&node.name).key, paths.peer(&node.name).key]);
+    }
+    for key in keys {
+        if let Some(bits) = mode(&key).filter(|bits| bits & 0o077 != 0) {
+            report.push(
+                Diagnostic::warning(
+                    "tls.key-mode",
+                    format!(
+                        "{} is mode {bits:04o}: other users can read or change this private key",
+                        key.display()
+                    ),
+                    crate::diag::Location::Source(span.clone()),
+                )
+                .with_help(format!(
+                    "chmod {:04o} {} (tls.key_mode)",
+                    cx.cluster.tls.key_mode,
+                    key.display()
+                )),
+            );
         }
     }
 }
@@ -302,10 +366,33 @@ fn check_key_match(cert: &X509Certificate, pair: &Pair, report: &mut Report) {
     let key_path = &pair.files.key;
     match key_matches(cert, pair.pair.key.expose()) {
         Ok(true) => {}
-        Ok(false) => report.push(
-            Diagnostic::at("tls.key-mismatch", format!("{} does not belong to {}", key_path.display(), pair.files.cert.display()), pair.span)
-                .with_help(format!("etcd refuses to start with a mismatched pair: restore the right key, or issue a new pair with `{}`", renew_command(pair.files))),
-        ),
+        Ok(false) => {
+            let interrupted = pair
+                .files
+                .key
+                .ancestors()
+                .any(|dir| dir.join(".kindling-pending/MANIFEST").exists());
+            let help = if interrupted {
+                "a `kindling pki renew` or `pki init` was interrupted while replacing this pair: run it again, and it finishes the job from its journal".to_string()
+            } else {
+                format!(
+                    "etcd refuses to start with a mismatched pair: restore the right key, or issue a new pair with `{}`",
+                    renew_command(pair.files)
+                )
+            };
+            report.push(
+                Diagnostic::at(
+                    "tls.key-mismatch",
+                    format!(
+                        "{} does not belong to {}",
+                        key_path.display(),
+                        pair.files.cert.display()
+                    ),
+                    pair.span,
+                )
+                .with_help(help),
+            );
+        }
         // Material loading already reported a key kindling cannot read.
         Err(_) => {}
     }

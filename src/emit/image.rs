@@ -33,17 +33,32 @@ pub fn build(image: Image, out_dir: &Path) -> Result<Built, Report> {
     super::tree::make_dirs(out_dir, 0o755)?;
     let _lock = super::tree::hold_lock(out_dir)?;
     let sums = out_dir.join("SHA256SUMS");
-    let existing = match std::fs::read_to_string(&sums) {
+    // A regular file of at most the spec limit: a symlink (to /dev/zero, to a file it would
+    // then be replaced over) or a runaway file is refused, not read until memory runs out.
+    let existing = match crate::read::regular_text(&sums, crate::read::SPEC_LIMIT) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Report::io(&sums, "read", &e)),
+        Err(crate::read::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            String::new()
+        }
+        Err(e) => {
+            return Err(Diagnostic::error(
+                "sysext.sha256sums-unreadable",
+                format!("cannot read {}: {e}", sums.display()),
+                Location::File(sums.clone()),
+            )
+            .with_help("SHA256SUMS in the output directory is kindling's own list: a regular file of at most 4 MiB")
+            .into());
+        }
     };
     // Refuse a damaged SHA256SUMS before spending time on the image.
     crate::sysext::updated_sums(&existing, &sums, &image.file_name, &"0".repeat(64))?;
+    remove_leftovers(out_dir)?;
+    // Staged beside the image, under the directory's lock, so what a killed build leaves
+    // is found and removed by the next one (a TMPDIR shared with other runs could not be).
     let stage = tempfile::Builder::new()
         .prefix(".kindling-stage-")
-        .tempdir()
-        .map_err(|e| Report::io(&std::env::temp_dir(), "create a directory in", &e))?;
+        .tempdir_in(out_dir)
+        .map_err(|e| Report::io(out_dir, "create a directory in", &e))?;
     let root = stage.path().join("root");
     super::tree::make_dirs(&root, 0o755)?;
     for file in image.files {
@@ -80,6 +95,52 @@ pub fn build(image: Image, out_dir: &Path) -> Result<Built, Report> {
     })
 }
 
+/// Removes what earlier builds into `dir` left when they were killed: their staging
+/// directories and partial images and sums (`.kindling-*`). The caller holds the
+/// directory's lock, so no running build owns them.
+fn remove_leftovers(dir: &Path) -> Result<(), Report> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Report::io(dir, "read", &e))?;
+    for entry in entries.flatten() {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".kindling-")
+        {
+            continue;
+        }
+        let path = entry.path();
+        let removed = match entry.file_type() {
+            Ok(kind) if kind.is_dir() => std::fs::remove_dir_all(&path),
+            _ => std::fs::remove_file(&path),
+        };
+        removed.map_err(|e| Report::io(&path, "remove the leftover", &e))?;
+    }
+    Ok(())
+}
+
+/// A child that is killed when kindling is: a `kill -9` of the build (a CI timeout) must not
+/// leave mksquashfs writing on.
+trait DieWithParent {
+    fn die_with_parent(&mut self) -> &mut Self;
+}
+
+impl DieWithParent for Command {
+    fn die_with_parent(&mut self) -> &mut Self {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the closure runs in the child between fork and exec and calls only
+        // prctl, which is async-signal-safe.
+        unsafe {
+            self.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            })
+        }
+    }
+}
+
 /// Packs `root` into `output`: every inode owned by root, every time (and the filesystem's
 /// own) zero, no extended attributes, gzip as the bakery does. `SOURCE_DATE_EPOCH` is
 /// removed from the environment because mksquashfs refuses it beside explicit times.
@@ -91,6 +152,7 @@ fn mksquashfs(root: &Path, output: &Path) -> Result<(), Report> {
         .args(["-all-time", "0", "-mkfs-time", "0", "-comp", "gzip"])
         .args(["-quiet", "-no-progress"])
         .env_remove("SOURCE_DATE_EPOCH")
+        .die_with_parent()
         .output();
     let output = match result {
         Ok(output) => output,

@@ -342,7 +342,7 @@ fn extension_files(
         return Ok(files);
     };
     let image_file = &cluster.sysext.image_file;
-    let source = images.join(image_file);
+    let source = published_image(&images.join(image_file), image_file)?;
     let actual = sha256_file(&source).map_err(|e| {
         Report::from(
             Diagnostic::error(
@@ -377,6 +377,43 @@ fn extension_files(
         origin: "the sysext image".to_string(),
     });
     Ok(files)
+}
+
+/// The file `--images` names for the image, symlinks resolved: what gets hashed is what gets
+/// published (a link would serve whatever its target holds later, and a relative one would
+/// dangle in the published tree), and it must be a regular file and no PEM text, so no key
+/// (with `allow_unverified`, nothing checks the image's hash) lands under /assets.
+fn published_image(path: &Path, image_file: &str) -> Result<PathBuf, Report> {
+    let refuse = |message: String| {
+        Report::from(
+            Diagnostic::error("matchbox.image-missing", message, Location::File(path.to_path_buf()))
+                .with_help(format!("--images must hold {image_file}, the sysext image the spec references (a symlink to it is followed)")),
+        )
+    };
+    let real = std::fs::canonicalize(path)
+        .map_err(|e| refuse(format!("cannot read {}: {e}", path.display())))?;
+    let is_image = std::fs::metadata(&real).is_ok_and(|m| m.is_file()) && is_sysext_image(&real);
+    if !is_image {
+        return Err(refuse(format!(
+            "{} is not an image file (a regular file that is not PEM text){}",
+            path.display(),
+            if real == path {
+                String::new()
+            } else {
+                format!(" (it leads to {})", real.display())
+            }
+        )));
+    }
+    Ok(real)
+}
+
+/// Whether the file is one kindling may publish as an image: not PEM text (a key or a
+/// certificate reached through a symlink must never land under Matchbox's /assets).
+fn is_sysext_image(path: &Path) -> bool {
+    let mut head = Vec::new();
+    let read = std::fs::File::open(path)
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 11), &mut head));
+    read.is_ok() && !head.starts_with(b"-----BEGIN ")
 }
 
 /// The decoded contents of `path` in a rendered config, if it is an inline file there.

@@ -14,7 +14,7 @@ pub mod tree;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
 
@@ -73,6 +73,58 @@ pub fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Report> 
         .map_err(|e| Report::io(path, "replace", &e.error))?;
     sync_dir(dir);
     Ok(())
+}
+
+/// Writes a file the user named with `-o`, as the reference tools do: through a symlink (the
+/// link stays, its target gets the bytes, atomically), straight into a device or FIFO
+/// (`-o /dev/null`, `-o /dev/stdout`: a rename would replace the node itself), and
+/// atomically replacing a regular file or creating a new one.
+pub fn write_named_output(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Report> {
+    use std::os::unix::fs::FileTypeExt;
+    let target = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => link_target(path)?,
+        _ => path.to_path_buf(),
+    };
+    match std::fs::metadata(&target) {
+        Ok(meta)
+            if meta.file_type().is_char_device()
+                || meta.file_type().is_fifo()
+                || meta.file_type().is_block_device()
+                || meta.file_type().is_socket() =>
+        {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(&target)
+                .map_err(|e| Report::io(&target, "open", &e))?;
+            file.write_all(bytes)
+                .map_err(|e| Report::io(&target, "write", &e))
+        }
+        _ => replace_file(&target, bytes, mode),
+    }
+}
+
+/// Where a symlink leads, following chains of links (a dangling last link gives the path it
+/// names, which is then created).
+fn link_target(link: &Path) -> Result<PathBuf, Report> {
+    let mut current = link.to_path_buf();
+    for _ in 0..40 {
+        let meta = std::fs::symlink_metadata(&current);
+        if !meta.is_ok_and(|m| m.file_type().is_symlink()) {
+            return Ok(current);
+        }
+        let next =
+            std::fs::read_link(&current).map_err(|e| Report::io(&current, "read the link", &e))?;
+        current = match current.parent() {
+            Some(parent) if next.is_relative() => parent.join(next),
+            _ => next,
+        };
+    }
+    Err(Report::io(
+        link,
+        "follow",
+        &std::io::Error::from_raw_os_error(libc::ELOOP),
+    ))
 }
 
 fn stage(dir: &Path, bytes: &[u8], mode: u32) -> Result<NamedTempFile, Report> {

@@ -36,13 +36,11 @@ pub fn answer(stdin: &str) -> Result<String, Report> {
         ignition: query
             .get("ignition")
             .map(|v| {
-                SpecVersion::parse(v)
-                    .filter(|v| *v >= SpecVersion::V3_3)
-                    .ok_or_else(|| {
-                        usage(&format!(
-                            "\"ignition\" must be \"3.4.0\" or \"3.3.0\", not {v:?}"
-                        ))
-                    })
+                SpecVersion::parse_rendered(v).ok_or_else(|| {
+                    usage(&format!(
+                        "\"ignition\" must be \"3.4.0\" or \"3.3.0\", not {v:?}"
+                    ))
+                })
             })
             .transpose()?,
         ..Options::default()

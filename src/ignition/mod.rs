@@ -44,6 +44,15 @@ impl SpecVersion {
         Self::ALL.into_iter().find(|v| v.as_str() == text)
     }
 
+    /// The versions kindling renders configs in (`cluster.ignition`, `render --ignition`,
+    /// the Terraform query's `ignition`): what current and older Flatcar releases boot.
+    pub const RENDERED: [SpecVersion; 2] = [Self::V3_4, Self::V3_3];
+
+    /// `text` when it names a version kindling renders.
+    pub fn parse_rendered(text: &str) -> Option<Self> {
+        Self::RENDERED.into_iter().find(|v| v.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::V3_0 => "3.0.0",

@@ -316,6 +316,15 @@ impl Files<'_> {
         }
     }
 
+    /// The file as a diagnostic source: a built-in file is always quoted, one on disk only
+    /// as `read::may_quote` allows.
+    fn source(&self, name: &str, text: String) -> std::sync::Arc<SourceFile> {
+        match self {
+            Files::Builtin(_) => SourceFile::new(self.label(name), text),
+            Files::Disk(_) => SourceFile::named_by_spec(self.label(name), text),
+        }
+    }
+
     fn label(&self, name: &str) -> PathBuf {
         match self {
             Files::Builtin(dir) => Path::new("profiles").join(dir.path()).join(name),
@@ -352,7 +361,7 @@ pub fn load(choice: &ProfileChoice, extra_dir: Option<&Path>) -> Result<Profile,
         )
         .into());
     };
-    let source = SourceFile::new(files.label(MANIFEST), text);
+    let source = files.source(MANIFEST, text);
     let manifest: Manifest = parse_yaml(&source, "profile")?;
     if manifest.version.value != 1 {
         let span = span_of(&source, &manifest.version.referenced);
@@ -562,7 +571,7 @@ fn template_error(template: &TemplateSource, error: &handlebars::TemplateError) 
     let message = format!("template does not compile: {}", error.reason());
     match (&template.file, error.pos()) {
         (Some(file), Some((line, column))) => {
-            let file_source = SourceFile::new(file.clone(), template.text.clone());
+            let file_source = SourceFile::named_by_spec(file.clone(), template.text.clone());
             Diagnostic::at(
                 "profile.template",
                 message,

@@ -88,9 +88,11 @@ pub fn external_etcd(cluster: &Cluster, client: &str) -> Result<ExternalEtcd, Re
             format!("tls.clients has no certificate named {client:?} for the control plane"),
             &cluster.tls.dir_span,
         )
-        .with_help(format!(
-            "add tls: {{ clients: [{{ name: {client} }}] }} and run `kindling pki init`"
-        ))
+        .with_help(if client == "etcdctl" {
+            "etcdctl is the nodes' own root-only client: give the control plane a certificate of its own, tls: { clients: [{ name: apiserver-etcd-client }] }, run `kindling pki init`, and pass --client apiserver-etcd-client".to_string()
+        } else {
+            format!("add tls: {{ clients: [{{ name: {client} }}] }} and run `kindling pki init`")
+        })
         .into());
     }
     let api_version = match &cluster.kubelet {

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 
 use serde_saphyr::Spanned;
 
-use crate::diag::{Diagnostic, Report, Span};
+use crate::diag::{Diagnostic, Report, Severity, Span};
 use crate::ignition::SpecVersion;
 use crate::spec::{EnvMap, NodeSpec, SpecDocument};
 use crate::tls::PkiPaths;
@@ -361,6 +361,7 @@ pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
     let (mut nodes, misaddressed) = resolve_nodes(&mut r, domain.as_deref(), network.subnet);
     let etcd = resolve_etcd(&mut r);
     check_ports_and_sockets(&mut r, &etcd, &nodes, &misaddressed);
+    check_privileged_ports(&mut r, &profile);
     operations::check_joins(&mut r, &nodes, &etcd.state);
     let backup = operations::resolve_backup(&mut r);
     let updates = operations::resolve_updates(&mut r);
@@ -407,9 +408,9 @@ fn resolve_ignition_version(r: &mut Resolver) -> SpecVersion {
     let Some(version) = &r.doc.spec.cluster.ignition else {
         return SpecVersion::V3_4;
     };
-    match SpecVersion::parse(&version.value) {
-        Some(v @ (SpecVersion::V3_3 | SpecVersion::V3_4)) => v,
-        _ => {
+    match SpecVersion::parse_rendered(&version.value) {
+        Some(v) => v,
+        None => {
             let span = r.span(version);
             r.error(
                 "spec.ignition-version",
@@ -726,12 +727,9 @@ fn resolve_compaction(r: &mut Resolver) -> (String, String) {
         return (mode, default.to_string());
     };
     let span = r.span(retention);
-    r.check(
-        "etcd.env-value",
-        span,
-        values::env_value(&retention.value),
-        (),
-    );
+    let checked = values::env_value(&retention.value)
+        .and_then(|()| values::compaction_retention(&mode, &retention.value));
+    r.check("etcd.compaction-retention", span, checked, ());
     (mode, retention.value.clone())
 }
 
@@ -964,6 +962,47 @@ fn unknown_env_help(minor: u32, name: &str) -> String {
     match etcd::closest_env(minor, name) {
         Some(close) => format!("did you mean {close}?"),
         None => "see `etcd --help` for the settings of this release".to_string(),
+    }
+}
+
+/// Ports below 1024 need a privilege etcd does not have in the Flatcar profiles: it runs as
+/// the `etcd` user (sysext) or as uid 232 (container), without CAP_NET_BIND_SERVICE, and
+/// Flatcar keeps `net.ipv4.ip_unprivileged_port_start` at 1024, so every member would fail
+/// with "bind: permission denied". The static-pod profile runs etcd as root, as kubeadm
+/// does; for a profile directory the user is unknown, so it is a warning.
+fn check_privileged_ports(r: &mut Resolver, profile: &ProfileChoice) {
+    let Some(ports) = r.doc.spec.etcd.ports.as_ref() else {
+        return;
+    };
+    let runs_as = match &profile.name_or_dir {
+        ProfileRef::Named(name) if name == "kubeadm-static-pod" => return,
+        ProfileRef::Named(_) => Severity::Error,
+        ProfileRef::Dir(_) => Severity::Warning,
+    };
+    let written = [
+        ("client", &ports.client),
+        ("peer", &ports.peer),
+        ("metrics", &ports.metrics),
+    ];
+    for (name, port) in written {
+        let Some(port) = port else { continue };
+        if (1..1024).contains(&port.value) {
+            let span = r.span(port);
+            let message = format!(
+                "the {name} port {} is below 1024, which only a privileged process may bind",
+                port.value
+            );
+            let help = "etcd runs as an unprivileged user: every member would fail with \"bind: permission denied\"; use a port from 1024 up (2379, 2380 and 2381 are etcd's own)";
+            let diagnostic = match runs_as {
+                Severity::Error => Diagnostic::at("etcd.port-privileged", message, &span),
+                Severity::Warning => Diagnostic::warning(
+                    "etcd.port-privileged",
+                    message,
+                    crate::diag::Location::Source(span),
+                ),
+            };
+            r.report.push(diagnostic.with_help(help));
+        }
     }
 }
 

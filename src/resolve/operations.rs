@@ -44,12 +44,84 @@ pub struct JoinStep {
 
 pub const DEFAULT_LOCK_TTL_SECONDS: u32 = 900;
 
+/// Directories every Flatcar node has, or that kindling's configs put etcd's files in.
+/// Ignition applies a directory entry's mode and owner to a directory that exists, so a
+/// backup directory of `/var/lib` leaves it 0700 root:root at first boot, and etcd (uid 232)
+/// can no longer reach /var/lib/etcd.
+const SYSTEM_DIRS: &[&str] = &[
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib64",
+    "/media",
+    "/mnt",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/var",
+    "/var/cache",
+    "/var/home",
+    "/var/lib",
+    "/var/log",
+    "/var/mnt",
+    "/var/opt",
+    "/var/spool",
+    "/var/tmp",
+    "/var/lib/systemd",
+    "/var/lib/docker",
+    "/var/lib/containerd",
+    "/var/lib/kubelet",
+    "/opt/extensions",
+    "/etc/extensions",
+    "/var/lib/extensions",
+];
+
+/// Trees a backup cannot live in on Flatcar: read-only (/usr), gone at reboot (/tmp, /run),
+/// not files at all (/proc, /sys, /dev), or configuration (/etc, /boot).
+const UNFIT_TREES: &[&str] = &[
+    "/usr", "/tmp", "/run", "/proc", "/sys", "/dev", "/etc", "/boot",
+];
+
+/// Why `dir` cannot be the backup directory, if it cannot.
+fn unfit_backup_dir(dir: &str) -> Option<&'static str> {
+    if SYSTEM_DIRS.contains(&dir) {
+        return Some(
+            "is a system directory: Ignition would make it 0700 root:root at first boot, and etcd (uid 232) and the OS could no longer reach what is in it",
+        );
+    }
+    let inside = |tree: &&str| dir.starts_with(&format!("{tree}/"));
+    UNFIT_TREES.iter().find(|tree| inside(tree)).map(|_| {
+        "is in a tree that is read-only (/usr), emptied at reboot (/tmp, /run), virtual (/proc, /sys, /dev) or configuration (/etc, /boot) on Flatcar"
+    })
+}
+
 pub(super) fn resolve_backup(r: &mut Resolver) -> Option<BackupSettings> {
     let section = &r.doc.spec.backup.as_ref()?.value;
     let dir = section.dir.as_ref().map_or_else(
         || "/var/lib/etcd-backup".to_string(),
         |d| r.checked("backup.dir", d, values::node_dir),
     );
+    if let Some(written) = &section.dir
+        && let Some(why) = unfit_backup_dir(&dir)
+    {
+        let span = r.span(written);
+        r.error(
+            "backup.dir",
+            &span,
+            format!("{dir} {why}"),
+            "give the snapshots a directory of their own, such as /var/lib/etcd-backup or /var/mnt/backup/etcd",
+        );
+    }
     if let Some(written) = &section.dir
         && (dir == super::context::ETCD_LAYOUT.data_dir
             || dir.starts_with(&format!("{}/", super::context::ETCD_LAYOUT.data_dir)))

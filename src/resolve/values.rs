@@ -265,15 +265,22 @@ pub fn container_image(value: &str) -> Result<ImageRef<'_>, Invalid> {
 }
 
 /// A value printed after `NAME=` in an env file: one line, no control characters, and no
-/// quote or backslash (systemd would interpret them).
+/// quote or backslash (systemd would interpret them). The same value goes into etcd's YAML
+/// config file and the static pod's manifest, so it also keeps to YAML's printable
+/// characters (no U+FFFE or U+FFFF) and holds none of YAML 1.1's line breaks (U+2028,
+/// U+2029), which go-yaml folds into spaces.
 pub fn env_value(value: &str) -> Result<(), Invalid> {
-    let bad = value
-        .chars()
-        .find(|c| c.is_control() || matches!(c, '"' | '\'' | '\\' | '$' | '`'));
+    let bad = value.chars().find(|c| {
+        c.is_control()
+            || matches!(c, '"' | '\'' | '\\' | '$' | '`')
+            || matches!(c, '\u{FFFE}' | '\u{FFFF}' | '\u{2028}' | '\u{2029}')
+    });
     match bad {
         None => Ok(()),
         Some(c) => Err(invalid(
-            format!("value {value:?} contains {c:?}, which cannot go into an env file"),
+            format!(
+                "value {value:?} contains {c:?}, which cannot go into an env file or etcd's YAML config"
+            ),
             "env values are printed unquoted, one per line: use printable characters without quotes, backslashes or '$'",
         )),
     }
@@ -386,22 +393,295 @@ pub fn node_dir(value: &str) -> Result<(), Invalid> {
     ))
 }
 
-/// A systemd calendar expression for `OnCalendar=` (`daily`, `*-*-* 02:30:00`, `Mon *-*-*`).
-/// Only the characters calendar expressions use, so nothing else can reach the timer file.
-pub fn calendar(value: &str) -> Result<(), Invalid> {
-    let ok = !value.trim().is_empty()
-        && value.len() <= 100
-        && value.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(b, b' ' | b'*' | b':' | b'-' | b'/' | b',' | b'.' | b'~')
+/// `etcd.auto_compaction_retention` as etcd reads it (`parseCompactionRetention`): a whole
+/// number of hours (periodic mode) or revisions (revision mode), or else a Go duration
+/// (`30m`, `1h30m`), which in revision mode etcd takes as a count of nanoseconds.
+pub fn compaction_retention(mode: &str, value: &str) -> Result<(), Invalid> {
+    if value.bytes().all(|b| b.is_ascii_digit()) && !value.is_empty() {
+        return value.parse::<i64>().map(|_| ()).map_err(|_| {
+            invalid(
+                format!("retention {value:?} is larger than etcd can hold"),
+                "give a smaller number",
+            )
         });
-    if ok {
+    }
+    if mode == "revision" {
+        return Err(invalid(
+            format!("in revision mode the retention is a number of revisions, not {value:?}"),
+            "write a whole number of revisions to keep (10000 is common); etcd would read a duration such as \"1h\" as 3,600,000,000,000 revisions and never compact",
+        ));
+    }
+    match go_duration_nanos(value) {
+        Some(nanos) if nanos >= 0 => Ok(()),
+        Some(_) => Err(invalid(
+            format!("retention {value:?} is negative"),
+            "give how long to keep history: a whole number of hours or a duration such as \"30m\" or \"1h\"",
+        )),
+        None => Err(invalid(
+            format!(
+                "etcd cannot read the retention {value:?} (\"error parsing CompactionRetention\"): it is neither a whole number of hours nor a Go duration"
+            ),
+            "write a whole number of hours, or a duration of numbers with the units ns, us, ms, s, m, h (\"30m\", \"1h30m\")",
+        )),
+    }
+}
+
+/// Go's `time.ParseDuration`: an optional sign, then one or more decimal numbers each with
+/// a unit (ns, us, µs, ms, s, m, h); "0" alone needs none. Nanoseconds, or None where Go
+/// returns an error (overflow included).
+pub fn go_duration_nanos(text: &str) -> Option<i64> {
+    let (negative, mut rest) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if rest == "0" {
+        return Some(0);
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total: u128 = 0;
+    while !rest.is_empty() {
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number = &rest[..number_end];
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') {
+            return None;
+        }
+        rest = &rest[number_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale: u128 = match &rest[..unit_end] {
+            "ns" => 1,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            _ => return None,
+        };
+        rest = &rest[unit_end..];
+        let whole: u128 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().ok()?
+        };
+        let mut part = whole.checked_mul(scale)?;
+        let mut place = scale;
+        for digit in fraction.bytes().take(30) {
+            place /= 10;
+            part += u128::from(digit - b'0') * place;
+        }
+        total = total.checked_add(part)?;
+        if total > i64::MAX as u128 + u128::from(negative) {
+            return None;
+        }
+    }
+    let signed = i128::try_from(total).ok()?;
+    i64::try_from(if negative { -signed } else { signed }).ok()
+}
+
+/// A systemd calendar expression for `OnCalendar=` (`daily`, `*-*-* 02:30:00`, `Mon *-*-*`),
+/// checked by systemd's own grammar (systemd.time(7)): an expression systemd refuses would
+/// leave the timer without a schedule ("Timer unit lacks value setting. Refusing."), so no
+/// backup would ever run. `tests/hostile_input_2.rs` holds it to `systemd-analyze calendar`.
+pub fn calendar(value: &str) -> Result<(), Invalid> {
+    let fits = value.len() <= 100 && calendar::parses(value);
+    if fits {
         return Ok(());
     }
     Err(invalid(
-        format!("{value:?} is not a systemd calendar expression"),
-        "write what OnCalendar= takes, e.g. daily, hourly or \"*-*-* 02:30:00\" (check it with `systemd-analyze calendar`)",
+        format!("systemd cannot read {value:?} as a calendar expression"),
+        "write what OnCalendar= takes, e.g. daily, hourly, \"Mon..Fri 02:30\" or \"*-*-* 02:30:00\" (check it with `systemd-analyze calendar`)",
     ))
+}
+
+/// systemd's calendar grammar: `[WEEKDAYS] [[YEAR-]MONTH-DAY] [HOUR:MINUTE[:SECOND]] [TZ]`,
+/// a shorthand (`daily`, …), or `@EPOCH`.
+mod calendar {
+    const SHORTHANDS: [&str; 9] = [
+        "minutely",
+        "hourly",
+        "daily",
+        "weekly",
+        "monthly",
+        "yearly",
+        "annually",
+        "quarterly",
+        "semiannually",
+    ];
+    const DAYS: [&str; 7] = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ];
+
+    pub fn parses(value: &str) -> bool {
+        if value.starts_with(' ') || value.ends_with(' ') {
+            return false; // systemd takes spaces between the parts only
+        }
+        let mut words: Vec<&str> = value.split(' ').filter(|w| !w.is_empty()).collect();
+        if words.len() > 1 && words.last().is_some_and(|w| is_timezone(w)) {
+            words.pop();
+        }
+        if let [only] = words.as_slice() {
+            if SHORTHANDS.iter().any(|s| s.eq_ignore_ascii_case(only)) {
+                return true;
+            }
+            if let Some(epoch) = only.strip_prefix('@') {
+                return !epoch.is_empty() && epoch.bytes().all(|b| b.is_ascii_digit());
+            }
+        }
+        let mut rest = words.as_slice();
+        let mut any = false;
+        if let [first, tail @ ..] = rest
+            && first.starts_with(|c: char| c.is_ascii_alphabetic())
+        {
+            if !weekdays(first) {
+                return false;
+            }
+            rest = tail;
+            any = true;
+        }
+        if let [first, tail @ ..] = rest
+            && !first.contains(':')
+        {
+            if !date(first) {
+                return false;
+            }
+            rest = tail;
+            any = true;
+        }
+        if let [first, tail @ ..] = rest {
+            if !time(first) {
+                return false;
+            }
+            rest = tail;
+            any = true;
+        }
+        any && rest.is_empty()
+    }
+
+    /// `UTC`, or a zone of the tz database (`Europe/Berlin`), looked up where this machine
+    /// keeps it, as systemd does on the node (Flatcar ships the same database).
+    fn is_timezone(word: &str) -> bool {
+        if word == "UTC" {
+            return true;
+        }
+        let shaped = word.contains('/')
+            && word.split('/').all(|part| {
+                !part.is_empty()
+                    && part != ".."
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'+'))
+            });
+        shaped
+            && std::path::Path::new("/usr/share/zoneinfo")
+                .join(word)
+                .is_file()
+    }
+
+    fn day_index(name: &str) -> Option<usize> {
+        DAYS.iter()
+            .position(|day| day.eq_ignore_ascii_case(name) || day[..3].eq_ignore_ascii_case(name))
+    }
+
+    /// `Mon`, `Mon,Fri`, `Mon..Fri`, `Mon-Fri` (systemd lets a list end with a comma).
+    fn weekdays(word: &str) -> bool {
+        let list = word.strip_suffix(',').unwrap_or(word);
+        list.split(',').all(|item| {
+            let range = item.split_once("..").or_else(|| item.split_once('-'));
+            match range {
+                Some((from, to)) => day_index(from)
+                    .zip(day_index(to))
+                    .is_some_and(|(a, b)| a <= b),
+                None => day_index(item).is_some(),
+            }
+        })
+    }
+
+    /// `[YEAR-]MONTH-DAY`, the last separator `~` to count days from the month's end.
+    fn date(word: &str) -> bool {
+        let Some(split) = word.rfind(['-', '~']) else {
+            return false;
+        };
+        let (head, day) = (&word[..split], &word[split + 1..]);
+        let (year, month) = match head.split_once('-') {
+            Some((year, month)) => (Some(year), month),
+            None => (None, head),
+        };
+        year.is_none_or(|y| chain(y, 0, 2199, |v| v <= 99 || v >= 1970))
+            && chain(month, 1, 12, |_| true)
+            && chain(day, 1, 31, |_| true)
+    }
+
+    /// `HOUR:MINUTE[:SECOND]`; seconds may have a fraction.
+    fn time(word: &str) -> bool {
+        let parts: Vec<&str> = word.split(':').collect();
+        match parts.as_slice() {
+            [hour, minute] => chain(hour, 0, 23, |_| true) && chain(minute, 0, 59, |_| true),
+            [hour, minute, second] => {
+                chain(hour, 0, 23, |_| true)
+                    && chain(minute, 0, 59, |_| true)
+                    && chain(&without_fractions(second), 0, 59, |_| true)
+            }
+            _ => false,
+        }
+    }
+
+    /// Seconds as their whole part (`05.25` is second 5): each number of the chain loses
+    /// a `.digits` tail.
+    fn without_fractions(text: &str) -> String {
+        let mut out = String::new();
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '.' && chars.peek().is_some_and(char::is_ascii_digit) && !out.ends_with('.') {
+                while chars.peek().is_some_and(char::is_ascii_digit) {
+                    chars.next();
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// `*`, `N`, `N..M`, each with an optional `/STEP` (STEP > 0), joined by `,`; every
+    /// number from `min` to `max` and passing `allowed`.
+    fn chain(text: &str, min: u32, max: u32, allowed: impl Fn(u32) -> bool) -> bool {
+        let number = |t: &str| -> Option<u32> {
+            (!t.is_empty() && t.len() <= 4 && t.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| t.parse().ok())
+                .flatten()
+                .filter(|v| (min..=max).contains(v) && allowed(*v))
+        };
+        text.split(',').all(|item| {
+            let (base, step) = match item.split_once('/') {
+                Some((base, step)) => (base, Some(step)),
+                None => (item, None),
+            };
+            let step_ok = step.is_none_or(|s| {
+                !s.is_empty()
+                    && s.bytes().all(|b| b.is_ascii_digit())
+                    && s.parse::<u32>().is_ok_and(|v| v > 0)
+            });
+            let base_ok = base == "*"
+                || match base.split_once("..") {
+                    Some((from, to)) => number(from).zip(number(to)).is_some_and(|(a, b)| a <= b),
+                    None => number(base).is_some(),
+                };
+            step_ok && base_ok
+        })
+    }
 }
 
 /// The name of an extra client certificate: its common name and its file name in
@@ -528,6 +808,37 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What Go's time.ParseDuration says of each (checked against Go's own documentation
+    /// and tests: "1h30m", "1.5h", ".5s", "-1h" parse; "1y", "1", "", "-", "1.h.5" do not).
+    #[test]
+    fn go_durations_parse_as_go_parses_them() {
+        assert_eq!(go_duration_nanos("0"), Some(0));
+        assert_eq!(go_duration_nanos("1h30m"), Some(5_400_000_000_000));
+        assert_eq!(go_duration_nanos("1.5h"), Some(5_400_000_000_000));
+        assert_eq!(go_duration_nanos(".5s"), Some(500_000_000));
+        assert_eq!(go_duration_nanos("5."), None);
+        assert_eq!(go_duration_nanos("5.s"), Some(5_000_000_000));
+        assert_eq!(go_duration_nanos("-1h"), Some(-3_600_000_000_000));
+        assert_eq!(go_duration_nanos("+30m"), Some(1_800_000_000_000));
+        assert_eq!(go_duration_nanos("1\u{b5}s"), Some(1_000));
+        for bad in ["1y", "1", "", "-", "h", "1.h.5", "abc", "1 h", "2562048h"] {
+            assert_eq!(go_duration_nanos(bad), None, "{bad}");
+        }
+    }
+
+    /// bad-input-2/10: what etcd refuses, and "1h" in revision mode.
+    #[test]
+    fn compaction_retention_follows_etcd() {
+        for ok in ["1", "0", "72", "30m", "1h30m"] {
+            assert!(compaction_retention("periodic", ok).is_ok(), "{ok}");
+        }
+        for bad in ["1y", "-1", "abc", "-1h", ""] {
+            assert!(compaction_retention("periodic", bad).is_err(), "{bad}");
+        }
+        assert!(compaction_retention("revision", "10000").is_ok());
+        assert!(compaction_retention("revision", "1h").is_err());
+    }
 
     #[test]
     fn dns_labels() {

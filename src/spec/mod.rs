@@ -498,7 +498,8 @@ fn name_rust_types(message: &str) -> String {
     let mut message = message.to_string();
     for (rust, plain) in TYPES {
         if message.trim() == format!("invalid {rust}") {
-            return format!("out of range: expected {plain}");
+            // Said of `true`, `1.5` and `70000` alike: name what fits, not a cause.
+            return format!("expected {plain}");
         }
         message = message.replace(&format!("expected {rust}"), &format!("expected {plain}"));
     }

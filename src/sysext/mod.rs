@@ -165,6 +165,14 @@ fn architecture(
                     here,
                 ));
             }
+            elf::Machine::Unrunnable(what) => {
+                return Err(arch_error(
+                    "sysext.arch-unsupported",
+                    format!("{program} is {what}"),
+                    "kindling builds x86-64 and arm64 images of 64-bit little-endian executables: use the release for the nodes' architecture",
+                    here,
+                ));
+            }
             elf::Machine::NotElf => {
                 return Err(arch_error(
                     "sysext.not-elf",

@@ -155,7 +155,12 @@ fn reason(
         }
         (true, true) if named => selected.then_some(Reason::Named),
         (true, true) => match expiry(pair) {
-            Some(end) if end <= now + time::Duration::days(i64::from(selection.within_days)) => {
+            // A window past the year 9999 holds every certificate's end.
+            Some(end)
+                if now
+                    .checked_add(time::Duration::days(i64::from(selection.within_days)))
+                    .is_none_or(|horizon| end <= horizon) =>
+            {
                 Some(Reason::Expiring(end))
             }
             // A certificate that cannot be read is replaced by one that can.

@@ -23,13 +23,32 @@ pub fn kindling() -> assert_cmd::Command {
 }
 
 /// Copies a golden case's inputs (spec, PKI, sums, images; not `expected/`) into a
-/// temporary directory.
+/// temporary directory. Private keys get mode 0600 and the PKI's directories 0700, as
+/// `pki init` leaves them (git keeps neither, so a clone has them readable by all).
 pub fn scratch_copy(case: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     copy_tree(&golden(case), dir.path(), &|p| {
         p.file_name().is_some_and(|n| n == "expected")
     });
+    protect_keys(&dir.path().join("pki"));
     dir
+}
+
+/// Modes `pki init` gives: keys 0600, directories 0700.
+pub fn protect_keys(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    for entry in entries {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            protect_keys(&path);
+        } else if path.extension().is_some_and(|e| e == "key") {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        }
+    }
 }
 
 pub fn copy_tree(from: &Path, to: &Path, skip: &dyn Fn(&Path) -> bool) {
