@@ -832,3 +832,83 @@ fn a_killed_sysext_builds_leftovers_are_removed_by_the_next_build() {
         "nothing staged in TMPDIR"
     );
 }
+
+/// 16: messages. (a) A broken snippet every node uses is one error; (b) the kubeadm hint
+/// for `--client etcdctl` names a client kindling takes; (c) a value of the wrong type for
+/// a number says so, and a quoted number is a string; (d) a mismatched pair left by an
+/// interrupted `pki renew` says the next run finishes it.
+#[test]
+fn messages_say_what_is_wrong_once() {
+    let broken = three_node_with(before_nodes("snippets:\n  - site.bu"));
+    std::fs::write(
+        broken.path().join("site.bu"),
+        "variant: flatcar\nversion: 1.0.0\nstorage: [oops]\n",
+    )
+    .unwrap();
+    let output = run(broken.path(), &["check", "cluster.yaml"]);
+    let in_snippet: Vec<Value> = findings(&output)
+        .into_iter()
+        .filter(|f| f["file"].as_str().is_some_and(|p| p.ends_with("site.bu")))
+        .collect();
+    assert_eq!(in_snippet.len(), 1, "{in_snippet:?}");
+
+    let plain = scratch_copy("three-node");
+    let output = run(
+        plain.path(),
+        &["kubeadm", "cluster.yaml", "--client", "etcdctl"],
+    );
+    let help = finding(&output, "kubeadm.client")["help"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!help.contains("name: etcdctl"), "{help}");
+    assert!(help.contains("apiserver-etcd-client"), "{help}");
+
+    for (value, says) in [
+        ("true", "expected a whole number"),
+        ("1.5", "expected a whole number"),
+        ("'7'", "a quoted string where a number is expected"),
+    ] {
+        let case = three_node_with(before_nodes(&format!("backup: {{ keep: {value} }}")));
+        let output = run(case.path(), &["check", "cluster.yaml"]);
+        assert_eq!(output.status.code(), Some(1), "{value}");
+        let wrong = finding(&output, "spec.type");
+        let message = wrong["message"].as_str().unwrap();
+        assert!(
+            message.contains(says) && !message.contains("out of range"),
+            "{value}: {message}"
+        );
+        assert_eq!(wrong["line"], line_of(case.path(), "backup:"));
+    }
+    // A quoted number where a string is wanted stays a string.
+    let string = three_node_with(|text: &str| {
+        text.replace(
+            "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK: \"true\"",
+            "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK: \"true\", ETCD_MAX_TXN_OPS: \"256\"",
+        )
+    });
+    assert_eq!(
+        run(string.path(), &["check", "cluster.yaml"]).status.code(),
+        Some(0)
+    );
+
+    let interrupted = scratch_copy("three-node");
+    let pki = interrupted.path().join("pki");
+    std::fs::copy(
+        pki.join("nodes/etcd2/server.key"),
+        pki.join("nodes/etcd1/server.key"),
+    )
+    .unwrap();
+    std::fs::create_dir(pki.join(".kindling-pending")).unwrap();
+    std::fs::write(
+        pki.join(".kindling-pending/MANIFEST"),
+        "0\tnodes/etcd1/server.key\treplace\n",
+    )
+    .unwrap();
+    let output = run(interrupted.path(), &["check", "cluster.yaml"]);
+    let mismatch = finding(&output, "tls.key-mismatch");
+    assert!(
+        mismatch["help"].as_str().unwrap().contains("interrupted"),
+        "{mismatch}"
+    );
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_saphyr::{Location as YamlLocation, Spanned};
 
-use crate::diag::{Diagnostic, Report, SourceFile, Span};
+use crate::diag::{Diagnostic, Location, Report, SourceFile, Span};
 
 mod keys;
 
@@ -360,6 +360,7 @@ pub fn parse(path: &Path, text: String) -> Result<SpecDocument, Report> {
     let source = SourceFile::new(path, text);
     keys::check(&source)?;
     let spec = parse_yaml::<Spec>(&source, "spec")?;
+    refuse_quoted_numbers(&source)?;
     let document = SpecDocument {
         dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         source,
@@ -367,6 +368,79 @@ pub fn parse(path: &Path, text: String) -> Result<SpecDocument, Report> {
     };
     check_version(&document)?;
     Ok(document)
+}
+
+/// A number written as a string (`keep: '7'`) is a string: the YAML library would turn it
+/// into the number a key wants without a word, although values of the wrong type are errors.
+/// Every quoted scalar that reads as a number is masked (same length, so every location
+/// holds) and the spec parsed again: where it then fails to parse, a key wanted a number.
+fn refuse_quoted_numbers(source: &Arc<SourceFile>) -> Result<(), Report> {
+    let quoted = quoted_numbers(&source.text);
+    if quoted.is_empty() {
+        return Ok(());
+    }
+    let mut masked = source.text.clone().into_bytes();
+    for range in &quoted {
+        masked[range.clone()].fill(b'x');
+    }
+    let masked = SourceFile::unquoted(
+        source.path.clone(),
+        String::from_utf8(masked).unwrap_or_default(),
+    );
+    let Err(report) = parse_yaml::<Spec>(&masked, "spec") else {
+        return Ok(());
+    };
+    let first = report.diagnostics.first().and_then(|d| match &d.location {
+        Location::Source(span) => Some(span.clone()),
+        _ => None,
+    });
+    let Some(span) = first.filter(|span| {
+        quoted.iter().any(|range| {
+            let (line, column) = line_column(&source.text, range.start);
+            span.line == line && span.column + 1 >= column && span.column <= column
+        })
+    }) else {
+        return Ok(());
+    };
+    let shown = Span::new(source, span.line, span.column);
+    Err(Diagnostic::at(
+        "spec.type",
+        "a quoted string where a number is expected",
+        &shown,
+    )
+    .with_help("write the number without quotes: quoted, YAML makes it a string")
+    .into())
+}
+
+/// The byte ranges of the contents of quoted scalars that read as integers.
+fn quoted_numbers(text: &str) -> Vec<std::ops::Range<usize>> {
+    use granit_parser::{Event, Parser, ScalarStyle};
+    let mut ranges = Vec::new();
+    for item in Parser::new_from_str(text) {
+        let Ok((Event::Scalar(value, style, ..), span)) = item else {
+            continue;
+        };
+        let quoted = matches!(style, ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted);
+        let numeric = value.trim().parse::<i128>().is_ok();
+        if let (true, true, Some(start), Some(end)) = (
+            quoted,
+            numeric,
+            span.start.byte_offset(),
+            span.end.byte_offset(),
+        ) && end >= start + 2
+        {
+            ranges.push(start + 1..end - 1);
+        }
+    }
+    ranges
+}
+
+/// The 1-based line and 1-based column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (u64, u64) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() as u64 + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u64 + 1;
+    (line, column)
 }
 
 fn check_version(document: &SpecDocument) -> Result<(), Report> {
