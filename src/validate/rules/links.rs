@@ -40,11 +40,55 @@ pub(super) fn check_link(
             format!("a hard link shares its target's owner: this {owner} is ignored"),
         ));
     }
-    if hard && directories.contains(&target) {
+    // Ignition cleans the target and joins a relative one to the link's own path (not its
+    // directory) before comparing it with the directories.
+    let resolved = resolve_hard_target(node.path().unwrap_or("/"), target);
+    if hard && directories.contains(&resolved.as_str()) {
         findings.push(finding(
             "ign.hardlink-dir",
             format!("{}.target", node.json_path()),
             format!("hard link to {target}, a configured directory"),
         ));
+    }
+}
+
+/// A hard link's target as Ignition compares it: `path.Clean`ed, and when relative, joined
+/// to the link's own path.
+fn resolve_hard_target(link: &str, target: &str) -> String {
+    let joined = if target.starts_with('/') {
+        target.to_string()
+    } else {
+        format!("{link}/{target}")
+    };
+    clean(&joined)
+}
+
+/// Go's `path.Clean` for an absolute path: no empty or `.` parts, `..` applied, no
+/// trailing slash.
+fn clean(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hard_link_targets_resolve_as_ignition_resolves_them() {
+        assert_eq!(resolve_hard_target("/a/l", "/etc/d/"), "/etc/d");
+        assert_eq!(resolve_hard_target("/a/l", "/etc/./x/../d"), "/etc/d");
+        // Relative to the link's own path, Ignition's quirk: `../d` from /a/l is /a/d.
+        assert_eq!(resolve_hard_target("/a/l", "../d"), "/a/d");
+        assert_eq!(resolve_hard_target("/a/l", "d"), "/a/l/d");
     }
 }

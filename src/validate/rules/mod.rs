@@ -15,6 +15,7 @@ mod luks;
 mod nodes;
 mod passwd;
 mod raid;
+mod sets;
 mod units;
 
 use crate::json::Lookup;
@@ -40,6 +41,7 @@ pub(crate) fn check(config: &Value, version: SpecVersion, parsed: &Parsed) -> Re
     disks::check(config, &mut findings);
     filesystems::check(config, version, &mut findings);
     raid::check(config, &mut findings);
+    sets::check(config, version, &mut findings);
     if version >= SpecVersion::V3_2 {
         luks::check(config, version, &mut findings);
     }
@@ -346,6 +348,46 @@ mod tests {
                 json!({"ignition": {"version": "3.4.0"}, "passwd": {"users": [{"name": "core", "sshAuthorizedKeys": ["k", "k"]}]}}),
                 "ign.ssh-key-duplicate",
                 "$.passwd.users.0.sshAuthorizedKeys.1",
+            ),
+            (
+                json!({"ignition": {"version": "3.4.0", "config": {"merge": [{"source": "data:,a"}, {"source": "data:,a"}]}}}),
+                "ign.duplicate",
+                "$.ignition.config.merge.1",
+            ),
+            (
+                json!({"ignition": {"version": "3.4.0", "security": {"tls": {"certificateAuthorities": [{"source": "data:,a"}, {"source": "data:,a"}]}}}}),
+                "ign.duplicate",
+                "$.ignition.security.tls.certificateAuthorities.1",
+            ),
+            (
+                json!({"ignition": {"version": "3.4.0", "proxy": {"noProxy": ["a", "b", "a"]}}}),
+                "ign.duplicate",
+                "$.ignition.proxy.noProxy.2",
+            ),
+            (
+                json!({"ignition": {"version": "3.4.0"}, "passwd": {"users": [{"name": "core", "groups": ["wheel", "wheel"]}]}}),
+                "ign.duplicate",
+                "$.passwd.users.0.groups.1",
+            ),
+            (
+                json!({"ignition": {"version": "3.4.0"}, "storage": {"raid": [{"name": "r", "level": "raid1", "devices": ["/dev/a", "/dev/a"]}]}}),
+                "ign.duplicate",
+                "$.storage.raid.0.devices.1",
+            ),
+            (
+                json!({"ignition": {"version": "3.4.0"}, "storage": {"luks": [{"name": "l", "device": "/dev/a", "openOptions": ["--x", "--x"], "clevis": {"tang": [{"url": "http://t", "thumbprint": "x"}, {"url": "http://t", "thumbprint": "y"}]}}]}}),
+                "ign.duplicate",
+                "$.storage.luks.0.clevis.tang.1",
+            ),
+            (
+                json!({"ignition": {"version": "3.4.0"}, "storage": {"luks": [{"name": "l", "device": "/dev/a", "openOptions": ["--x", "--x"]}]}}),
+                "ign.duplicate",
+                "$.storage.luks.0.openOptions.1",
+            ),
+            (
+                json!({"ignition": {"version": "3.4.0"}, "storage": {"directories": [{"path": "/etc/d"}], "links": [{"path": "/a/l", "target": "/etc/d/", "hard": true}]}}),
+                "ign.hardlink-dir",
+                "$.storage.links.0.target",
             ),
         ];
         for (config, code, path) in cases {
