@@ -431,9 +431,14 @@ fn resolve_target(link: &str, target: &str) -> String {
         link.rsplit_once('/')
             .map_or(String::new(), |(dir, _)| dir.to_string())
     };
-    let joined = format!("{base}/{target}");
+    clean_path(&format!("{base}/{target}"))
+}
+
+/// Go's `path.Clean` for an absolute path: no empty or `.` parts, `..` applied, no
+/// trailing slash.
+pub(crate) fn clean_path(path: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
-    for part in joined.split('/') {
+    for part in path.split('/') {
         match part {
             "" | "." => {}
             ".." => {

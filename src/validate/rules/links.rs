@@ -60,23 +60,7 @@ fn resolve_hard_target(link: &str, target: &str) -> String {
     } else {
         format!("{link}/{target}")
     };
-    clean(&joined)
-}
-
-/// Go's `path.Clean` for an absolute path: no empty or `.` parts, `..` applied, no
-/// trailing slash.
-fn clean(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            other => parts.push(other),
-        }
-    }
-    format!("/{}", parts.join("/"))
+    crate::validate::lint::clean_path(&joined)
 }
 
 #[cfg(test)]
