@@ -186,16 +186,7 @@ fn a_tls_cluster_forms_with_an_rsa_intermediate_under_an_offline_root() {
     std::fs::remove_dir_all(&pki).unwrap();
     std::fs::create_dir_all(&pki).unwrap();
     let openssl = Openssl { dir: site.path() };
-    openssl.new_key("root.key", Key::Rsa(4096), Form::Pkcs8);
-    openssl.self_signed_ca("root.key", "pki/root.crt", "Corp Root CA", Some("-sha256"));
-    openssl.new_key("pki/ca.key", Key::Rsa(2048), Form::Traditional);
-    openssl.intermediate_ca(
-        "pki/ca.key",
-        "pki/ca.crt",
-        "Corp etcd Issuing CA",
-        ("pki/root.crt", "root.key"),
-    );
-    std::fs::remove_file(site.path().join("root.key")).unwrap();
+    openssl.intermediate_under_offline_root();
     let spec = site.path().join("cluster.yaml");
     kindling()
         .arg("pki")

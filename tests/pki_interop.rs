@@ -663,18 +663,7 @@ fn an_intermediate_ca_under_an_offline_root_issues_chained_leaves() {
 }
 
 fn make_intermediate(site: &Site) {
-    let openssl = site.openssl();
-    openssl.new_key("root.key", Key::Rsa(4096), Form::Pkcs8);
-    openssl.self_signed_ca("root.key", "pki/root.crt", "Corp Root CA", Some("-sha256"));
-    openssl.new_key("pki/ca.key", Key::Rsa(2048), Form::Traditional);
-    openssl.intermediate_ca(
-        "pki/ca.key",
-        "pki/ca.crt",
-        "Corp etcd Issuing CA",
-        ("pki/root.crt", "root.key"),
-    );
-    // The root's key goes offline: kindling never sees it.
-    std::fs::remove_file(site.path("root.key")).unwrap();
+    site.openssl().intermediate_under_offline_root();
 }
 
 /// What would not verify on the members is refused before anything is signed or rendered.

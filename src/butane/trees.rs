@@ -68,17 +68,10 @@ pub(super) fn apply(walker: &mut Walker, root: &Node, config: &mut Value) {
             .to_string();
         // A symlink at the tree's root is never followed (it could lead anywhere on the
         // machine, such as /etc/ssh): like the reference Butane, the tree becomes that link.
-        if std::fs::symlink_metadata(&base).is_ok_and(|m| m.file_type().is_symlink()) {
-            let mut tracker = Tracker {
-                walker,
-                tree,
-                place: &place,
-                config,
-            };
-            tracker.link(&base, &destination);
-            continue;
-        }
+        let root_is_link =
+            std::fs::symlink_metadata(&base).is_ok_and(|m| m.file_type().is_symlink());
         match std::fs::metadata(&base) {
+            _ if root_is_link => {}
             Err(error) => {
                 let message = format!("cannot read {}: {error}", base.display());
                 walker.error_at("butane.tree", &place, tree, message);
@@ -101,7 +94,11 @@ pub(super) fn apply(walker: &mut Walker, root: &Node, config: &mut Value) {
             place: &place,
             config,
         };
-        tracker.walk(&base, &destination);
+        if root_is_link {
+            tracker.link(&base, &destination);
+        } else {
+            tracker.walk(&base, &destination);
+        }
     }
 }
 

@@ -165,6 +165,22 @@ impl Openssl<'_> {
         std::fs::remove_file(self.dir.join(&ext)).unwrap();
     }
 
+    /// A corporate or Vault-shaped PKI in `pki/`: an RSA-4096 root whose key is then deleted
+    /// (kept offline; only `pki/root.crt` remains) and an RSA-2048 intermediate it signed in
+    /// `pki/ca.crt` and `pki/ca.key` (PKCS#1).
+    pub fn intermediate_under_offline_root(&self) {
+        self.new_key("root.key", Key::Rsa(4096), Form::Pkcs8);
+        self.self_signed_ca("root.key", "pki/root.crt", "Corp Root CA", Some("-sha256"));
+        self.new_key("pki/ca.key", Key::Rsa(2048), Form::Traditional);
+        self.intermediate_ca(
+            "pki/ca.key",
+            "pki/ca.crt",
+            "Corp etcd Issuing CA",
+            ("pki/root.crt", "root.key"),
+        );
+        std::fs::remove_file(self.dir.join("root.key")).unwrap();
+    }
+
     /// A leaf the way the reference setup makes one: a CSR for `key` with `subject`, signed by
     /// the CA (certificate, key) with `signing` options (`-sha256`, `-sigopt …`) and the
     /// extensions `extensions` (openssl config lines).
