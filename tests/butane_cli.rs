@@ -146,3 +146,83 @@ fn local_files_stay_inside_the_files_dir() {
     let stderr = String::from_utf8_lossy(&result.get_output().stderr).into_owned();
     assert!(stderr.contains("butane.files-dir-escape"), "{stderr}");
 }
+
+/// Butane's warnings about what a config probably did not mean, each at its place, and the
+/// near misses that must stay quiet (`--strict` fails on a warning and passes without one).
+#[test]
+fn advice_is_given_where_butane_gives_it_and_nowhere_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let root_disk = |partitions: &str| {
+        format!(
+            "variant: fcos\nversion: 1.5.0\nstorage:\n  disks:\n    - device: /dev/disk/by-id/coreos-boot-disk\n      partitions:\n{partitions}"
+        )
+    };
+    let warned = [
+        (
+            "variant: fcos\nversion: 1.1.0\nstorage:\n  files:\n    - path: /etc/sudoers.d/x\n      mode: 440\n".to_string(),
+            "butane.decimal-mode",
+            "a.bu:6:13",
+        ),
+        (
+            "variant: flatcar\nversion: 1.1.0\nstorage:\n  directories:\n    - path: /var/x\n      mode: 755\n".to_string(),
+            "butane.decimal-mode",
+            "a.bu:6:13",
+        ),
+        (
+            root_disk("        - number: 4\n          label: root\n          size_mib: 4096\n"),
+            "butane.root-too-small",
+            "a.bu:9:21",
+        ),
+        (
+            root_disk("        - number: 4\n          label: root\n        - label: var\n"),
+            "butane.root-constrained",
+            "a.bu:8:18",
+        ),
+        (
+            "variant: fcos\nversion: 1.6.0\nstorage:\n  disks:\n    - device: /dev/vdb\n      partitions:\n        - label: data\n".to_string(),
+            "butane.partition-reuse",
+            "a.bu:7:11",
+        ),
+        (
+            "variant: fcos\nversion: 1.3.0\nstorage:\n  files:\n    - path: /a\n      user: &u\n        name: core\n    - path: /b\n      user: *u\n".to_string(),
+            "butane.alias-mapping",
+            "a.bu:9:13",
+        ),
+    ];
+    for (text, code, place) in &warned {
+        write(dir.path(), "a.bu", text);
+        let result = common::kindling()
+            .current_dir(dir.path())
+            .args(["butane", "--strict", "a.bu"])
+            .assert()
+            .code(1);
+        let stderr = String::from_utf8_lossy(&result.get_output().stderr).into_owned();
+        assert!(
+            stderr.contains(code) && stderr.contains(place),
+            "{code} at {place}:\n{stderr}"
+        );
+    }
+    let quiet = [
+        // Octal already, and 0644 written as the decimal number it is.
+        "variant: fcos\nversion: 1.1.0\nstorage:\n  files:\n    - path: /a\n      mode: 0440\n    - path: /b\n      mode: 420\n".to_string(),
+        root_disk("        - number: 4\n          label: root\n          size_mib: 8192\n        - label: var\n"),
+        // A partition placed explicitly, or one being deleted, leaves root its space.
+        root_disk("        - number: 4\n          label: root\n        - label: var\n          start_mib: 100000\n"),
+        root_disk("        - number: 4\n          label: root\n        - number: 5\n          should_exist: false\n"),
+        // Numbered, or on a disk whose table is wiped (which boot_device.mirror does).
+        "variant: fcos\nversion: 1.6.0\nstorage:\n  disks:\n    - device: /dev/vdb\n      partitions:\n        - label: data\n          number: 1\n".to_string(),
+        "variant: fcos\nversion: 1.6.0\nboot_device:\n  layout: x86_64\n  mirror:\n    devices: [/dev/vda, /dev/vdb]\nstorage:\n  disks:\n    - device: /dev/vda\n      partitions:\n        - label: root-1\n          size_mib: 10240\n".to_string(),
+        // Before 1.6.0 Butane does not warn about reuse by label.
+        "variant: fcos\nversion: 1.5.0\nstorage:\n  disks:\n    - device: /dev/vdb\n      partitions:\n        - label: data\n".to_string(),
+        // An alias to a scalar is fine.
+        "variant: fcos\nversion: 1.3.0\nstorage:\n  files:\n    - path: /a\n      user:\n        name: &n core\n    - path: /b\n      user:\n        name: *n\n".to_string(),
+    ];
+    for text in &quiet {
+        write(dir.path(), "a.bu", text);
+        common::kindling()
+            .current_dir(dir.path())
+            .args(["butane", "--strict", "a.bu"])
+            .assert()
+            .success();
+    }
+}

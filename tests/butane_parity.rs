@@ -5,7 +5,8 @@
 //!
 //! Each case runs through the real binary as the reference was run (`--strict`, then without
 //! it, with `-d` when the case has a files dir). The outcome (clean, warnings only, failure)
-//! must match the reference's, and the config must be the same after decoding data URLs
+//! must match the reference's, so must the warnings (each one's JSON path, line and column:
+//! the wording is kindling's own), and the config must be the same after decoding data URLs
 //! (gzip undone, `compression` and nulls dropped: key order and gzip bytes may differ). The
 //! cases where kindling differs on purpose or has not caught up are listed below with the
 //! reason; the test fails when any other case differs, and when a listed case starts to
@@ -18,30 +19,22 @@ use std::path::Path;
 use serde_json::Value;
 
 /// Cases where kindling's answer differs from the reference's, and why.
-const KNOWN: [(&str, &str); 6] = [
+const KNOWN: [(&str, &str); 4] = [
     (
         "fcos15-files-inline-user-compression",
         "kindling refuses contents marked gzip that do not inflate: Ignition fails on them at boot",
     ),
     (
-        "bad-fcos11-mode-decimal-440",
-        "no warning yet for a decimal mode that looks octal",
+        "bad-fcos11-unit-enabled-no-install",
+        "kindling places a block scalar at its first line of text (8:9), Butane at its `|` (7:17)",
     ),
     (
-        "bad-fcos14-root-too-small",
-        "no warning yet for a root partition under 8 GiB",
+        "bad-fcos15-unit-enabled-no-install",
+        "kindling places a block scalar at its first line of text (8:9), Butane at its `|` (7:17)",
     ),
     (
-        "bad-fcos15-root-constrained",
-        "no warning yet for a root partition that cannot grow",
-    ),
-    (
-        "bad-fcos16-partition-reuse-by-label",
-        "no warning yet for partitions reused by label",
-    ),
-    (
-        "edge-fcos13-yaml-alias-mapping",
-        "Butane warns that aliased mappings break its position tracking; kindling tracks them",
+        "bad-fcos16-merge-inline-wrong-version",
+        "Butane names `version`, a key the Butane config does not have; kindling names `inline`",
     ),
 ];
 
@@ -123,6 +116,53 @@ fn normalise(value: &Value) -> Value {
     }
 }
 
+/// One warning as `path line:column`, the form both sides are compared in.
+type Warning = String;
+
+/// The reference's warnings, from its messages as the labels record them
+/// (`warning at $.a.b, line 6 col 13: message || ...`).
+fn reference_warnings(messages: &str) -> Vec<Warning> {
+    let mut warnings: Vec<Warning> = messages
+        .split(" || ")
+        .filter_map(|message| message.strip_prefix("warning at "))
+        .map(|rest| {
+            let (path, rest) = rest.split_once(", line ").unwrap();
+            let (line, rest) = rest.split_once(" col ").unwrap();
+            let (column, _message) = rest.split_once(": ").unwrap();
+            format!("{path} {line}:{column}")
+        })
+        .collect();
+    warnings.sort();
+    warnings
+}
+
+/// kindling's warnings for a case, from its JSON diagnostics.
+fn kindling_warnings(root: &Path, case: &str, files_dir: &str) -> Vec<Warning> {
+    let mut command = common::kindling();
+    command
+        .current_dir(root)
+        .args(["butane", "--format", "json", case]);
+    if !files_dir.is_empty() {
+        command.arg("-d").arg(files_dir);
+    }
+    let output = command.output().unwrap();
+    let diagnostics: Vec<Value> = serde_json::from_slice(&output.stderr).unwrap_or_default();
+    let mut warnings: Vec<Warning> = diagnostics
+        .iter()
+        .filter(|d| d["severity"] == "warning")
+        .map(|d| {
+            format!(
+                "{} {}:{}",
+                d["path"].as_str().unwrap_or(""),
+                d["line"],
+                d["column"]
+            )
+        })
+        .collect();
+    warnings.sort();
+    warnings
+}
+
 fn run(root: &Path, case: &str, files_dir: &str, strict: bool) -> (bool, Vec<u8>) {
     let mut command = common::kindling();
     command.current_dir(root).arg("butane").arg(case);
@@ -147,22 +187,24 @@ fn kindling_translates_as_the_reference_butane_does() {
     let root = corpus();
     let labels = std::fs::read_to_string(root.path().join("LABELS.tsv")).unwrap();
     let extra = std::fs::read_to_string(root.path().join("LABELS.extra.tsv")).unwrap();
-    let outcomes: std::collections::HashMap<&str, &str> = extra
+    let outcomes: std::collections::HashMap<&str, (&str, &str)> = extra
         .lines()
         .skip(1)
         .map(|line| {
-            let mut fields = line.split('\t');
-            (fields.next().unwrap(), fields.next().unwrap())
+            let fields: Vec<&str> = line.split('\t').collect();
+            (fields[0], (fields[1], fields[4]))
         })
         .collect();
-    let (mut total, mut same_outcome, mut compared, mut same_config) = (0, 0, 0, 0);
+    let (mut total, mut same_outcome, mut same_warnings) = (0, 0, 0);
+    let (mut compared, mut same_config) = (0, 0);
     let mut unexpected = Vec::new();
     let mut still_listed = Vec::new();
     for line in labels.lines().skip(1) {
         let fields: Vec<&str> = line.split('\t').collect();
         let (case, files_dir) = (fields[0], fields[3]);
         let name = case.trim_start_matches("cases/").trim_end_matches(".bu");
-        let expected = match outcomes[case] {
+        let (reference_outcome, reference_messages) = outcomes[case];
+        let expected = match reference_outcome {
             "clean" => Outcome::Clean,
             "nonstrict-only" => Outcome::WarningsOnly,
             _ => Outcome::Fail,
@@ -179,6 +221,16 @@ fn kindling_translates_as_the_reference_butane_does() {
         total += 1;
         let mut agrees = outcome == expected;
         same_outcome += usize::from(agrees);
+        let mut warnings_differ = String::new();
+        if agrees && outcome != Outcome::Fail {
+            let ours = kindling_warnings(root.path(), case, files_dir);
+            let theirs = reference_warnings(reference_messages);
+            if ours != theirs {
+                agrees = false;
+                warnings_differ = format!("\n  kindling:  {ours:?}\n  reference: {theirs:?}");
+            }
+        }
+        same_warnings += usize::from(agrees);
         let reference = root.path().join(format!("expected/{name}.ign"));
         if outcome != Outcome::Fail {
             let ours: Value = serde_json::from_slice(&output).expect("kindling writes JSON");
@@ -202,16 +254,17 @@ fn kindling_translates_as_the_reference_butane_does() {
         }
         let listed = KNOWN.iter().any(|(known, _)| *known == name);
         match (agrees, listed) {
-            (false, false) => {
-                unexpected.push(format!("{case}: {outcome:?}, reference {expected:?}"))
-            }
+            (false, false) => unexpected.push(format!(
+                "{case}: {outcome:?}, reference {expected:?}{warnings_differ}"
+            )),
             (true, true) => still_listed.push(name.to_string()),
             _ => {}
         }
     }
     eprintln!(
-        "butane parity: outcome {same_outcome}/{total} ({:.1}%), same config {same_config}/{compared} ({:.1}%)",
+        "butane parity: outcome {same_outcome}/{total} ({:.1}%), with the same warnings {same_warnings}/{total} ({:.1}%), same config {same_config}/{compared} ({:.1}%)",
         100.0 * same_outcome as f64 / total as f64,
+        100.0 * same_warnings as f64 / total as f64,
         100.0 * same_config as f64 / compared as f64
     );
     assert!(

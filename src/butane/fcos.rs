@@ -1,7 +1,6 @@
 //! The `fcos` variant's own sugar and checks: `boot_device` (a LUKS-encrypted and/or
 //! mirrored root, desugared into disks, RAID, LUKS and filesystems with the partition
-//! layout of the Fedora CoreOS image), `grub.users` (a GRUB `user.cfg`), and the warnings
-//! about partitions that the OS image reserves.
+//! layout of the Fedora CoreOS image) and `grub.users` (a GRUB `user.cfg`).
 
 use crate::json::Lookup;
 use serde_json::{Map, Value, json};
@@ -39,7 +38,6 @@ pub(super) fn apply(walker: &mut Walker, root: &Node, config: &mut Value) {
     {
         grub_users(walker, grub, config);
     }
-    reserved_partitions(walker, config);
 }
 
 fn place(yaml: &str) -> Place {
@@ -389,38 +387,4 @@ fn grub_users(walker: &mut Walker, grub: &Node, config: &mut Value) {
         "files": [{"path": "/boot/grub2/user.cfg", "append": [user_cfg]}],
     }});
     *config = crate::ignition::merge::merge(generated, std::mem::take(config));
-}
-
-/// Partitions the Fedora CoreOS image reserves, reused by label with another number, would
-/// be created anew instead.
-fn reserved_partitions(walker: &mut Walker, config: &Value) {
-    let disks = config.at("/storage/disks").and_then(Value::as_array);
-    for (d, disk) in disks.into_iter().flatten().enumerate() {
-        if disk.get("wipeTable") == Some(&Value::Bool(true)) {
-            continue;
-        }
-        let partitions = disk.get("partitions").and_then(Value::as_array);
-        for (p, partition) in partitions.into_iter().flatten().enumerate() {
-            let number = partition.get("number").and_then(Value::as_i64).unwrap_or(0);
-            let wrong = match partition.get("label").and_then(Value::as_str) {
-                Some("BIOS-BOOT" | "PowerPC-PReP-boot") => number != 1,
-                Some("EFI-SYSTEM") => number != 2,
-                Some("boot") => number != 3,
-                Some("root") => number != 4,
-                _ => false,
-            };
-            if wrong {
-                let json = format!("$.storage.disks.{d}.partitions.{p}.label");
-                if let Some((_, yaml, line, column)) = walker.places.find(&json).cloned() {
-                    walker.warn_at(
-                        "butane.partition-number",
-                        &place(&yaml),
-                        line,
-                        column,
-                        "incorrect partition number; a new partition will be created using reserved label",
-                    );
-                }
-            }
-        }
-    }
 }

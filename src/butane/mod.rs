@@ -8,6 +8,7 @@
 //! appears. The output then goes through kindling's own Ignition validator, and each finding
 //! is mapped back to the Butane source.
 
+mod advice;
 mod contents;
 mod fcos;
 mod mounts;
@@ -113,6 +114,7 @@ pub fn translate(source: &Arc<SourceFile>, options: &Options) -> Result<Translat
         value: yaml::Value::Mapping(Vec::new()),
         line: 1,
         column: 1,
+        alias: false,
     });
     let mut walker = walk::Walker::new(source, target, options.files_dir.as_deref());
     let config = walker.translate(&root);
@@ -256,6 +258,11 @@ impl Places {
     fn add(&mut self, json: &str, yaml: &str, line: u64, column: u64) {
         self.entries
             .push((json.to_string(), yaml.to_string(), line, column));
+    }
+
+    /// The Butane place of exactly this output path, if Butane wrote it.
+    fn exactly(&self, json: &str) -> Option<&(String, String, u64, u64)> {
+        self.entries.iter().rev().find(|e| e.0 == json)
     }
 
     /// The Butane place of an output path: the closest enclosing path that was recorded.

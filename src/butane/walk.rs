@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::yaml::{self, Node};
-use super::{Places, Target, Variant, contents, fcos, mounts, trees};
+use super::{Places, Target, Variant, advice, contents, fcos, mounts, trees};
 use crate::diag::{Diagnostic, Location, Report, SourceFile, Span};
 
 /// Where the walk is: the output's JSON path and the Butane path.
@@ -59,6 +59,9 @@ pub(super) struct Walker<'a> {
     pub places: Places,
     defs: &'static Map<String, Value>,
     schema: &'static Value,
+    /// How deep the walk is inside mappings written as aliases, where unused keys are not
+    /// reported again (they were, where the anchor is).
+    inside_alias: usize,
 }
 
 /// The Butane key of an Ignition property: snake_case, with `MiB` as one word.
@@ -95,6 +98,7 @@ impl<'a> Walker<'a> {
             },
             defs,
             schema,
+            inside_alias: 0,
         }
     }
 
@@ -162,6 +166,7 @@ impl<'a> Walker<'a> {
         trees::apply(self, root, &mut config);
         mounts::apply(self, root, &mut config);
         fcos::apply(self, root, &mut config);
+        advice::apply(self, &config);
         Some(config)
     }
 
@@ -210,12 +215,40 @@ impl<'a> Walker<'a> {
             return None;
         }
         if types.contains(&"object") {
-            return self.object(node, schema, place, name).map(Value::Object);
+            return self.aliased_or_plain_object(node, schema, place, name);
         }
         if types.contains(&"array") {
             return self.array(node, schema, place, name);
         }
         self.scalar(node, &types, place)
+    }
+
+    /// A mapping, with the warning the reference Butane gives where it is an alias: its
+    /// position tracking stops there (and `--strict` fails), so say so the same way.
+    fn aliased_or_plain_object(
+        &mut self,
+        node: &Node,
+        schema: &'static Value,
+        place: &Place,
+        name: &str,
+    ) -> Option<Value> {
+        let aliased_mapping = node.alias && matches!(node.value, yaml::Value::Mapping(_));
+        if aliased_mapping {
+            self.warn_at(
+                "butane.alias-mapping",
+                place,
+                node.line,
+                node.column,
+                "a mapping written as an alias: Butane cannot place findings inside it, and \
+                 checks its keys only where the anchor is; write the mapping out",
+            );
+            self.inside_alias += 1;
+        }
+        let object = self.object(node, schema, place, name).map(Value::Object);
+        if aliased_mapping {
+            self.inside_alias -= 1;
+        }
+        object
     }
 
     fn type_error(&mut self, node: &Node, place: &Place, into: &str) {
@@ -327,7 +360,7 @@ impl<'a> Walker<'a> {
                     }
                 }
                 None if self.is_sugar(place, name, &entry.key) => sugar.push(entry),
-                None if entry.merged => {}
+                None if entry.merged || self.inside_alias > 0 => {}
                 None => self.warn_at(
                     "butane.unused-key",
                     &place.child(&entry.key, &entry.key),

@@ -22,6 +22,8 @@ pub struct Node {
     pub value: Value,
     pub line: u64,
     pub column: u64,
+    /// Written as an alias (`*name`): the value is the anchor's, the position the alias's.
+    pub alias: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -267,6 +269,7 @@ impl Builder<'_> {
                 return Ok(Node {
                     line,
                     column,
+                    alias: true,
                     ..target
                 });
             }
@@ -276,6 +279,7 @@ impl Builder<'_> {
             value,
             line,
             column,
+            alias: false,
         };
         if anchor != 0 {
             self.anchors.push((anchor, node.clone()));
