@@ -6,6 +6,7 @@
 //! profile entry or spec line that produced them.
 
 mod accept;
+pub mod go_url;
 pub mod input;
 pub mod keys;
 pub mod lint;

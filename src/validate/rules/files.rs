@@ -136,8 +136,12 @@ pub(super) fn check(
             check_source(source, at, version, parsed, findings);
         }
         let headers = array(resource, "/httpHeaders");
-        let is_http = source.is_some_and(|s| s.starts_with("http://") || s.starts_with("https://"));
-        check_header_names(headers, at, findings);
+        let scheme = source.map(crate::validate::go_url::scheme);
+        let is_http = matches!(
+            scheme.as_ref().map(|s| s.as_deref()),
+            Some(Ok("http" | "https"))
+        );
+        check_headers(headers, at, findings);
         if !headers.is_empty() && !is_http {
             findings.push(finding(
                 "ign.http-headers",
@@ -148,10 +152,17 @@ pub(super) fn check(
     }
 }
 
-/// Header names must be non-empty and given once.
-fn check_header_names(headers: &[Value], at: Place, findings: &mut Vec<Diagnostic>) {
+/// Header names must be non-empty and given once, and a value, when given, not empty.
+fn check_headers(headers: &[Value], at: Place, findings: &mut Vec<Diagnostic>) {
     let mut seen = HashMap::new();
     for (index, header) in headers.iter().enumerate() {
+        if header.member("value").and_then(Value::as_str) == Some("") {
+            findings.push(finding(
+                "ign.http-headers",
+                format!("{at}.httpHeaders.{index}.value"),
+                "an HTTP header's value is empty: give one, or leave the value out",
+            ));
+        }
         let name = header.member("name").and_then(Value::as_str).unwrap_or("");
         let path = || format!("{at}.httpHeaders.{index}.name");
         if name.trim().is_empty() {
@@ -234,11 +245,21 @@ fn check_source(
     findings: &mut Vec<Diagnostic>,
 ) {
     let at = || format!("{at}.source");
-    let scheme = source.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
-    let allowed = match scheme.as_deref() {
-        Some("http" | "https" | "tftp" | "s3" | "data") => true,
-        Some("gs") => version >= SpecVersion::V3_2,
-        Some("arn") => version >= SpecVersion::V3_4,
+    let scheme = match crate::validate::go_url::scheme(source) {
+        Ok(scheme) => scheme,
+        Err(reason) => {
+            findings.push(finding(
+                "ign.url",
+                at(),
+                format!("{:?} is not a valid URL: {reason}", shorten(source)),
+            ));
+            return;
+        }
+    };
+    let allowed = match scheme.as_str() {
+        "http" | "https" | "tftp" | "s3" | "data" => true,
+        "gs" => version >= SpecVersion::V3_2,
+        "arn" => version >= SpecVersion::V3_4,
         _ => false,
     };
     if !allowed {
@@ -253,7 +274,7 @@ fn check_source(
         ));
         return;
     }
-    if scheme.as_deref() == Some("data") {
+    if scheme == "data" {
         if let Err(error) = parsed.decode(source).as_ref() {
             findings.push(finding(
                 "ign.data-url",
@@ -261,16 +282,10 @@ fn check_source(
                 format!("data URL does not decode: {error}"),
             ));
         }
-    } else if let Ok(url) = url::Url::parse(source) {
-        if let Some(problem) = s3_problem(&url) {
-            findings.push(finding("ign.s3", at(), problem));
-        }
-    } else {
-        findings.push(finding(
-            "ign.url",
-            at(),
-            format!("{:?} is not a valid URL", shorten(source)),
-        ));
+    } else if let Ok(url) = url::Url::parse(source)
+        && let Some(problem) = s3_problem(&url)
+    {
+        findings.push(finding("ign.s3", at(), problem));
     }
 }
 

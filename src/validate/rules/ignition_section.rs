@@ -13,9 +13,9 @@ pub fn check(config: &Value, version: SpecVersion, findings: &mut Vec<Diagnostic
     for key in ["httpProxy", "httpsProxy"] {
         let proxy = config
             .at(&format!("/ignition/proxy/{key}"))
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if !proxy.is_empty() {
+            .and_then(Value::as_str);
+        // Ignition checks any proxy that is not null: an empty one has no scheme.
+        if let Some(proxy) = proxy {
             check_proxy(key, proxy, findings);
         }
     }
@@ -43,12 +43,16 @@ pub fn check(config: &Value, version: SpecVersion, findings: &mut Vec<Diagnostic
 
 fn check_proxy(key: &str, proxy: &str, findings: &mut Vec<Diagnostic>) {
     let at = format!("$.ignition.proxy.{key}");
-    match url::Url::parse(proxy) {
-        Err(_) => findings.push(finding("ign.proxy", at, "unable to parse url")),
-        Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+    match crate::validate::go_url::scheme(proxy).as_deref() {
+        Err(reason) => findings.push(finding(
+            "ign.proxy",
+            at,
+            format!("unable to parse url: {reason}"),
+        )),
+        Ok(scheme) if !matches!(scheme, "http" | "https") => {
             findings.push(finding("ign.proxy", at, "proxies must be http(s)"));
         }
-        Ok(url) if key == "httpsProxy" && url.scheme() == "http" => findings.push(warning(
+        Ok("http") if key == "httpsProxy" => findings.push(warning(
             "ign.proxy-insecure",
             at,
             "insecure plaintext HTTP proxy specified for HTTPS resources",

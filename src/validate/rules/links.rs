@@ -28,17 +28,8 @@ pub(super) fn check_link(
         return;
     };
     let hard = node.value.member("hard").and_then(Value::as_bool) == Some(true);
-    for owner in ["user", "group"].into_iter().filter(|o| {
-        hard && node
-            .value
-            .member(o)
-            .is_some_and(|v| v.as_object().is_some_and(|m| !m.is_empty()))
-    }) {
-        findings.push(warning(
-            "ign.hardlink-owner",
-            format!("{}.{owner}", node.json_path()),
-            format!("a hard link shares its target's owner: this {owner} is ignored"),
-        ));
+    if hard {
+        check_hard_link_owner(node, findings);
     }
     // Ignition cleans the target and joins a relative one to the link's own path (not its
     // directory) before comparing it with the directories.
@@ -49,6 +40,29 @@ pub(super) fn check_link(
             format!("{}.target", node.json_path()),
             format!("hard link to {target}, a configured directory"),
         ));
+    }
+}
+
+/// A hard link shares its target's inode, so Ignition ignores an owner given to it: one
+/// warning per owner field set, where Ignition puts it.
+fn check_hard_link_owner(node: &StorageNode, findings: &mut Vec<Diagnostic>) {
+    for owner in ["user", "group"] {
+        for field in ["id", "name"] {
+            let set = node
+                .value
+                .member(owner)
+                .and_then(|o| o.member(field))
+                .is_some_and(|v| !v.is_null());
+            if set {
+                findings.push(warning(
+                    "ign.hardlink-owner",
+                    format!("{}.{owner}.{field}", node.json_path()),
+                    format!(
+                        "a hard link shares its target's owner: this {owner} {field} is ignored"
+                    ),
+                ));
+            }
+        }
     }
 }
 

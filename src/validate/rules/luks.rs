@@ -68,11 +68,18 @@ fn check_cex(luks: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
     if luks.at("/cex/enabled") != Some(&Value::Bool(true)) {
         return;
     }
+    // Any Clevis setting counts, as Ignition's `Clevis.IsPresent` has it.
     let clevis = luks.member("clevis");
     let uses_clevis = clevis.is_some_and(|c| {
+        let custom = c.member("custom").unwrap_or(&Value::Null);
         c.member("tpm2") == Some(&Value::Bool(true))
             || !array(c, "/tang").is_empty()
-            || !text(c.member("custom").unwrap_or(&Value::Null), "pin").is_empty()
+            || c.member("threshold")
+                .and_then(Value::as_i64)
+                .is_some_and(|t| t != 0)
+            || !text(custom, "pin").is_empty()
+            || !text(custom, "config").is_empty()
+            || custom.member("needsNetwork") == Some(&Value::Bool(true))
     });
     if uses_clevis {
         findings.push(finding(
@@ -81,11 +88,7 @@ fn check_cex(luks: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
             "cannot use both cex and clevis",
         ));
     }
-    if luks
-        .at("/keyFile/source")
-        .and_then(Value::as_str)
-        .is_some_and(|s| !s.is_empty())
-    {
+    if luks.at("/keyFile/source").is_some_and(|s| !s.is_null()) {
         findings.push(finding(
             CODE,
             format!("{at}.cex"),
@@ -146,9 +149,13 @@ fn check_clevis(clevis: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
 
 fn check_tang(server: &Value, at: &str, findings: &mut Vec<Diagnostic>) {
     let url = text(server, "url");
-    match url::Url::parse(url) {
-        Err(_) => findings.push(finding(CODE, format!("{at}.url"), "unable to parse url")),
-        Ok(parsed) if !matches!(parsed.scheme(), "http" | "https") => findings.push(finding(
+    match crate::validate::go_url::scheme(url).as_deref() {
+        Err(reason) => findings.push(finding(
+            CODE,
+            format!("{at}.url"),
+            format!("unable to parse url: {reason}"),
+        )),
+        Ok(scheme) if !matches!(scheme, "http" | "https") => findings.push(finding(
             CODE,
             format!("{at}.url"),
             "invalid url scheme: Tang servers are reached over http(s)",

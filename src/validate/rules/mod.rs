@@ -327,7 +327,7 @@ mod tests {
                     json!([{"name": "a.service", "enabled": true, "contents": "[Service]\nExecStart=/bin/true\n"}]),
                 ),
                 "ign.unit-no-install",
-                "$.systemd.units.0.enabled",
+                "$.systemd.units.0.contents",
             ),
             (
                 json!({"ignition": {"version": "3.4.0"}, "storage": {"files": [{"path": "/etc/systemd/system/a.service"}]}, "systemd": {"units": [{"name": "a.service", "contents": "[Unit]\n"}]}}),

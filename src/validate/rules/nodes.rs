@@ -120,8 +120,12 @@ fn check_nodes(nodes: &[StorageNode], version: SpecVersion, findings: &mut Vec<D
     for node in nodes {
         for owner in ["user", "group"] {
             let value = &node.value[owner];
+            // An empty name is no name to Ignition.
             if value.member("id").is_some_and(|v| !v.is_null())
-                && value.member("name").is_some_and(|v| !v.is_null())
+                && value
+                    .member("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| !n.is_empty())
             {
                 findings.push(finding(
                     "ign.owner-both",

@@ -66,11 +66,12 @@ fn check_units(config: &Value, parsed: &Parsed, findings: &mut Vec<Diagnostic>) 
             check_unit_text(contents, &format!("{at}.contents"), parsed, findings);
         }
         let enabled = unit.member("enabled").and_then(Value::as_bool) == Some(true);
-        // Contents that do not parse are reported as ign.unit-syntax, not as missing [Install].
+        // Contents that do not parse are reported as ign.unit-syntax, not as missing [Install];
+        // like Ignition, the warning points at the contents that lack it.
         if enabled && contents.is_some_and(|contents| lacks_install(contents, parsed)) {
             findings.push(warning(
                 "ign.unit-no-install",
-                format!("{at}.enabled"),
+                format!("{at}.contents"),
                 format!("{name} is enabled but has no [Install] section, so enabling does nothing"),
             ));
         }
