@@ -185,9 +185,10 @@ fn check_inline_config(walker: &mut Walker, entry: &Entry, place: &Place, bytes:
         .and_then(crate::ignition::SpecVersion::parse)
         .filter(|version| *version == walker.target.ignition);
     let Some(version) = version else {
+        // Butane names the embedded config's `version`, placed on the entry's key.
         walker.warn_at(
             "butane.inline-config-version",
-            &inner,
+            &place.child("version", "version"),
             entry.key_line,
             entry.key_column,
             format!(

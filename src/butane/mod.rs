@@ -111,6 +111,7 @@ pub fn translate(source: &Arc<SourceFile>, options: &Options) -> Result<Translat
     let root = yaml::parse(source)?;
     let target = target_of(source, root.as_ref())?;
     let root = root.unwrap_or(yaml::Node {
+        end: 0,
         value: yaml::Value::Mapping(Vec::new()),
         line: 1,
         column: 1,

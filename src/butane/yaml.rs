@@ -24,6 +24,8 @@ pub struct Node {
     pub column: u64,
     /// Written as an alias (`*name`): the value is the anchor's, the position the alias's.
     pub alias: bool,
+    /// The byte offset just past the node's text (for an alias, past the alias).
+    pub end: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -45,6 +47,8 @@ pub struct Entry {
     pub key: String,
     pub key_line: u64,
     pub key_column: u64,
+    /// The byte offset where the key starts: the entry is `key_start..value.end`.
+    pub key_start: usize,
     pub value: Node,
     pub merged: bool,
 }
@@ -236,9 +240,15 @@ impl Builder<'_> {
         (event, span): Located<'a>,
         events: &mut Parser<'a, granit_parser::StrInput<'a>>,
     ) -> Result<Node, Report> {
-        let line = span.start.line() as u64;
-        let column = span.start.col() as u64 + 1;
+        let (line, column) = match event {
+            Event::Scalar(_, ScalarStyle::Literal | ScalarStyle::Folded, ..) => {
+                block_indicator(&self.source.text, &span.start)
+            }
+            _ => None,
+        }
+        .unwrap_or((span.start.line() as u64, span.start.col() as u64 + 1));
         self.count(line, column, 1)?;
+        let mut end = span.end.byte_offset().unwrap_or(0);
         let (value, anchor) = match event {
             Event::Scalar(text, style, anchor, _) => (
                 Value::Scalar {
@@ -252,13 +262,18 @@ impl Builder<'_> {
                 loop {
                     let item = self.next_node_event(events)?;
                     if matches!(item.0, Event::SequenceEnd) {
+                        end = item.1.end.byte_offset().unwrap_or(end);
                         break;
                     }
                     items.push(self.node(item, events)?);
                 }
                 (Value::Sequence(items), anchor)
             }
-            Event::MappingStart(_, anchor, _) => (self.mapping(events)?, anchor),
+            Event::MappingStart(_, anchor, _) => {
+                let (entries, mapping_end) = self.mapping(events)?;
+                end = mapping_end.unwrap_or(end);
+                (entries, anchor)
+            }
             Event::Alias(id) => {
                 let Some((_, target)) = self.anchors.iter().rev().find(|(a, _)| *a == id) else {
                     return Err(self.error(line, column, "alias to an unknown anchor"));
@@ -270,6 +285,7 @@ impl Builder<'_> {
                     line,
                     column,
                     alias: true,
+                    end,
                     ..target
                 });
             }
@@ -280,6 +296,7 @@ impl Builder<'_> {
             line,
             column,
             alias: false,
+            end,
         };
         if anchor != 0 {
             self.anchors.push((anchor, node.clone()));
@@ -300,14 +317,15 @@ impl Builder<'_> {
     fn mapping<'a>(
         &mut self,
         events: &mut Parser<'a, granit_parser::StrInput<'a>>,
-    ) -> Result<Value, Report> {
+    ) -> Result<(Value, Option<usize>), Report> {
         let mut entries: Vec<Entry> = Vec::new();
         let mut merges = Vec::new();
-        loop {
+        let end = loop {
             let key_event = self.next_node_event(events)?;
             if matches!(key_event.0, Event::MappingEnd) {
-                break;
+                break key_event.1.end.byte_offset();
             }
+            let key_start = key_event.1.start.byte_offset().unwrap_or(0);
             let key_node = self.node(key_event, events)?;
             let value = {
                 let event = self.next_node_event(events)?;
@@ -340,10 +358,11 @@ impl Builder<'_> {
                 key,
                 key_line: key_node.line,
                 key_column: key_node.column,
+                key_start,
                 value,
                 merged: false,
             });
-        }
+        };
         for merge in merges {
             let sources = match merge.value {
                 Value::Sequence(items) => items,
@@ -360,8 +379,35 @@ impl Builder<'_> {
                 }
             }
         }
-        Ok(Value::Mapping(entries))
+        Ok((Value::Mapping(entries), end))
     }
+}
+
+/// Where a block scalar starts as go-yaml places it: at its `|` or `>` indicator, on the
+/// header line above its text (blank lines between belong to the text). The parser reports
+/// the first line of text instead.
+fn block_indicator(text: &str, start: &granit_parser::Marker) -> Option<(u64, u64)> {
+    let mut lines: Vec<&str> = text.lines().take(start.line()).collect();
+    if let Some(last) = lines.last_mut() {
+        // The text itself is not a header: keep only what precedes the scalar on its line.
+        let end = last
+            .char_indices()
+            .nth(start.col())
+            .map_or(last.len(), |(at, _)| at);
+        *last = &last[..end];
+    }
+    for (index, line) in lines.iter().enumerate().rev() {
+        let header = line.split(" #").next().unwrap_or(line).trim_end();
+        let indicator =
+            header.trim_end_matches(|c: char| c.is_ascii_digit() || c == '+' || c == '-');
+        if indicator.ends_with(['|', '>']) {
+            return Some((index as u64 + 1, indicator.chars().count() as u64));
+        }
+        if !line.trim().is_empty() {
+            return None;
+        }
+    }
+    None
 }
 
 /// How many nodes a subtree holds (what an alias to it costs).
@@ -401,6 +447,31 @@ mod tests {
         let node = read("a:\n  b: 1\n");
         let b = &node.get("a").unwrap().entries()[0];
         assert_eq!((b.key_line, b.key_column), (2, 3));
+    }
+
+    #[test]
+    fn block_scalars_start_at_their_indicator() {
+        let doc = read("a: |\n  one\nb: >-  # folded\n\n  two\nc:\n  - |2\n     three\n");
+        let at = |key: &str| {
+            let node = doc.get(key).unwrap();
+            (node.line, node.column)
+        };
+        assert_eq!(at("a"), (1, 4));
+        assert_eq!(at("b"), (3, 4));
+        let item = &doc.get("c").unwrap();
+        let Value::Sequence(items) = &item.value else {
+            panic!()
+        };
+        assert_eq!((items[0].line, items[0].column), (7, 5));
+        for text_that_looks_like_a_header in ["a: |\n\n  x |\n", "a: >\n  x\n  y |\n", "a: |"] {
+            let doc = read(text_that_looks_like_a_header);
+            let node = doc.get("a").unwrap();
+            assert_eq!(
+                (node.line, node.column),
+                (1, 4),
+                "{text_that_looks_like_a_header:?}"
+            );
+        }
     }
 
     #[test]
