@@ -98,16 +98,23 @@ pub fn compile(spec_path: &Path, options: &Options) -> Result<Compiled, Report> 
         cluster.ignition = version;
     }
     select_node(&cluster, options.only_node.as_deref())?;
-    let material = resolve::material::load(&cluster)?;
-    let profile = profile::load(&cluster.profile, options.profiles_dir.as_deref())?;
+    // A file that cannot be read does not stop the checks that do not need it.
+    let (material, mut report) = resolve::material::load(&cluster);
+    let profile = match profile::load(&cluster.profile, options.profiles_dir.as_deref()) {
+        Ok(profile) => profile,
+        Err(errors) => {
+            report.extend(errors);
+            return Err(report);
+        }
+    };
     let context = check::Context {
         cluster: &cluster,
         material: &material,
         options: options.checks,
     };
-    let mut report = check::run(&context);
+    report.extend(check::run(&context));
     if report.has_errors() {
-        return Err(report);
+        return Err(report.without_repeats());
     }
     let wanted = |name: &str| options.only_node.as_ref().is_none_or(|only| only == name);
     let snippets = match snippet::load(&cluster, wanted) {

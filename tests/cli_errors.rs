@@ -1114,3 +1114,79 @@ fn one_mistake_is_one_finding_at_the_value_that_is_wrong() {
         finding("tls.missing", 21, 13)
     );
 }
+
+/// A mistake in one place hides none in another: a dozen independent mistakes across
+/// sections (unknown keys, values of the wrong type, values etcd or systemd would refuse)
+/// are all reported by one run, each once.
+#[test]
+fn a_dozen_independent_mistakes_are_reported_in_one_run() {
+    let keep = |_: &Path| {};
+    let found = all_findings(
+        &[
+            ("  name: k8s0\n", "  name: k8s0\n  tokn: abc\n"),
+            (
+                "  gomaxprocs: 2\n",
+                "  heartbeat_ms: 100\n  election_timeout_ms: 150\n  gomaxprocs: two\n  log_levle: debug\n",
+            ),
+            ("INITIAL_CORRUPT_CHECK", "INITIAL_CORUPT_CHECK"),
+            (
+                "  sha256sums: SHA256SUMS\n",
+                "  sha256sums: SHA256SUMS\n  allow_unverified: yes\n",
+            ),
+            ("  dir: pki\n", "  dir: pki\n  leaf_days: '30'\n"),
+            (
+                "network: { subnet: 10.0.0.0/24 }",
+                "backup: { keep: 0, schedule: \"every day\" }\nnetwork: { subnet: 10.0.0.0/24, hosts_file: yes }",
+            ),
+            (
+                "52:54:00:00:00:12\" }",
+                "52:54:00:00:00:12\", join: maybe }",
+            ),
+            ("name: etcd3, ip: 10.0.0.13", "name: Etcd_3, ip: 10.0.1.13"),
+        ],
+        keep,
+    );
+    let mut codes: Vec<(&str, u64)> = found.iter().map(|(c, l, _)| (c.as_str(), *l)).collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        [
+            ("backup.keep", 23),
+            ("backup.schedule", 23),
+            ("etcd.election-timeout", 10),
+            ("etcd.env-unknown", 13),
+            ("spec.ip-outside-subnet", 29),
+            ("spec.node-name", 29),
+            ("spec.type", 11),
+            ("spec.type", 17),
+            ("spec.type", 20),
+            ("spec.type", 24),
+            ("spec.type", 28),
+            ("spec.unknown-key", 5),
+            ("spec.unknown-key", 12),
+        ]
+    );
+}
+
+/// A file that cannot be read stops only the checks that need it: a missing SHA256SUMS and
+/// a certificate that names the wrong node are both reported.
+#[test]
+fn a_missing_file_does_not_hide_the_checks_that_do_not_need_it() {
+    let found = all_findings(&[], |dir| {
+        std::fs::remove_file(dir.join("SHA256SUMS")).unwrap();
+        std::fs::copy(
+            dir.join("pki/nodes/etcd2/server.crt"),
+            dir.join("pki/nodes/etcd1/server.crt"),
+        )
+        .unwrap();
+    });
+    let codes: Vec<&str> = found.iter().map(|(c, _, _)| c.as_str()).collect();
+    assert_eq!(
+        codes,
+        [
+            "sysext.sha256sums-unreadable",
+            "tls.key-mismatch",
+            "tls.san-missing"
+        ]
+    );
+}

@@ -266,7 +266,8 @@ fn a_context_without_what_a_template_cannot_reach_renders_it_the_same() {
     use kindling::resolve::context::{ETCD_LAYOUT, NodeContexts, Wanted};
     let spec = common::golden("snippets").join("cluster.yaml");
     let cluster = kindling::resolve::resolve(&kindling::spec::load(&spec).unwrap()).unwrap();
-    let material = kindling::resolve::material::load(&cluster).unwrap();
+    let (material, report) = kindling::resolve::material::load(&cluster);
+    assert!(!report.has_errors(), "{report:?}");
     let context = |wanted| {
         let contexts = NodeContexts::new(&cluster, &material, &ETCD_LAYOUT, wanted);
         serde_json::to_value(contexts.node(&cluster.nodes[0], &material.nodes[0])).unwrap()

@@ -53,6 +53,9 @@ struct Trust<'a> {
 /// Checks the CA (and the intermediates under `root.crt`), every node's server and peer
 /// pair, and the client pairs.
 pub fn check(cx: &Context, report: &mut Report) {
+    if !cx.material.tls_readable {
+        return; // material loading already named the file it could not read
+    }
     let paths = &cx.cluster.tls.paths;
     let dir_span = &cx.cluster.tls.dir_span;
     let root_pem = cx.material.root_cert.as_deref();

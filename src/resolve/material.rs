@@ -31,6 +31,8 @@ pub struct Material {
     pub nodes: Vec<NodeTls>,
     /// The pairs `pki init` already proved, which `check` need not prove again.
     pub proven: crate::tls::proof::Proven,
+    /// Every certificate and key file was read (else the TLS checks have nothing to check).
+    pub tls_readable: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -45,14 +47,16 @@ pub struct NodeTls {
     pub peer: KeyedCert,
 }
 
-/// Loads and checks the material for every node, reporting every missing or bad file.
-pub fn load(cluster: &Cluster) -> Result<Material, Report> {
-    let mut report = Report::default();
-    let image_hash = verified_hash(&cluster.sysext, &mut report);
+/// Loads and checks the material for every node, reporting every missing or bad file. The
+/// material comes back even then, so the checks that do not need the missing file still run.
+pub fn load(cluster: &Cluster) -> (Material, Report) {
+    let mut images = Report::default();
+    let image_hash = verified_hash(&cluster.sysext, &mut images);
     let kubelet_image_hash = cluster
         .kubelet
         .as_ref()
-        .and_then(|kubelet| verified_hash(&kubelet.image, &mut report));
+        .and_then(|kubelet| verified_hash(&kubelet.image, &mut images));
+    let mut report = Report::default();
     let paths = &cluster.tls.paths;
     let span = &cluster.tls.dir_span;
     let ca_cert = read_cert(&paths.ca().cert, span, &mut report);
@@ -76,7 +80,9 @@ pub fn load(cluster: &Cluster) -> Result<Material, Report> {
             peer: read_pair(&paths.peer(&node.name), &node.span, &mut report),
         })
         .collect();
-    report.into_result(Material {
+    let tls_readable = !report.has_errors();
+    images.extend(report);
+    let material = Material {
         image_hash,
         kubelet_image_hash,
         ca_cert,
@@ -85,7 +91,9 @@ pub fn load(cluster: &Cluster) -> Result<Material, Report> {
         clients,
         nodes,
         proven: crate::tls::proof::Proven::load(paths.dir()),
-    })
+        tls_readable,
+    };
+    (material, images)
 }
 
 impl Material {
@@ -303,11 +311,16 @@ fn hash_from_sums(
     let text = match crate::read::text(path, crate::read::SPEC_LIMIT) {
         Ok(text) => text,
         Err(error) => {
-            report.push(Diagnostic::at(
-                "sysext.sha256sums-unreadable",
-                format!("cannot read {}: {error}", path.display()),
-                span,
-            ));
+            report.push(
+                Diagnostic::at(
+                    "sysext.sha256sums-unreadable",
+                    format!("cannot read {}: {error}", path.display()),
+                    span,
+                )
+                .with_help(
+                    "SHA256SUMS lists the hash of each image: `kindling sysext build` writes it beside the image it builds; for an image from Flatcar's sysext-bakery, download the release's SHA256SUMS with it",
+                ),
+            );
             return None;
         }
     };

@@ -340,7 +340,7 @@ fn value_or<T: Clone>(value: &Option<Spanned<T>>, default: T) -> T {
 pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
     let mut r = Resolver {
         doc,
-        report: Report::default(),
+        report: doc.mistakes.clone(),
     };
     let spec = &doc.spec;
     let name_span = r.span(&spec.cluster.name);

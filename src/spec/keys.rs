@@ -5,8 +5,9 @@
 
 use std::sync::Arc;
 
+use super::mask::EntryRange;
 use crate::butane::yaml::{Node, Value};
-use crate::diag::{Diagnostic, Report, SourceFile, Span};
+use crate::diag::{Diagnostic, SourceFile, Span};
 
 /// What a value of the spec looks like, as far as its keys are concerned.
 #[derive(Clone, Copy)]
@@ -256,18 +257,24 @@ const SPEC: Shape = Shape::Map(&[
     key("nodes", Shape::List(&NODE)),
 ]);
 
-/// Reports every key of the spec that is not one, all at once. YAML that does not parse is
-/// left to the typed parse, which reports it with its own message.
-pub fn check(source: &Arc<SourceFile>) -> Result<(), Report> {
-    let Ok(Some(root)) = crate::butane::yaml::parse(source) else {
-        return Ok(());
-    };
-    let mut report = Report::default();
-    walk(source, &root, &SPEC, "", &mut report);
-    report.into_result(())
+/// Every key of the spec that is not one, all at once, each with the entry it heads (to be
+/// set aside). YAML that does not parse is left to the typed parse, which reports it with its
+/// own message.
+pub fn check(source: &Arc<SourceFile>, tree: Option<&Node>) -> Vec<(Diagnostic, EntryRange)> {
+    let mut found = Vec::new();
+    if let Some(root) = tree {
+        walk(source, root, &SPEC, "", &mut found);
+    }
+    found
 }
 
-fn walk(source: &Arc<SourceFile>, node: &Node, shape: &Shape, at: &str, report: &mut Report) {
+fn walk(
+    source: &Arc<SourceFile>,
+    node: &Node,
+    shape: &Shape,
+    at: &str,
+    found: &mut Vec<(Diagnostic, EntryRange)>,
+) {
     match (shape, &node.value) {
         (Shape::Map(keys), Value::Mapping(entries)) => {
             for entry in entries.iter().filter(|entry| !entry.merged) {
@@ -277,25 +284,30 @@ fn walk(source: &Arc<SourceFile>, node: &Node, shape: &Shape, at: &str, report: 
                     format!("{at}.{}", entry.key)
                 };
                 let span = Span::new(source, entry.key_line, entry.key_column);
+                let range = EntryRange {
+                    key: entry.key.clone(),
+                    range: entry.key_start..entry.value.end.max(entry.key_start),
+                };
                 match keys.iter().find(|k| k.name == entry.key) {
                     Some(Key {
                         refused: Some(why), ..
-                    }) => report.push(
+                    }) => found.push((
                         Diagnostic::at(
                             "spec.misplaced-key",
                             format!("`{path}` cannot be set here"),
                             &span,
                         )
                         .with_help(*why),
-                    ),
-                    Some(known) => walk(source, &entry.value, &known.shape, &path, report),
-                    None => report.push(unknown(&path, &entry.key, keys, &span)),
+                        range,
+                    )),
+                    Some(known) => walk(source, &entry.value, &known.shape, &path, found),
+                    None => found.push((unknown(&path, &entry.key, keys, &span), range)),
                 }
             }
         }
         (Shape::List(item), Value::Sequence(items)) => {
             for (index, child) in items.iter().enumerate() {
-                walk(source, child, item, &format!("{at}[{index}]"), report);
+                walk(source, child, item, &format!("{at}[{index}]"), found);
             }
         }
         _ => {}
@@ -320,19 +332,16 @@ mod tests {
 
     fn codes_and_places(text: &str) -> Vec<(&'static str, u64, u64, String)> {
         let source = SourceFile::new("cluster.yaml", text.to_string());
-        match check(&source) {
-            Ok(()) => Vec::new(),
-            Err(report) => report
-                .diagnostics
-                .into_iter()
-                .map(|d| match d.location {
-                    crate::diag::Location::Source(span) => {
-                        (d.code, span.line, span.column, d.help.unwrap_or_default())
-                    }
-                    other => panic!("unlocated: {other:?}"),
-                })
-                .collect(),
-        }
+        let tree = crate::butane::yaml::parse(&source).unwrap();
+        check(&source, tree.as_ref())
+            .into_iter()
+            .map(|(d, _)| match d.location {
+                crate::diag::Location::Source(span) => {
+                    (d.code, span.line, span.column, d.help.unwrap_or_default())
+                }
+                other => panic!("unlocated: {other:?}"),
+            })
+            .collect()
     }
 
     #[test]

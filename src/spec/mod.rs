@@ -3,6 +3,11 @@
 //! Parsing only turns YAML text into these structs. Unknown keys, duplicate keys and wrong
 //! types are errors with file:line:col. Every value that needs checking (IPs, URLs, modes,
 //! names) stays a spanned string here so `resolve` can check it and point at the exact line.
+//!
+//! A mistake in one entry does not hide the others: the entry at fault is blanked out (its
+//! characters become spaces, so every other line and column holds) and the spec is parsed
+//! again, until it parses or a mistake cannot be set aside (a YAML syntax error, a missing
+//! key). The mistakes travel with the document, and `resolve` reports them with its own.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,6 +18,7 @@ use serde_saphyr::{Location as YamlLocation, Spanned};
 use crate::diag::{Diagnostic, Location, Report, SourceFile, Span};
 
 mod keys;
+mod mask;
 
 /// A spec file that parsed, with the text it came from (for diagnostics) and its directory
 /// (relative paths in the spec are relative to it).
@@ -20,7 +26,10 @@ mod keys;
 pub struct SpecDocument {
     pub source: Arc<SourceFile>,
     pub dir: PathBuf,
+    /// The spec without the entries named in `mistakes`.
     pub spec: Spec,
+    /// Mistakes found while parsing that left the rest of the spec readable.
+    pub mistakes: Report,
 }
 
 impl SpecDocument {
@@ -355,19 +364,63 @@ pub fn load(path: &Path) -> Result<SpecDocument, Report> {
     parse(path, text)
 }
 
-/// Parses spec text that claims to come from `path`.
+/// Parses spec text that claims to come from `path`. `Err` holds every mistake found when
+/// none of the spec could be read; otherwise the mistakes travel in the document.
 pub fn parse(path: &Path, text: String) -> Result<SpecDocument, Report> {
     let source = SourceFile::new(path, text);
-    keys::check(&source)?;
-    let spec = parse_yaml::<Spec>(&source, "spec")?;
-    refuse_quoted_numbers(&source)?;
-    let document = SpecDocument {
+    let tree = crate::butane::yaml::parse(&source).ok().flatten();
+    let mut masked = mask::Masked::new(&source.text, tree.as_ref());
+    let mut mistakes = Report::default();
+    for (diagnostic, entry) in keys::check(&source, tree.as_ref()) {
+        masked.blank(entry);
+        mistakes.push(diagnostic);
+    }
+    let spec = loop {
+        let text = SourceFile::unquoted(source.path.clone(), masked.text().to_string());
+        let parsed = parse_yaml::<Spec>(&text, "spec")
+            .and_then(|spec| refuse_quoted_numbers(&text).map(|()| spec));
+        match parsed {
+            Ok(spec) => break spec,
+            Err(report) => {
+                let Some(diagnostic) = report.diagnostics.into_iter().next() else {
+                    return Err(mistakes);
+                };
+                let diagnostic = relocated(diagnostic, &source);
+                let entry = masked.entry_at(&diagnostic.location);
+                if !masked.follows_from_a_blank(&diagnostic) {
+                    mistakes.push(diagnostic);
+                }
+                match entry {
+                    Some(entry) => masked.blank(entry),
+                    None => return Err(mistakes),
+                }
+            }
+        }
+    };
+    let mut document = SpecDocument {
         dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         source,
         spec,
+        mistakes,
     };
-    check_version(&document)?;
+    let version = check_version(&document);
+    document.mistakes.extend(version);
+    document
+        .mistakes
+        .diagnostics
+        .sort_by_key(|d| match &d.location {
+            Location::Source(span) => (span.line, span.column),
+            _ => (0, 0),
+        });
     Ok(document)
+}
+
+/// A finding about the masked text, pointed at the same place in the text as written.
+fn relocated(mut diagnostic: Diagnostic, source: &Arc<SourceFile>) -> Diagnostic {
+    if let Location::Source(span) = &diagnostic.location {
+        diagnostic.location = Location::Source(Span::new(source, span.line, span.column));
+    }
+    diagnostic
 }
 
 /// A number written as a string (`keep: '7'`) is a string: the YAML library would turn it
@@ -443,18 +496,18 @@ fn line_column(text: &str, offset: usize) -> (u64, u64) {
     (line, column)
 }
 
-fn check_version(document: &SpecDocument) -> Result<(), Report> {
+fn check_version(document: &SpecDocument) -> Report {
     let version = &document.spec.version;
     if version.value == 1 {
-        return Ok(());
+        return Report::default();
     }
-    Err(Diagnostic::at(
+    Diagnostic::at(
         "spec.version",
         format!("spec version {} is not supported", version.value),
         &document.span(version),
     )
     .with_help("this kindling reads spec `version: 1`")
-    .into())
+    .into()
 }
 
 /// Strict YAML options shared by every YAML input kindling reads: duplicate keys are
@@ -522,7 +575,11 @@ fn plain_yaml_message(raw: &str) -> String {
         let key = key.split(", set ").next().unwrap_or(key);
         return format!("the key `{key}` appears twice in this mapping");
     }
-    let phrases: [(&str, &str); 6] = [
+    let phrases: [(&str, &str); 7] = [
+        (
+            "invalid boolean",
+            "expected true or false (YAML 1.1's yes, no, on and off are not booleans here)",
+        ),
         (
             "multiple YAML documents",
             "the file holds more than one YAML document (a second `---`); kindling reads exactly one",
@@ -655,9 +712,18 @@ nodes:
         assert_eq!(document.span(&node.ip).line, 6);
     }
 
+    fn mistakes(text: &str) -> Vec<Diagnostic> {
+        match parse_text(text) {
+            Ok(document) => document.mistakes.diagnostics,
+            Err(report) => report.diagnostics,
+        }
+    }
+
     fn first_error(text: &str) -> Diagnostic {
-        let report = parse_text(text).expect_err("spec must be rejected");
-        report.diagnostics[0].clone()
+        mistakes(text)
+            .first()
+            .expect("spec must be rejected")
+            .clone()
     }
 
     fn line_col(diagnostic: &Diagnostic) -> (u64, u64) {
