@@ -1190,3 +1190,45 @@ fn a_missing_file_does_not_hide_the_checks_that_do_not_need_it() {
         ]
     );
 }
+
+/// A closed output ends kindling quietly, as it ends `cat` (killed by SIGPIPE): never the
+/// abort of a failed print (exit 134), never a message.
+#[test]
+fn a_closed_output_is_a_quiet_exit() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = scratch_copy("three-node");
+    let spec = dir.path().join("cluster.yaml");
+    let config = common::golden("three-node").join("expected/etcd1.ign");
+    let pki = tempfile::tempdir().unwrap();
+    let fresh_spec = pki.path().join("cluster.yaml");
+    std::fs::copy(&spec, &fresh_spec).unwrap();
+    let commands: [Vec<&std::ffi::OsStr>; 6] = [
+        vec!["check".as_ref(), spec.as_os_str()],
+        vec![
+            "render".as_ref(),
+            spec.as_os_str(),
+            "-o".as_ref(),
+            "-".as_ref(),
+            "--node".as_ref(),
+            "etcd1".as_ref(),
+        ],
+        vec!["show".as_ref(), config.as_os_str()],
+        vec!["join".as_ref(), spec.as_os_str()],
+        vec!["validate".as_ref(), config.as_os_str()],
+        vec!["pki".as_ref(), "init".as_ref(), fresh_spec.as_os_str()],
+    ];
+    for args in commands {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_kindling"))
+            .args(&args)
+            .stdout(writer.try_clone().unwrap())
+            .stderr(writer)
+            .status()
+            .unwrap();
+        assert!(
+            status.success() || status.signal() == Some(libc::SIGPIPE),
+            "kindling {args:?} on a closed pipe: {status:?}"
+        );
+    }
+}
