@@ -461,13 +461,18 @@ fn write_configs(
             "wrote {} config(s) to {}{}",
             replaced.written,
             dir.display(),
-            match replaced.unchanged {
-                0 => String::new(),
-                unchanged => format!("; {unchanged} unchanged"),
-            }
+            unchanged_note(replaced.unchanged)
         );
     }
     Ok(())
+}
+
+/// "; 3 unchanged" after a count of files written, when some were already as written.
+fn unchanged_note(unchanged: usize) -> String {
+    match unchanged {
+        0 => String::new(),
+        unchanged => format!("; {unchanged} unchanged"),
+    }
 }
 
 /// Each command prints one report: on success its warnings, on failure warnings and errors
@@ -592,17 +597,18 @@ fn matchbox(args: &MatchboxArgs, sink: Sink) -> Result<i32, Report> {
         images: args.images.clone(),
         key_mode,
     };
-    let written = finish(
+    let replaced = finish(
         warnings,
         emit::matchbox::write(&compiled.cluster, &compiled, &tree),
         sink,
     )?;
     if sink.format == Format::Human {
         eprintln!(
-            "wrote {} file(s) for cluster {} into {}",
-            written.len(),
+            "wrote {} file(s) for cluster {} into {}{}",
+            replaced.written,
             compiled.cluster.name,
-            args.output.display()
+            args.output.display(),
+            unchanged_note(replaced.unchanged)
         );
     }
     Ok(0)

@@ -87,7 +87,7 @@ pub fn write(
     cluster: &Cluster,
     compiled: &Compiled,
     options: &Options,
-) -> Result<Vec<String>, Report> {
+) -> Result<tree::Replaced, Report> {
     let settings = cluster.matchbox.as_ref().ok_or_else(|| {
         Report::from(
             Diagnostic::error("matchbox.missing", "the spec has no `matchbox:` section", Location::Nowhere)
@@ -433,7 +433,7 @@ fn replace_tree(
     cluster: &str,
     files: Vec<TreeFile>,
     refresh_sums: bool,
-) -> Result<Vec<String>, Report> {
+) -> Result<tree::Replaced, Report> {
     check_within_cluster(&files)?;
     let locked = tree::lock(dir)?;
     let manifest = format!("{MANIFESTS}/{cluster}.files");
@@ -450,7 +450,7 @@ fn replace_tree(
         .filter(|f| f.owned)
         .map(|f| format!("{}\n", f.path))
         .collect();
-    let tree_files: Vec<tree::TreeFile> = files
+    let mut tree_files: Vec<tree::TreeFile> = files
         .into_iter()
         .map(|f| tree::TreeFile {
             path: f.path,
@@ -458,29 +458,32 @@ fn replace_tree(
             mode: f.mode,
         })
         .collect();
-    let mut written: Vec<String> = tree_files.iter().map(|f| f.path.clone()).collect();
-    let mut finish = |staging: &Path| {
-        if refresh_sums {
-            let bytes = sha256sums(&staging.join(EXTENSIONS))?;
-            tree::write_file(staging, &sums, &Contents::Bytes(bytes), 0o644)?;
-        }
-        tree::write_file(
-            staging,
-            &manifest,
-            &Contents::Bytes(listing.clone().into_bytes()),
-            0o644,
-        )
+    tree_files.push(tree::TreeFile {
+        path: manifest,
+        contents: Contents::Bytes(listing.into_bytes()),
+        mode: 0o644,
+    });
+    // SHA256SUMS lists every image the directory then holds (other clusters' included), so
+    // it is written once the new tree has them.
+    let mut write_sums = |staging: &Path| {
+        let bytes = sha256sums(&staging.join(EXTENSIONS))?;
+        tree::write_file(staging, &sums, &Contents::Bytes(bytes), 0o644)
     };
-    locked.replace(
+    let finish: Option<tree::Finish> = if refresh_sums {
+        Some(&mut write_sums)
+    } else {
+        None
+    };
+    let mut replaced = locked.replace(
         &tree_files,
         &|relative| !dropped.contains(relative),
         0o755,
-        Some(&mut finish),
+        finish,
     )?;
     if refresh_sums {
-        written.push(sums);
+        replaced.written += 1;
     }
-    Ok(written)
+    Ok(replaced)
 }
 
 /// Two files of this run at one path (node `etcd1-install` beside `etcd1`'s installer).

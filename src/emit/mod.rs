@@ -257,8 +257,8 @@ mod tests {
         assert_eq!(std::fs::read(dir.join("b.ign")).unwrap(), b"b2\n");
         assert_eq!(
             std::fs::read_dir(parent.path()).unwrap().count(),
-            2,
-            "the output and its lock file, nothing else"
+            1,
+            "the output, nothing else (no staging tree, no lock file)"
         );
     }
 

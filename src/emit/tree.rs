@@ -55,9 +55,43 @@ pub struct LockedDir {
     dir: PathBuf,
     parent: PathBuf,
     name: String,
+    /// The lock file beside the directory, removed when the run ends.
+    lock_path: PathBuf,
     /// Held for the life of the run; the lock is released when it is dropped (or the
     /// process dies).
     _lock: std::fs::File,
+}
+
+impl Drop for LockedDir {
+    /// Removes the lock file while still holding its lock, so nothing is left beside the
+    /// directory. A run waiting on the removed file sees it is gone and locks a new one
+    /// (`take_file_lock`), so two runs never both hold the lock.
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.lock_path);
+    }
+}
+
+/// Locks the file at `lock_path` (creating it), waiting while another run holds it. A file
+/// removed by the run that held it is not a lock any more: it is opened again.
+fn take_file_lock(lock_path: &Path, dir: &Path) -> Result<std::fs::File, Report> {
+    loop {
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(lock_path)
+            .map_err(|e| Report::io(lock_path, "create the lock file", &e))?;
+        take_lock(&lock, lock_path, dir)?;
+        let held = lock
+            .metadata()
+            .map_err(|e| Report::io(lock_path, "read", &e))?;
+        let still_there = std::fs::metadata(lock_path)
+            .is_ok_and(|now| now.ino() == held.ino() && now.dev() == held.dev());
+        if still_there {
+            return Ok(lock);
+        }
+    }
 }
 
 /// Locks `dir` for this run, waiting (and saying so) while another kindling run holds it,
@@ -76,18 +110,12 @@ pub fn lock(dir: &Path) -> Result<LockedDir, Report> {
         .into_owned();
     make_dirs(&parent, 0o755)?;
     let lock_path = parent.join(format!(".{name}.kindling-lock"));
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&lock_path)
-        .map_err(|e| Report::io(&lock_path, "create the lock file", &e))?;
-    take_lock(&lock, &lock_path, &dir)?;
+    let lock = take_file_lock(&lock_path, &dir)?;
     let locked = LockedDir {
         dir,
         parent,
         name,
+        lock_path,
         _lock: lock,
     };
     locked.remove_leftovers()?;
