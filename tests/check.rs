@@ -516,8 +516,18 @@ fn member_counts_get_the_quorum_table() {
         even["help"]
             .as_str()
             .unwrap()
-            .contains("3 members: majority 2, tolerates 1 failure(s)"),
+            .contains("2 (2, 0) <- this cluster, 3 (2, 1)"),
         "{even}"
+    );
+    let printed = kindling()
+        .args(["check"])
+        .arg(dir.path().join("cluster.yaml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&printed.stderr);
+    assert!(
+        !stderr.contains("more bytes"),
+        "a help line was cut: {stderr}"
     );
     let single = kindling()
         .args(["--format", "json", "check"])

@@ -57,19 +57,19 @@ fn tunings(cluster: &Cluster) -> impl Iterator<Item = &Tuning> {
     std::iter::once(&cluster.etcd.tuning).chain(cluster.nodes.iter().map(|n| &n.tuning))
 }
 
-/// The quorum table: size, majority, failures tolerated.
+/// The quorum table, short enough for one help line: members (majority, failures
+/// tolerated), this cluster's size marked.
 fn quorum_table(current: usize) -> String {
     let rows: Vec<String> = (1..=7)
         .map(|n| {
             let marker = if n == current { " <- this cluster" } else { "" };
-            format!(
-                "{n} members: majority {}, tolerates {} failure(s){marker}",
-                n / 2 + 1,
-                (n - 1) / 2
-            )
+            format!("{n} ({}, {}){marker}", n / 2 + 1, (n - 1) / 2)
         })
         .collect();
-    rows.join("; ")
+    format!(
+        "members (majority, failures tolerated): {}",
+        rows.join(", ")
+    )
 }
 
 fn check_member_count(cluster: &Cluster, report: &mut Report) {

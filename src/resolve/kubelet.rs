@@ -3,7 +3,7 @@
 //! Flatcar bakery's `kubernetes-vX.Y.Z-<arch>.raw`), verified by hash like etcd's image.
 
 use super::{Cluster, Resolver, SysextSettings, image_source};
-use crate::diag::{Diagnostic, Report, Span};
+use crate::diag::{Diagnostic, Location, Report, Span};
 use crate::resolve::values::Invalid;
 
 /// Built-in profiles that need `kubelet:`.
@@ -83,16 +83,36 @@ impl ExternalEtcd {
 /// spec's kubelet release (the control plane runs the same one), v1beta4 without one.
 pub fn external_etcd(cluster: &Cluster, client: &str) -> Result<ExternalEtcd, Report> {
     if !cluster.tls.clients.iter().any(|c| c.name == client) {
-        return Err(Diagnostic::at(
-            "kubeadm.client",
-            format!("tls.clients has no certificate named {client:?} for the control plane"),
-            &cluster.tls.dir_span,
-        )
-        .with_help(if client == "etcdctl" {
+        // A command-line mistake: located at the clients the spec lists, if it lists any.
+        let location = cluster
+            .tls
+            .clients
+            .first()
+            .map_or(Location::Nowhere, |first| {
+                Location::Source(first.span.clone())
+            });
+        let listed: Vec<&str> = cluster
+            .tls
+            .clients
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        let help = if client == "etcdctl" {
             "etcdctl is the nodes' own root-only client: give the control plane a certificate of its own, tls: { clients: [{ name: apiserver-etcd-client }] }, run `kindling pki init`, and pass --client apiserver-etcd-client".to_string()
-        } else {
+        } else if listed.is_empty() {
             format!("add tls: {{ clients: [{{ name: {client} }}] }} and run `kindling pki init`")
-        })
+        } else {
+            format!(
+                "tls.clients names {}; add {client} there and run `kindling pki init`, or pass one of those",
+                listed.join(", ")
+            )
+        };
+        return Err(Diagnostic::error(
+            "kubeadm.client",
+            format!("--client {client}: tls.clients has no certificate of that name for the control plane"),
+            location,
+        )
+        .with_help(help)
         .into());
     }
     let api_version = match &cluster.kubelet {
