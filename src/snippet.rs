@@ -248,9 +248,15 @@ pub fn merge_node<'a>(
         return Err(report);
     }
     let version = config.at("/ignition/version").cloned();
-    let mut merged = used
+    let mut merged = references
         .iter()
-        .fold(config, |parent, t| merge::merge(parent, t.config.clone()));
+        .filter_map(|reference| Some((reference, snippets.get(&reference.path)?)))
+        .fold(config, |mut parent, (reference, translation)| {
+            for (part, _) in &reference.replaces {
+                remove_part(&mut parent, part);
+            }
+            merge::merge(parent, translation.config.clone())
+        });
     // The snippets' own versions are older or equal: the node keeps the cluster's.
     if let (Some(version), Some(ignition)) = (
         version,
@@ -316,6 +322,62 @@ fn unused_replace(
     };
     Diagnostic::at("snippet.replaces-unused", message, span)
         .with_help("list only what the snippet takes over from the profile; `kindling show` prints what a node's config holds")
+}
+
+/// Empties a part the snippet replaces before the merge, down to what identifies it (a
+/// file's path, a user's name), so the snippet's version stands alone where the profile's
+/// stood: Ignition's merge would otherwise keep the fields the snippet does not set (a
+/// file's mode, a unit's `enabled`) and append to lists (a user's SSH keys). A unit keeps
+/// its drop-ins, which are parts of their own.
+fn remove_part(config: &mut Value, part: &Replaced) {
+    let strip = |entries: Vec<&mut Value>, identity: &[&str]| {
+        for entry in entries {
+            if let Some(fields) = entry.as_object_mut() {
+                fields.retain(|key, _| identity.contains(&key.as_str()));
+            }
+        }
+    };
+    match part {
+        Replaced::Path(path) => {
+            for list in ["files", "directories", "links"] {
+                let pointer = format!("/storage/{list}");
+                strip(entries_named(config, &pointer, "path", path), &["path"]);
+            }
+        }
+        Replaced::User(user) => {
+            strip(
+                entries_named(config, "/passwd/users", "name", user),
+                &["name"],
+            );
+        }
+        Replaced::Unit(unit) => {
+            strip(
+                entries_named(config, "/systemd/units", "name", unit),
+                &["name", "dropins"],
+            );
+        }
+        Replaced::Dropin { unit, name } => {
+            for entry in entries_named(config, "/systemd/units", "name", unit) {
+                strip(entries_named(entry, "/dropins", "name", name), &["name"]);
+            }
+        }
+    }
+}
+
+/// The entries of the list at `pointer` whose `key` is `value`.
+fn entries_named<'v>(
+    config: &'v mut Value,
+    pointer: &str,
+    key: &str,
+    value: &str,
+) -> Vec<&'v mut Value> {
+    config
+        .pointer_mut(pointer)
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry.get(key).and_then(Value::as_str) == Some(value))
+        .collect()
 }
 
 /// The parts of a config a snippet could take over, with their JSON paths. A unit counts

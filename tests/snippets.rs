@@ -479,3 +479,43 @@ fn terraform_finds_named_profiles_in_the_query_profiles_directory() {
     let expected = std::fs::read(common::golden("three-node").join("expected/etcd1.ign")).unwrap();
     assert_eq!(result["etcd1"].as_str().unwrap().as_bytes(), expected);
 }
+
+/// `replaces` means replacement: the snippet's user stands alone (its SSH keys, not the
+/// profile's plus its own, as Ignition's merge of lists would make them).
+#[test]
+fn a_replaced_part_is_the_snippets_alone() {
+    let dir = snippets_case();
+    write(
+        dir.path(),
+        "snippets/core.bu",
+        "variant: flatcar\nversion: 1.1.0\npasswd:\n  users:\n    - name: core\n      ssh_authorized_keys: [ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAISnippetOnlyKey000000000000000000000 site@example]\n",
+    );
+    edit(
+        dir.path(),
+        "        replaces: [/etc/hostname]\n",
+        "        replaces: [/etc/hostname]\n      - path: snippets/core.bu\n        replaces: [user:core]\n",
+    );
+    let output = run(
+        &["render"],
+        &dir.path().join("cluster.yaml"),
+        &["-o", "-", "--node", "etcd1"],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let config: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let users = config["passwd"]["users"].as_array().unwrap();
+    let core: Vec<&Value> = users.iter().filter(|u| u["name"] == "core").collect();
+    assert_eq!(core.len(), 1, "{users:?}");
+    assert_eq!(
+        core[0]["sshAuthorizedKeys"],
+        serde_json::json!([
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAISnippetOnlyKey000000000000000000000 site@example"
+        ])
+    );
+    let hostname: Vec<&Value> = config["storage"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["path"] == "/etc/hostname")
+        .collect();
+    assert_eq!(hostname.len(), 1);
+}
