@@ -22,8 +22,9 @@ use lab::{Lab, eventually};
 
 /// The etcd release the lab's image holds (Debian trixie's etcd-server), as upstream tags it.
 const ETCD: &str = "v3.5.16";
-/// The "newer" image an update publishes: the same binaries under the next version's name,
-/// which is what sysupdate's pattern `etcd-v3.5.@v-x86-64.raw` orders by.
+/// The "newer" image an update publishes: the same binaries with the version they report
+/// changed to the next one (`sysext build` refuses a name the binary contradicts), named by
+/// it, which is what sysupdate's pattern `etcd-v3.5.@v-x86-64.raw` orders by.
 const NEXT: &str = "v3.5.17";
 
 fn main() {
@@ -182,16 +183,42 @@ impl Cluster {
     }
 }
 
-/// `kindling sysext build` of the base root's etcd binaries, labelled `version`, into what
+/// `kindling sysext build` of the base root's etcd binaries, reporting `version`, into what
 /// the hub serves (the image and its line in SHA256SUMS).
 fn publish_image(lab: &Lab, version: &str) {
+    let binaries = tempfile::tempdir().unwrap();
+    for program in ["etcd", "etcdctl", "etcdutl"] {
+        let bytes = std::fs::read(lab::base_root().etcd.join(program)).unwrap();
+        std::fs::write(
+            binaries.path().join(program),
+            reporting_version(&bytes, version),
+        )
+        .unwrap();
+    }
     common::kindling()
         .args(["sysext", "build", "--etcd"])
-        .arg(&lab::base_root().etcd)
+        .arg(binaries.path())
         .args(["--version", version, "-o"])
         .arg(lab.serve_dir())
         .assert()
         .success();
+}
+
+/// A Go binary of etcd `ETCD` made to report `version` instead: its one copy of the version
+/// string (`3.5.16`) overwritten in place by another of the same length.
+fn reporting_version(binary: &[u8], version: &str) -> Vec<u8> {
+    let (from, to) = (&ETCD.as_bytes()[1..], &version.as_bytes()[1..]);
+    assert_eq!(from.len(), to.len(), "versions of one length only");
+    let mut patched = binary.to_vec();
+    let at: Vec<usize> = patched
+        .windows(from.len())
+        .enumerate()
+        .filter(|(_, window)| *window == from)
+        .map(|(at, _)| at)
+        .collect();
+    assert_eq!(at.len(), 1, "the binary holds its version string once");
+    patched[at[0]..at[0] + to.len()].copy_from_slice(to);
+    patched
 }
 
 /// A unit property, as `systemctl show -P` prints it.
@@ -366,6 +393,8 @@ fn update_rolls(on_change: &str) {
             link.trim(),
             format!("/opt/extensions/etcd/etcd-{NEXT}-x86-64.raw")
         );
+        let running = lab.exec(node, "etcd --version | head -n 1");
+        assert_eq!(running.trim(), format!("etcd Version: {}", &NEXT[1..]));
         let status = lab.exec(node, "systemd-sysext status --json=short");
         assert!(
             status.contains(r#""extensions":["etcd"]"#),

@@ -52,6 +52,11 @@ fn main() {
             &[],
             damaged_sums_is_left_alone,
         ),
+        common::trial(
+            "the_version_is_the_one_the_binary_reports",
+            NEEDS,
+            version_is_read_from_the_binary,
+        ),
     ];
     libtest_mimic::run(&arguments, trials).exit();
 }
@@ -350,6 +355,29 @@ fn refused(source: &Path, extra: &[&str], out: &Path, code: &str) {
     let findings: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(findings[0]["code"], code, "{findings}");
     assert_eq!(snapshot(out), before, "the output directory changed");
+}
+
+/// Debian's etcd packed under another version's name is refused (the binary is asked), and
+/// a release without a name needs no `--version`: the binary says it.
+fn version_is_read_from_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, unpacked, version) = release(dir.path());
+    let out = dir.path().join("images");
+    let misnamed = dir.path().join("etcd-v3.5.21-linux-amd64");
+    assert_ne!(version, "v3.5.21", "pick another name for this test");
+    std::fs::rename(&unpacked, &misnamed).unwrap();
+    refused(&misnamed, &[], &out, "sysext.version-mismatch");
+    refused(
+        &misnamed,
+        &["--version", "v3.5.21"],
+        &out,
+        "sysext.version-mismatch",
+    );
+    let unnamed = dir.path().join("bin");
+    std::fs::rename(&misnamed, &unnamed).unwrap();
+    let built = build(&unnamed, &out);
+    assert!(built.status.success(), "{}", text(&built));
+    assert!(out.join(format!("etcd-{version}-x86-64.raw")).is_file());
 }
 
 fn wrong_arch_is_refused() {

@@ -23,6 +23,15 @@ const ELFDATA2LSB: u8 = 1;
 const ET_EXEC: u16 = 2;
 const ET_DYN: u16 = 3;
 
+/// The machine kindling runs on, when it is one kindling builds images for.
+pub fn host_machine() -> Option<Machine> {
+    match std::env::consts::ARCH {
+        "x86_64" => Some(Machine::Known("x86-64")),
+        "aarch64" => Some(Machine::Known("arm64")),
+        _ => None,
+    }
+}
+
 /// Reads `e_machine` from an ELF header of either byte order. Flatcar's architectures are
 /// both 64-bit little-endian, and runs executables (ET_EXEC) and position-independent ones
 /// (ET_DYN) only: an x32 or big-endian binary with a known machine fails with "Exec format

@@ -84,20 +84,43 @@ pub fn release_file(arch: &str) -> String {
     format!("ID=flatcar\nSYSEXT_LEVEL=1.0\nARCHITECTURE={arch}\n")
 }
 
+/// The version the image is named by: what the etcd binary itself says when it can run on
+/// this machine (a mismatch with the release's name or `--version` is refused), else the
+/// release's name or `--version`.
 fn version(
     request: &BuildRequest,
     release: &source::Release,
     here: &Location,
 ) -> Result<String, Report> {
-    match (&request.version, &release.named_version) {
-        (Some(given), Some(named)) if given != named => Err(Diagnostic::error(
+    let reported = release
+        .binaries
+        .iter()
+        .find(|(program, _)| *program == "etcd")
+        .and_then(|(_, bytes)| source::reported_version(bytes));
+    let claimed = match (&request.version, &release.named_version) {
+        (Some(given), Some(named)) if given != named => {
+            return Err(Diagnostic::error(
+                "sysext.version-mismatch",
+                format!("--version {given} differs from the release's name, which says {named}"),
+                here.clone(),
+            )
+            .with_help("drop --version, or pass the release of that version")
+            .into());
+        }
+        (Some(given), _) => Some(("--version", given)),
+        (None, Some(named)) => Some(("the release's name", named)),
+        (None, None) => None,
+    };
+    match (reported, claimed) {
+        (Some(reported), Some((who, claimed))) if reported != *claimed => Err(Diagnostic::error(
             "sysext.version-mismatch",
-            format!("--version {given} differs from the release's name, which says {named}"),
+            format!("the etcd binary says it is {reported}, but {who} says {claimed}"),
             here.clone(),
         )
-        .with_help("drop --version, or pass the release of that version")
+        .with_help("the image is named and checked by its version: pass the release of the version you mean, or name it for the version it holds")
         .into()),
-        (Some(version), _) | (None, Some(version)) => Ok(version.clone()),
+        (Some(reported), _) => Ok(reported),
+        (None, Some((_, claimed))) => Ok(claimed.clone()),
         (None, None) => Err(Diagnostic::error(
             "sysext.version-unknown",
             format!(
@@ -107,7 +130,7 @@ fn version(
             here.clone(),
         )
         .with_help(
-            "pass --version vX.Y.Z (the release's own name, etcd-vX.Y.Z-linux-ARCH, carries it)",
+            "pass --version vX.Y.Z (the release's own name, etcd-vX.Y.Z-linux-ARCH, carries it; an etcd for another architecture cannot be asked here)",
         )
         .into()),
     }

@@ -156,6 +156,52 @@ fn source_error(path: &Path, message: String) -> Report {
         .into()
 }
 
+/// The version an etcd binary reports (`etcd --version`: "etcd Version: 3.4.23" becomes
+/// `v3.4.23`), when it is built for this machine and runs. It runs from a private temporary
+/// directory with an empty environment and no input, and is stopped after ten seconds.
+/// None for a binary of another architecture or one that does not answer.
+pub fn reported_version(etcd: &[u8]) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    if super::elf::machine(etcd) != super::elf::host_machine()? {
+        return None;
+    }
+    let dir = tempfile::tempdir().ok()?;
+    let program = dir.path().join("etcd");
+    std::fs::write(&program, etcd).ok()?;
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o700)).ok()?;
+    let mut child = std::process::Command::new(&program)
+        .arg("--version")
+        .env_clear()
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while child.try_wait().ok()?.is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut printed = String::new();
+    child
+        .stdout
+        .take()?
+        .take(64 << 10)
+        .read_to_string(&mut printed)
+        .ok()?;
+    let version = printed
+        .lines()
+        .find_map(|line| line.strip_prefix("etcd Version: "))?
+        .trim();
+    crate::resolve::values::etcd_version(&format!("v{version}")).ok()?;
+    Some(format!("v{version}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
