@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use kindling::{Options, compile, resolve, spec, tls};
+use kindling::{Options, compile, pki, resolve, spec};
 
 fn three_node(c: &mut Criterion) {
     let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/three-node/cluster.yaml");
@@ -34,11 +34,11 @@ fn thousand_node_spec(dir: &Path) -> PathBuf {
     std::fs::write(&path, text).expect("write spec");
     let document = spec::load(&path).expect("spec parses");
     let cluster = resolve::resolve(&document).expect("spec resolves");
-    let validity = tls::pki::Validity {
+    let validity = pki::Validity {
         ca_days: 30,
         leaf_days: 30,
     };
-    tls::pki::init(&cluster, validity, time::OffsetDateTime::now_utc()).expect("pki");
+    pki::init(&cluster, validity, time::OffsetDateTime::now_utc()).expect("pki");
     path
 }
 

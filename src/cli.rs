@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::diag::{Diagnostic, Format, Location, Report};
 use crate::emit::{self, Output};
 use crate::ignition::SpecVersion;
-use crate::tls::pki::{self, Validity};
+use crate::pki::{self, Validity};
 use crate::{Options, compile, materialize, resolve, spec};
 
 #[derive(Debug, Parser)]
@@ -519,7 +519,7 @@ fn pki_init(args: &PkiInitArgs) -> Result<i32, Report> {
 }
 
 fn pki_renew(args: &PkiRenewArgs) -> Result<i32, Report> {
-    use crate::tls::renew::{self, Reason, Selection};
+    use crate::pki::renew::{self, Reason, Selection};
     let document = spec::load(&args.spec)?;
     let cluster = resolve::resolve(&document)?;
     let leaf_days = args.leaf_days.unwrap_or(cluster.tls.leaf_days);

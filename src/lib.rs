@@ -15,6 +15,7 @@ pub mod fuzz_entry;
 pub mod ignition;
 pub mod json;
 pub mod materialize;
+pub mod pki;
 pub mod profile;
 pub mod read;
 pub mod redact;

@@ -169,11 +169,11 @@ fn a_large_cluster_split_across_cores_compiles_as_each_node_alone() {
     let spec = dir.path().join("cluster.yaml");
     std::fs::write(&spec, text).unwrap();
     let cluster = kindling::resolve::resolve(&kindling::spec::load(&spec).unwrap()).unwrap();
-    let validity = kindling::tls::pki::Validity {
+    let validity = kindling::pki::Validity {
         ca_days: 30,
         leaf_days: 30,
     };
-    kindling::tls::pki::init(&cluster, validity, time::OffsetDateTime::now_utc()).unwrap();
+    kindling::pki::init(&cluster, validity, time::OffsetDateTime::now_utc()).unwrap();
     let whole = kindling::compile(&spec, &Options::default()).expect("compiles");
     let rendered: Vec<&str> = whole.nodes.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(rendered, names);

@@ -17,7 +17,6 @@ use crate::resolve::{LOCALHOST, Node};
 use crate::tls::CertPair;
 use crate::tls::chain::{self, ChainProblem};
 use crate::tls::keys::certificate_ders;
-use crate::tls::pki::renew_command;
 use crate::tls::proof::{key_matches, trust_text};
 
 /// What a certificate is for, which decides the extended key usages it needs.
@@ -302,13 +301,13 @@ fn check_chain(presented: &[X509Certificate], trust: &Trust, pair: &Pair, report
                 format!("{described} does not carry the intermediate CA that signed it: members trust only root.crt and cannot verify it"),
                 pair.span,
             )
-            .with_help(format!("append the intermediates to it (`cat ca.crt >> {path}`); `{}` writes leaves that way", renew_command(pair.files))),
+            .with_help(format!("append the intermediates to it (`cat ca.crt >> {path}`); `{}` writes leaves that way", pair.files.renew_command())),
         );
         return;
     }
     let repair = format!(
         "members trust only the cluster's trust anchor: re-issue the certificate from the cluster CA with `{}`",
-        renew_command(pair.files)
+        pair.files.renew_command()
     );
     report.push(chain_finding(&problem, &described, &repair, pair.span));
 }
@@ -380,7 +379,7 @@ fn check_key_match(cert: &X509Certificate, pair: &Pair, report: &mut Report) {
             } else {
                 format!(
                     "etcd refuses to start with a mismatched pair: restore the right key, or issue a new pair with `{}`",
-                    renew_command(pair.files)
+                    pair.files.renew_command()
                 )
             };
             report.push(
@@ -465,7 +464,7 @@ fn check_sans(cert: &X509Certificate, node: &Node, pair: &Pair, report: &mut Rep
     if !missing.is_empty() {
         report.push(
             Diagnostic::at("tls.san-missing", format!("{} ({} certificate of {}) does not name {}", pair.files.cert.display(), pair.role.name(), node.name, missing.join(", ")), pair.span)
-                .with_help(format!("TLS connections to those names will be refused: re-issue the certificate with `{}`", renew_command(pair.files))),
+                .with_help(format!("TLS connections to those names will be refused: re-issue the certificate with `{}`", pair.files.renew_command())),
         );
     }
 }

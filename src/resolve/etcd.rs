@@ -308,7 +308,7 @@ pub fn is_known_env(minor: u32, name: &str) -> bool {
 pub fn closest_env(minor: u32, name: &str) -> Option<String> {
     flags_for(minor)
         .map(env_name)
-        .map(|candidate| (super::values::edit_distance(name, &candidate), candidate))
+        .map(|candidate| (crate::diag::edit_distance(name, &candidate), candidate))
         .filter(|(distance, _)| *distance <= 3)
         .min()
         .map(|(_, candidate)| candidate)

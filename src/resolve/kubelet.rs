@@ -2,7 +2,8 @@
 //! so it must be on the node before etcd is. It comes from a Kubernetes sysext image (the
 //! Flatcar bakery's `kubernetes-vX.Y.Z-<arch>.raw`), verified by hash like etcd's image.
 
-use super::{Cluster, Resolver, SysextSettings, image_source};
+use super::sysext::image_source;
+use super::{Cluster, Resolver, SysextSettings};
 use crate::diag::{Diagnostic, Location, Report, Span};
 use crate::resolve::values::Invalid;
 

@@ -181,7 +181,7 @@ fn missing_help(path: &Path) -> String {
         format!(
             "{} exists without it: restore the file, or run `{}` to replace both with a new pair",
             partner.display(),
-            crate::tls::pki::renew_command(&pair)
+            pair.renew_command()
         )
     } else {
         "run `kindling pki init SPEC` to create the missing certificates".to_string()

@@ -5,9 +5,7 @@
 use serde_saphyr::Spanned;
 
 use super::network::{self, NetworkSettings};
-use super::{
-    EtcdSettings, MatchboxSettings, Node, Replaced, Resolver, SnippetRef, TuningSpec, values,
-};
+use super::{EtcdSettings, MatchboxSettings, Node, Replaced, Resolver, SnippetRef, values};
 use crate::spec::SnippetEntry;
 
 /// The cluster-wide values a node's overrides start from.
@@ -27,19 +25,24 @@ pub(super) fn apply(r: &mut Resolver, nodes: &mut [Node], defaults: &Defaults) {
         let etcd = own.and_then(|o| o.etcd.as_ref());
         node.tuning = match etcd {
             Some(etcd) => {
-                let written = TuningSpec {
+                let written = super::etcd_settings::TuningSpec {
                     snapshot_count: &etcd.snapshot_count,
                     quota_backend_bytes: &etcd.quota_backend_bytes,
                     log_level: &etcd.log_level,
                     gomaxprocs: &etcd.gomaxprocs,
                     env: &etcd.env,
                 };
-                super::resolve_tuning(r, &written, &defaults.etcd.tuning, defaults.etcd.minor)
+                super::etcd_settings::resolve_tuning(
+                    r,
+                    &written,
+                    &defaults.etcd.tuning,
+                    defaults.etcd.minor,
+                )
             }
             None => defaults.etcd.tuning.clone(),
         };
         node.ssh_authorized_keys = match own.and_then(|o| o.ssh_authorized_keys.as_ref()) {
-            Some(keys) => super::resolve_ssh_keys(r, keys),
+            Some(keys) => super::nodes::resolve_ssh_keys(r, keys),
             None => defaults.ssh_authorized_keys.to_vec(),
         };
         boot(

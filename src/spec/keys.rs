@@ -316,7 +316,7 @@ fn walk(
 
 fn unknown(path: &str, name: &str, keys: &[Key], span: &Span) -> Diagnostic {
     let allowed = keys.iter().filter(|k| k.refused.is_none()).map(|k| k.name);
-    let help = match crate::resolve::values::closest(name, allowed.clone()) {
+    let help = match crate::diag::closest(name, allowed.clone()) {
         Some(close) => format!("did you mean `{close}`?"),
         None => format!(
             "the keys here are: {}",

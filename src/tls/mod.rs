@@ -1,13 +1,11 @@
-//! The cluster's TLS material: where it lives in the spec's TLS directory, how
-//! `kindling pki init` and `pki renew` create it, and how its keys, signatures and chains
-//! are read and checked.
+//! The cluster's TLS material: where it lives in the spec's TLS directory, and how its keys,
+//! signatures and chains are read, made and checked. Knows nothing of the spec: `pki`
+//! (above `resolve`) decides what to issue, `resolve` and `check` read what is there.
 
 pub mod certificate;
 pub mod chain;
 pub mod keys;
-pub mod pki;
 pub mod proof;
-pub mod renew;
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +20,27 @@ pub struct PkiPaths {
 pub struct CertPair {
     pub cert: PathBuf,
     pub key: PathBuf,
+}
+
+impl CertPair {
+    /// The `kindling pki renew` that issues a new pair in place of this one: by node or client.
+    pub fn renew_command(&self) -> String {
+        let stem = self.cert.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        let parent = self.cert.parent();
+        let parent_name = parent
+            .and_then(Path::file_name)
+            .and_then(|n| n.to_str())
+            .unwrap_or("");
+        let grandparent_name = parent
+            .and_then(Path::parent)
+            .and_then(Path::file_name)
+            .and_then(|n| n.to_str());
+        let selector = match (stem, grandparent_name) {
+            ("server" | "peer", Some("nodes")) => format!("--node {parent_name}"),
+            _ => format!("--client {stem}"),
+        };
+        format!("kindling pki renew SPEC {selector}")
+    }
 }
 
 impl PkiPaths {

@@ -19,7 +19,6 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::keys::{self, KeyProblem, PrivateKey, PublicKey};
 use super::{CertPair, PkiPaths};
-use crate::diag::Report;
 
 /// The record's file name inside the TLS directory.
 pub const RECORD: &str = "proven";
@@ -105,21 +104,15 @@ pub fn digest(ca_der: &[u8], cert_der: &[u8], key_pem: &str) -> String {
 }
 
 /// Proves every pair whose files are in `pairs` against the cluster's trust files and
-/// replaces the record in the TLS directory with the ones that hold (sorted, so the file is
-/// the same whenever the material is). A pair that does not hold is left out, for `check`
-/// to report.
-pub fn record(paths: &PkiPaths, pairs: &[CertPair]) -> Result<(), Report> {
+/// gives the record of the ones that hold (sorted, so the file is the same whenever the
+/// material is), to be written at `record_path`; None without readable trust files. A
+/// pair that does not hold is left out, for `check` to report.
+pub fn record(paths: &PkiPaths, pairs: &[CertPair]) -> Option<String> {
     let read = |path: &Path| crate::read::text(path, crate::read::SPEC_LIMIT).ok();
-    let Some(ca_pem) = read(&paths.ca().cert) else {
-        return Ok(());
-    };
+    let ca_pem = read(&paths.ca().cert)?;
     let root_pem = read(&paths.root());
-    let Some(anchor_der) = anchor_der(root_pem.as_deref(), &ca_pem) else {
-        return Ok(());
-    };
-    let Ok((_, anchor)) = X509Certificate::from_der(&anchor_der) else {
-        return Ok(());
-    };
+    let anchor_der = anchor_der(root_pem.as_deref(), &ca_pem)?;
+    let (_, anchor) = X509Certificate::from_der(&anchor_der).ok()?;
     let trust = trust_text(root_pem.as_deref(), &ca_pem);
     let mut lines = Vec::new();
     for pair in pairs {
@@ -136,7 +129,12 @@ pub fn record(paths: &PkiPaths, pairs: &[CertPair]) -> Result<(), Report> {
         text.push_str(&line);
         text.push('\n');
     }
-    crate::emit::replace_file(&paths.dir().join(RECORD), text.as_bytes(), 0o600)
+    Some(text)
+}
+
+/// Where the record lives in the TLS directory.
+pub fn record_path(paths: &PkiPaths) -> std::path::PathBuf {
+    paths.dir().join(RECORD)
 }
 
 #[cfg(test)]

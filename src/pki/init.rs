@@ -8,7 +8,7 @@
 //! certificate: a pair that exists is kept (new node certs are signed by the existing CA), a
 //! half pair (cert without key or the reverse) is an error whose help is `pki renew`, and a
 //! missing CA beside existing leaves is an error (a new CA would not have signed them).
-//! `pki renew` (`tls::renew`) is the one command that replaces leaves.
+//! `pki renew` (`pki::renew`) is the one command that replaces leaves.
 //!
 //! Everything is generated in memory first, so a bad validity fails before any file exists.
 //! Then the new files are staged in `DIR/.kindling-pending/` with a manifest written last,
@@ -26,12 +26,12 @@ use std::path::{Path, PathBuf};
 use time::{Duration, OffsetDateTime};
 use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
 
-use super::certificate::{self, Profile, Purpose, San, Signer};
-use super::keys::{self, PrivateKey, PublicKey};
-use super::{CertPair, PkiPaths};
 use crate::diag::{Diagnostic, Location, Report};
 use crate::resolve::operations::ClientCert;
 use crate::resolve::{Cluster, Node};
+use crate::tls::certificate::{self, Profile, Purpose, San, Signer};
+use crate::tls::keys::{self, PrivateKey, PublicKey};
+use crate::tls::{CertPair, PkiPaths};
 
 /// Validity in days, from the spec's `tls` section or the command line.
 #[derive(Clone, Copy, Debug)]
@@ -81,7 +81,14 @@ pub fn init(cluster: &Cluster, validity: Validity, now: OffsetDateTime) -> Resul
 pub(super) fn record_proven(cluster: &Cluster) -> Result<(), Report> {
     let paths = &cluster.tls.paths;
     let leaves: Vec<CertPair> = leaves(cluster).into_iter().map(|(pair, _)| pair).collect();
-    super::proof::record(paths, &leaves)
+    match crate::tls::proof::record(paths, &leaves) {
+        Some(text) => crate::emit::replace_file(
+            &crate::tls::proof::record_path(paths),
+            text.as_bytes(),
+            0o600,
+        ),
+        None => Ok(()),
+    }
 }
 
 /// A file to write: its path, contents and mode.
@@ -449,30 +456,11 @@ fn presence(pair: &CertPair, report: &mut Report) -> bool {
             };
             report.push(
                 Diagnostic::error("pki.half-pair", format!("{} exists but {} does not", present.display(), missing.display()), Location::File(present.clone()))
-                    .with_help(format!("pki init never completes half a pair: restore the missing file, or run `{}` to replace both with a new pair", renew_command(pair))),
+                    .with_help(format!("pki init never completes half a pair: restore the missing file, or run `{}` to replace both with a new pair", pair.renew_command())),
             );
             false
         }
     }
-}
-
-/// The `kindling pki renew` that issues a new pair in place of `pair`: by node or client.
-pub fn renew_command(pair: &CertPair) -> String {
-    let stem = pair.cert.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-    let parent = pair.cert.parent();
-    let parent_name = parent
-        .and_then(Path::file_name)
-        .and_then(|n| n.to_str())
-        .unwrap_or("");
-    let grandparent_name = parent
-        .and_then(Path::parent)
-        .and_then(Path::file_name)
-        .and_then(|n| n.to_str());
-    let selector = match (stem, grandparent_name) {
-        ("server" | "peer", Some("nodes")) => format!("--node {parent_name}"),
-        _ => format!("--client {stem}"),
-    };
-    format!("kindling pki renew SPEC {selector}")
 }
 
 /// The CA the operator keeps in the TLS directory, as an issuer: `ca.key` in any form
@@ -561,11 +549,11 @@ fn check_intermediates(paths: &PkiPaths, ders: &[Vec<u8>]) -> Result<(), Report>
                 .map_err(|_| unreadable())
         })
         .collect::<Result<Vec<_>, _>>()?;
-    match super::chain::verify(&chain, &root) {
-        Ok(()) | Err(super::chain::ChainProblem::Unchecked(_)) => Ok(()),
+    match crate::tls::chain::verify(&chain, &root) {
+        Ok(()) | Err(crate::tls::chain::ChainProblem::Unchecked(_)) => Ok(()),
         Err(problem) => Err(Diagnostic::error(
             "pki.chain",
-            format!("{} does not chain to {}: {}", paths.ca().cert.display(), root_path.display(), super::chain::describe(&problem)),
+            format!("{} does not chain to {}: {}", paths.ca().cert.display(), root_path.display(), crate::tls::chain::describe(&problem)),
             Location::File(paths.ca().cert.clone()),
         )
         .with_help("ca.crt must be the intermediate the root signed (followed by any CA between them); root.crt the root itself")

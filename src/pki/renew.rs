@@ -11,10 +11,10 @@ use std::path::PathBuf;
 
 use time::OffsetDateTime;
 
-use super::CertPair;
-use super::pki::{self, Leaf, NewFile, Placement};
+use super::init::{self, Leaf, NewFile, Placement};
 use crate::diag::{Diagnostic, Location, Report};
 use crate::resolve::Cluster;
+use crate::tls::CertPair;
 
 /// Which leaves to renew.
 #[derive(Debug, Default, Clone)]
@@ -52,7 +52,7 @@ pub fn renew(
     leaf_days: u32,
     now: OffsetDateTime,
 ) -> Result<Outcome, Report> {
-    let now = pki::whole_seconds(now);
+    let now = init::whole_seconds(now);
     check_names(cluster, selection)?;
     let paths = &cluster.tls.paths;
     let ca = paths.ca();
@@ -67,20 +67,20 @@ pub fn renew(
     }
     crate::emit::tree::make_dirs(paths.dir(), 0o700)?;
     let _lock = crate::emit::tree::hold_lock(paths.dir())?;
-    pki::finish_pending(paths.dir())?;
-    let issuer = pki::load_issuer(paths)?;
+    init::finish_pending(paths.dir())?;
+    let issuer = init::load_issuer(paths)?;
     let ca_end = issuer.not_after;
-    let leaf_end = pki::not_after(now, leaf_days, "--leaf-days / tls.leaf_days")?;
+    let leaf_end = init::not_after(now, leaf_days, "--leaf-days / tls.leaf_days")?;
     let mut outcome = Outcome::default();
     let mut files: Vec<NewFile> = Vec::new();
-    for (pair, leaf) in pki::leaves(cluster) {
+    for (pair, leaf) in init::leaves(cluster) {
         let Some(reason) = reason(&pair, &leaf, selection, now, &mut outcome) else {
             continue;
         };
         if leaf_end > ca_end {
-            return Err(pki::outlives_ca(leaf_days, ca_end, &ca.cert));
+            return Err(init::outlives_ca(leaf_days, ca_end, &ca.cert));
         }
-        files.extend(pki::issue(
+        files.extend(init::issue(
             &pair,
             &leaf,
             leaf_days,
@@ -90,8 +90,8 @@ pub fn renew(
         )?);
         outcome.renewed.push((pair.cert.clone(), reason));
     }
-    pki::write_journal(paths.dir(), &files, Placement::Replace)?;
-    pki::record_proven(cluster)?;
+    init::write_journal(paths.dir(), &files, Placement::Replace)?;
+    init::record_proven(cluster)?;
     Ok(outcome)
 }
 
