@@ -5,7 +5,6 @@
 //! Findings carry JSON paths (`$.storage.files.3.mode`); the caller maps them back to the
 //! profile entry or spec line that produced them.
 
-mod accept;
 pub mod go_url;
 pub mod input;
 pub mod keys;

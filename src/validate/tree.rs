@@ -1,5 +1,5 @@
 //! The embedded JSON schemas as Rust statics, written by `build.rs` from `schemas/`: the
-//! quick schema walk (`accept`) and the key folding read them at no cost, where parsing a
+//! schema walk (`schema::check`) and the key folding read them at no cost, where parsing a
 //! schema into a `serde_json::Value` took a fifth of a `kindling validate` run.
 
 use serde_json::Value;
