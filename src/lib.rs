@@ -128,8 +128,7 @@ pub fn compile(spec_path: &Path, options: &Options) -> Result<Compiled, Report> 
             return Err(report);
         }
     };
-    let printed = resolve::context::Wanted::asking(|path| profile.may_read(path));
-    let contexts = NodeContexts::new(&cluster, &material, profile.layout, printed);
+    let contexts = NodeContexts::new(&cluster, &material, profile.layout);
     let shared = ignition::dataurl::SharedTexts::new(contexts.shared_texts());
     let inputs: Vec<NodeInputs> = cluster
         .nodes

@@ -6,8 +6,6 @@
 //! compiled once per profile (a built-in profile's when first used) and rendered once per
 //! node by `render`.
 
-mod literal_lines;
-pub mod reads;
 pub mod render;
 
 use std::collections::HashMap;
@@ -23,7 +21,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::diag::{Diagnostic, Location, Report, SourceFile, Span};
-use crate::resolve::context::{ETCD_LAYOUT, LAYOUTS, Layout, Wanted};
+use crate::resolve::context::{ETCD_LAYOUT, LAYOUTS, Layout};
 use crate::resolve::{ProfileChoice, ProfileRef};
 use crate::spec::{parse_yaml, span_of};
 
@@ -132,7 +130,6 @@ pub struct Profile {
     pub source: Arc<SourceFile>,
     origins: Origins,
     templates: Templates,
-    reads: reads::Reads,
 }
 
 /// Where each manifest entry stands (`profiles/x/profile.yaml:46 (files[14], hostname.hbs)`),
@@ -202,12 +199,6 @@ impl Profile {
     pub fn span<T>(&self, value: &Spanned<T>) -> Span {
         span_of(&self.source, &value.referenced)
     }
-
-    /// Whether any of the profile's templates or manifest paths may reach the context
-    /// value at `path` (`etcd.flags`); see `reads`.
-    pub fn may_read(&self, path: &str) -> bool {
-        self.reads.may_read(path)
-    }
 }
 
 /// A profile's templates. A profile from disk is compiled whole when it loads, so that
@@ -267,7 +258,8 @@ impl Templates {
     /// manifest entry instead of panicking.
     fn compiled<'t>(name: &str, deferred: &'t Deferred) -> Result<&'t Template, RenderError> {
         let compiled = deferred.compiled.get_or_init(|| {
-            literal_lines::compile(name, &deferred.text).map_err(|error| error.to_string())
+            Template::compile_with_name(&deferred.text, name.to_owned())
+                .map_err(|error| error.to_string())
         });
         compiled.as_ref().map_err(|message| {
             RenderError::from(RenderErrorReason::Other(format!(
@@ -380,7 +372,6 @@ pub fn load(choice: &ProfileChoice, extra_dir: Option<&Path>) -> Result<Profile,
     let base = base_templates(&manifest, &source)?;
     let mut report = Report::default();
     let sources = template_sources(&manifest, &source, &files, base.as_ref(), &mut report);
-    let reads = reads_of(&manifest, &sources);
     let templates = compile_templates(sources, &files, report)?;
     Ok(Profile {
         name,
@@ -389,7 +380,6 @@ pub fn load(choice: &ProfileChoice, extra_dir: Option<&Path>) -> Result<Profile,
         layout,
         source,
         templates,
-        reads,
     })
 }
 
@@ -557,7 +547,7 @@ fn compile_templates(
             templates.deferred.insert(template.name, deferred);
             continue;
         }
-        match literal_lines::compile(&template.name, &template.text) {
+        match Template::compile_with_name(&template.text, template.name.clone()) {
             Ok(compiled) => templates
                 .registry
                 .register_template(&template.name, compiled),
@@ -667,29 +657,6 @@ fn manifest_strings(m: &Manifest) -> impl Iterator<Item = &Spanned<String>> {
         .chain(links)
         .chain(units)
         .chain(users)
-}
-
-/// What the profile's texts can reach of the node context: every template, every manifest
-/// string (a string with no `{{` names nothing) and every context path the manifest names.
-fn reads_of(manifest: &Manifest, sources: &[TemplateSource]) -> reads::Reads {
-    let mut reads = reads::Reads::asking(&Wanted::PATHS);
-    for source in sources {
-        reads.template(&source.text);
-    }
-    for string in manifest_strings(manifest) {
-        reads.template(&string.value);
-    }
-    let m = manifest;
-    let whens = (m.directories.iter().map(|d| &d.when))
-        .chain(m.files.iter().map(|f| &f.when))
-        .chain(m.links.iter().map(|l| &l.when))
-        .chain(m.units.iter().map(|u| &u.when))
-        .chain(m.users.iter().map(|u| &u.when))
-        .flatten();
-    for path in whens.chain(m.users.iter().map(|u| &u.ssh_authorized_keys)) {
-        reads.path(&path.value);
-    }
-    reads
 }
 
 fn read_template_file(files: &Files, name: &str) -> Option<String> {
@@ -803,57 +770,13 @@ mod tests {
     }
 
     #[test]
-    fn a_builtin_profile_reads_only_the_optional_values_it_prints() {
-        use crate::resolve::context::Wanted;
-        let none = Wanted {
-            etcd_env: false,
-            etcd_flags: false,
-            etcdctl_env: false,
-            network_hosts: false,
-            container: false,
-            kubelet: false,
-            pod: false,
-        };
-        let expected = [
-            ("flatcar-sysext", none),
-            (
-                "flatcar-container",
-                Wanted {
-                    container: true,
-                    ..none
-                },
-            ),
-            (
-                "kubeadm-static-pod",
-                Wanted {
-                    // Reading goes by name: `pod.env` is named `env` too.
-                    etcd_env: true,
-                    container: true,
-                    kubelet: true,
-                    pod: true,
-                    ..none
-                },
-            ),
-        ];
-        assert_eq!(builtin_names().len(), expected.len());
-        for (name, wanted) in expected {
-            let profile = builtin(name);
-            assert_eq!(
-                Wanted::asking(|path| profile.may_read(path)),
-                wanted,
-                "{name}"
-            );
-        }
-    }
-
-    #[test]
     fn every_template_a_builtin_profile_defers_compiles() {
         for name in builtin_names() {
             let profile = builtin(&name);
             assert!(profile.templates.registry.get_templates().is_empty());
             assert!(!profile.templates.deferred.is_empty(), "{name}");
             for (template, deferred) in &profile.templates.deferred {
-                if let Err(error) = literal_lines::compile(template, &deferred.text) {
+                if let Err(error) = Template::compile_with_name(&deferred.text, template.clone()) {
                     panic!("{name}: {template} does not compile: {error}");
                 }
             }

@@ -180,7 +180,7 @@ fn yaml_value(flag: &str, value: &str) -> Result<String, String> {
 /// A YAML double-quoted scalar: JSON's string syntax is valid YAML, and nothing in a JSON
 /// string can end the line.
 pub(super) fn yaml_quoted(text: &str) -> String {
-    crate::json::quoted(text)
+    serde_json::Value::String(text.to_string()).to_string()
 }
 
 /// Go's `time.ParseDuration` for the units etcd settings use (`1h30m`, `500ms`, `5s`).

@@ -109,75 +109,10 @@ pub struct NodeContext {
     pub network: NetworkValues,
     pub roll: RollValues,
     pub backup: BackupValues,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub container: Option<ContainerValues>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kubelet: Option<KubeletValues>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pod: Option<PodValues>,
+    pub container: ContainerValues,
+    pub kubelet: KubeletValues,
+    pub pod: PodValues,
     pub ssh_authorized_keys: Vec<String>,
-}
-
-/// The values of a node context that only some profiles print, and that cost the most to
-/// make: the lists each line of the env file, the flags and the hosts file are also printed
-/// as (a 1000-node cluster's member list is 29 KB, in each of them), and the sections of
-/// the container and static-pod profiles. A context leaves out what its profile's
-/// templates cannot reach (`profile::reads`), so a node pays only for what it prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Wanted {
-    pub etcd_env: bool,
-    pub etcd_flags: bool,
-    pub etcdctl_env: bool,
-    pub network_hosts: bool,
-    pub container: bool,
-    pub kubelet: bool,
-    pub pod: bool,
-}
-
-impl Wanted {
-    /// Every value: what a context holds for a profile that may read anything.
-    pub const ALL: Wanted = Wanted {
-        etcd_env: true,
-        etcd_flags: true,
-        etcdctl_env: true,
-        network_hosts: true,
-        container: true,
-        kubelet: true,
-        pod: true,
-    };
-
-    /// The values' context paths, in the order of the fields.
-    pub const PATHS: [&'static str; 7] = [
-        "etcd.env",
-        "etcd.flags",
-        "etcd.etcdctl_env",
-        "network.hosts",
-        "container",
-        "kubelet",
-        "pod",
-    ];
-
-    /// The values `may_read` says a profile may reach, asked by their context paths.
-    pub fn asking(may_read: impl Fn(&str) -> bool) -> Wanted {
-        let [
-            etcd_env,
-            etcd_flags,
-            etcdctl_env,
-            network_hosts,
-            container,
-            kubelet,
-            pod,
-        ] = Wanted::PATHS.map(may_read);
-        Wanted {
-            etcd_env,
-            etcd_flags,
-            etcdctl_env,
-            network_hosts,
-            container,
-            kubelet,
-            pod,
-        }
-    }
 }
 
 /// The standalone kubelet of the static-pod profile, and the Kubernetes sysext it runs from.
@@ -272,8 +207,7 @@ pub struct NetworkValues {
     /// Search domains, space-separated as networkd's `Domains=` takes them.
     pub domains: String,
     pub hosts_file: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hosts: Option<Vec<HostLine>>,
+    pub hosts: Vec<HostLine>,
     /// The same lines as text, `ip<TAB>names`, joined by newlines.
     pub hosts_lines: String,
 }
@@ -302,8 +236,7 @@ pub struct NodeValues {
 pub struct EtcdValues {
     pub version: String,
     /// Every line of `/etc/etcd/etcd.env`, in order (empty with `etcd.config: file`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub env: Option<Vec<EnvVar>>,
+    pub env: Vec<EnvVar>,
     /// The same lines as text, `NAME=value`, joined by newlines. A template prints one
     /// value far faster than it loops over a list (a fifth of a node's render went to
     /// `{{#each}}` over the env).
@@ -314,14 +247,12 @@ pub struct EtcdValues {
     /// With `etcd.config: file`: the same settings as etcd's YAML config file.
     pub config: ConfigFileValues,
     /// With the env file: the same settings as etcd's flags (`--name=value`, in env order).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub flags: Option<Vec<String>>,
+    pub flags: Vec<String>,
     /// The process environment that is not an etcd setting (GOMAXPROCS), for a unit or a
     /// pod that does not read the env file.
     pub process_env: Vec<EnvVar>,
     /// The `ETCDCTL_*` settings for `/etc/profile.d/etcdctl.sh`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub etcdctl_env: Option<Vec<EnvVar>>,
+    pub etcdctl_env: Vec<EnvVar>,
     /// `export NAME=value` for each of `etcdctl_env`, joined by newlines.
     pub etcdctl_exports: String,
     /// Whether the release ships etcdutl (v3.5 and later).
@@ -375,23 +306,16 @@ pub struct NodeContexts<'a> {
     cluster: &'a Cluster,
     material: &'a Material,
     layout: &'static Layout,
-    wanted: Wanted,
     founders: String,
     endpoints: String,
 }
 
 impl<'a> NodeContexts<'a> {
-    pub fn new(
-        cluster: &'a Cluster,
-        material: &'a Material,
-        layout: &'static Layout,
-        wanted: Wanted,
-    ) -> Self {
+    pub fn new(cluster: &'a Cluster, material: &'a Material, layout: &'static Layout) -> Self {
         NodeContexts {
             cluster,
             material,
             layout,
-            wanted,
             founders: initial_cluster(cluster, None),
             endpoints: super::operations::client_endpoints(cluster),
         }
@@ -406,13 +330,10 @@ impl<'a> NodeContexts<'a> {
     /// The template context of `node` (one of the cluster's), whose certificates are
     /// `node_tls`.
     pub fn node(&self, node: &Node, node_tls: &NodeTls) -> NodeContext {
-        let (cluster, material, layout, wanted) =
-            (self.cluster, self.material, self.layout, self.wanted);
+        let (cluster, material, layout) = (self.cluster, self.material, self.layout);
         let member = member_env(cluster, node, &self.founders, layout);
-        let pod = wanted
-            .pod
-            .then(|| pod_values(cluster, node, &member, layout));
-        let etcd = etcd_values(cluster, node, member, layout, wanted);
+        let pod = pod_values(cluster, node, &member, layout);
+        let etcd = etcd_values(cluster, node, member, layout);
         NodeContext {
             cluster: ClusterValues {
                 name: cluster.name.clone(),
@@ -425,14 +346,14 @@ impl<'a> NodeContexts<'a> {
             },
             layout,
             sysext: sysext_values(cluster, material, layout),
-            kubelet: wanted.kubelet.then(|| kubelet_values(cluster, material)),
+            kubelet: kubelet_values(cluster, material),
             pod,
             etcd,
             tls: tls_values(cluster, material, &node_tls.server, &node_tls.peer),
-            network: network_values(cluster, node, wanted),
+            network: network_values(cluster, node),
             roll: roll_values(cluster, node, &self.endpoints),
             backup: backup_values(cluster),
-            container: wanted.container.then(|| container_values(cluster)),
+            container: container_values(cluster),
             ssh_authorized_keys: node.ssh_authorized_keys.clone(),
         }
     }
@@ -440,26 +361,18 @@ impl<'a> NodeContexts<'a> {
 
 /// The member's settings (`env`, from `member_env`), as env file lines or as the config
 /// file and the unit's environment, and as flags when the profile prints them.
-fn etcd_values(
-    cluster: &Cluster,
-    node: &Node,
-    env: Vec<EnvVar>,
-    layout: &Layout,
-    wanted: Wanted,
-) -> EtcdValues {
+fn etcd_values(cluster: &Cluster, node: &Node, env: Vec<EnvVar>, layout: &Layout) -> EtcdValues {
     let config_file = cluster.etcd.config_file;
     let config = if config_file {
         config_file_values(env.iter().filter(|v| is_setting(v)))
     } else {
         ConfigFileValues::default()
     };
-    let flags = wanted.etcd_flags.then(|| {
-        if config_file {
-            Vec::new()
-        } else {
-            member_flags(&env)
-        }
-    });
+    let flags = if config_file {
+        Vec::new()
+    } else {
+        member_flags(&env)
+    };
     let process_env = env
         .iter()
         .filter(|v| !is_setting(v))
@@ -470,14 +383,14 @@ fn etcd_values(
     EtcdValues {
         version: cluster.etcd.version.clone(),
         env_lines: joined_lines(&env, ""),
-        env: wanted.etcd_env.then_some(env),
+        env,
         env_file: !config_file,
         config_file,
         config,
         flags,
         process_env,
         etcdctl_exports: joined_lines(&etcdctl_env, "export "),
-        etcdctl_env: wanted.etcdctl_env.then_some(etcdctl_env),
+        etcdctl_env,
         has_etcdutl: cluster.etcd.minor >= 5,
     }
 }
@@ -530,7 +443,7 @@ fn config_file_values<'a>(settings: impl Iterator<Item = &'a EnvVar>) -> ConfigF
     values
 }
 
-fn network_values(cluster: &Cluster, node: &Node, wanted: Wanted) -> NetworkValues {
+fn network_values(cluster: &Cluster, node: &Node) -> NetworkValues {
     let hosts = if cluster.network.hosts_file {
         cluster
             .nodes
@@ -567,7 +480,7 @@ fn network_values(cluster: &Cluster, node: &Node, wanted: Wanted) -> NetworkValu
             .map(|host| format!("{}\t{}", host.ip, host.names))
             .collect::<Vec<_>>()
             .join("\n"),
-        hosts: wanted.network_hosts.then_some(hosts),
+        hosts,
     }
 }
 
