@@ -139,6 +139,7 @@ def main():
         "render three-node": [args.binary, "render", spec("three-node"), "-o", os.path.join(out, "three")],
         "render five-node-fqdn": [args.binary, "render", spec("five-node-fqdn"), "-o", os.path.join(out, "five")],
         "  into an unchanged DIR": [args.binary, "render", spec("five-node-fqdn"), "-o", os.path.join(out, "same")],
+        "check five-node-fqdn": [args.binary, "check", spec("five-node-fqdn")],
         "validate one node config": [args.binary, "validate", ONE_NODE],
         "kindling butane one node": [args.binary, "butane", "--strict", bu],
         "terraform three-node": ["sh", "-c", f'echo \'{{"spec": "{spec("three-node")}"}}\' | {args.binary} terraform >/dev/null'],
@@ -153,7 +154,7 @@ def main():
     if validator:
         commands["ignition-validate one node"] = [validator, ONE_NODE]
         references.append(("validate one node config", "ignition-validate one node"))
-    compared = ["render three-node", "render five-node-fqdn", "  into an unchanged DIR", "validate one node config"]
+    compared = ["render three-node", "render five-node-fqdn", "  into an unchanged DIR", "check five-node-fqdn", "validate one node config"]
     if args.against:
         other = tempfile.mkdtemp(prefix="kindling-bench-against-")
         for name in compared:
