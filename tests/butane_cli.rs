@@ -13,6 +13,22 @@ fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
 
 const UNIT: &str = "variant: flatcar\nversion: 1.1.0\nsystemd:\n  units:\n    - name: hello.service\n      enabled: true\n      contents: |\n        [Service]\n        ExecStart=/usr/bin/echo hello\n        [Install]\n        WantedBy=multi-user.target\n";
 
+/// Runs kindling in `dir` with `args`: exit 1, nothing on stdout, and `code` reported at
+/// `place` (`a.bu:LINE:COLUMN`).
+fn refused_at(dir: &std::path::Path, args: &[&str], code: &str, place: &str) {
+    let result = common::kindling()
+        .current_dir(dir)
+        .args(args)
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&result.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains(code) && stderr.contains(place),
+        "{code} at {place}:\n{stderr}"
+    );
+    assert!(result.get_output().stdout.is_empty());
+}
+
 #[test]
 fn a_config_is_translated_to_stdout_and_to_a_file_with_mode_0600() {
     let dir = tempfile::tempdir().unwrap();
@@ -109,20 +125,8 @@ fn findings_point_at_the_butane_source() {
         ),
     ];
     for (text, code, place) in cases {
-        let input = write(dir.path(), "a.bu", text);
-        let result = common::kindling()
-            .current_dir(dir.path())
-            .arg("butane")
-            .arg("a.bu")
-            .assert()
-            .code(1);
-        let stderr = String::from_utf8_lossy(&result.get_output().stderr).into_owned();
-        assert!(
-            stderr.contains(code) && stderr.contains(place),
-            "{code} at {place}:\n{stderr}"
-        );
-        assert!(result.get_output().stdout.is_empty());
-        drop(input);
+        write(dir.path(), "a.bu", text);
+        refused_at(dir.path(), &["butane", "a.bu"], code, place);
     }
 }
 
@@ -191,16 +195,7 @@ fn advice_is_given_where_butane_gives_it_and_nowhere_else() {
     ];
     for (text, code, place) in &warned {
         write(dir.path(), "a.bu", text);
-        let result = common::kindling()
-            .current_dir(dir.path())
-            .args(["butane", "--strict", "a.bu"])
-            .assert()
-            .code(1);
-        let stderr = String::from_utf8_lossy(&result.get_output().stderr).into_owned();
-        assert!(
-            stderr.contains(code) && stderr.contains(place),
-            "{code} at {place}:\n{stderr}"
-        );
+        refused_at(dir.path(), &["butane", "--strict", "a.bu"], code, place);
     }
     let quiet = [
         // Octal already, and 0644 written as the decimal number it is.
