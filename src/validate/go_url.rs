@@ -125,10 +125,8 @@ fn unescape_check(text: &str, part: Part) -> Result<(), String> {
                 .get(i + 1..i + 3)
                 .filter(|h| h.iter().all(u8::is_ascii_hexdigit));
             let Some(hex) = escape else {
-                return Err(format!(
-                    "{:?} is not a valid % escape",
-                    &text[i..text.len().min(i + 3)]
-                ));
+                let shown: String = text[i..].chars().take(3).collect();
+                return Err(format!("{shown:?} is not a valid % escape"));
             };
             let value =
                 u8::from_str_radix(std::str::from_utf8(hex).unwrap_or("00"), 16).unwrap_or(0);
@@ -199,6 +197,8 @@ mod tests {
             "1http://x",
             "http://x/\u{7f}",
             "x:y\n",
+            "https://a/b%0éé",
+            "https://a/b%é",
         ] {
             assert!(scheme(bad).is_err(), "{bad:?} should be refused");
         }
