@@ -372,7 +372,12 @@ fn render(args: &RenderArgs, sink: Sink) -> Result<i32, Report> {
     let result = if to_stdout {
         print_configs(&compiled.nodes)
     } else {
-        write_configs(&args.output, compiled.nodes, sink.format)
+        write_configs(
+            &args.output,
+            compiled.nodes,
+            &compiled.monitoring,
+            sink.format,
+        )
     };
     finish(warnings, result, sink)?;
     if sink.format == Format::Human {
@@ -384,6 +389,12 @@ fn render(args: &RenderArgs, sink: Sink) -> Result<i32, Report> {
 /// What to run before a joining node boots, after the configs are written or checked.
 fn print_join_steps(cluster: &resolve::Cluster) {
     for step in resolve::operations::join_steps(cluster) {
+        if let Some(firewall) = &step.firewall {
+            eprintln!(
+                "{} joins the running cluster: first, on every running member, let it through the firewall:\n  {firewall}",
+                step.node
+            );
+        }
         eprintln!(
             "{} joins the running cluster: before it boots, run once against the cluster (`kindling join SPEC` prints it alone):\n  {}",
             step.node, step.command
@@ -406,6 +417,10 @@ fn join(args: &JoinArgs) -> Result<i32, Report> {
     }
     let mut stdout = std::io::stdout().lock();
     for step in steps {
+        if let Some(firewall) = &step.firewall {
+            writeln!(stdout, "# on every running member, before {} boots:\n{firewall}\n# then once, against the cluster:", step.node)
+                .map_err(|e| stdout_error(&e))?;
+        }
         writeln!(stdout, "{}", step.command).map_err(|e| stdout_error(&e))?;
     }
     Ok(0)
@@ -446,15 +461,18 @@ fn print_configs(nodes: &[crate::RenderedNode]) -> Result<(), Report> {
 fn write_configs(
     dir: &Path,
     nodes: Vec<crate::RenderedNode>,
+    monitoring: &[crate::monitoring::MonitoringFile],
     format: Format,
 ) -> Result<(), Report> {
-    let outputs: Vec<Output> = nodes
-        .into_iter()
-        .map(|node| Output {
-            file_name: format!("{}.ign", node.name),
-            bytes: node.json.into_bytes(),
-        })
-        .collect();
+    let configs = nodes.into_iter().map(|node| Output {
+        file_name: format!("{}.ign", node.name),
+        bytes: node.json.into_bytes(),
+    });
+    let monitoring = monitoring.iter().map(|file| Output {
+        file_name: format!("{MONITORING_DIR}/{}", file.name),
+        bytes: file.text.clone().into_bytes(),
+    });
+    let outputs: Vec<Output> = configs.chain(monitoring).collect();
     let replaced = emit::write_all(dir, &outputs, 0o600)?;
     if format == Format::Human {
         eprintln!(
@@ -466,6 +484,9 @@ fn write_configs(
     }
     Ok(())
 }
+
+/// Where `render` puts Prometheus's files beside the node configs.
+const MONITORING_DIR: &str = "monitoring";
 
 /// "; 3 unchanged" after a count of files written, when some were already as written.
 fn unchanged_note(unchanged: usize) -> String {
@@ -563,6 +584,11 @@ fn pki_renew(args: &PkiRenewArgs) -> Result<i32, Report> {
         "{} pair(s) renewed{kept}; re-render and deliver the configs, then restart members one at a time (docs/operations.md)",
         outcome.renewed.len(),
     );
+    if cluster.monitoring.is_some() && !outcome.renewed.is_empty() {
+        eprintln!(
+            "the render also rewrites the certificate expiry alerts (monitoring/): give Prometheus the new rules, or it warns of the old dates"
+        );
+    }
     Ok(0)
 }
 

@@ -15,6 +15,7 @@ pub mod fuzz_entry;
 pub mod ignition;
 pub mod json;
 pub mod materialize;
+pub mod monitoring;
 pub mod pki;
 pub mod profile;
 pub mod read;
@@ -89,6 +90,8 @@ pub struct Compiled {
     pub cluster: resolve::Cluster,
     /// `sha256-<hex>` of the sysext image the configs verify, if any.
     pub image_hash: Option<String>,
+    /// Prometheus's scrape configuration and alert rules (`monitoring:`), else empty.
+    pub monitoring: Vec<monitoring::MonitoringFile>,
 }
 
 /// Runs the whole pipeline for the spec at `spec_path`, up to and including validation.
@@ -101,6 +104,7 @@ pub fn compile(spec_path: &Path, options: &Options) -> Result<Compiled, Report> 
     select_node(&cluster, options.only_node.as_deref())?;
     // A file that cannot be read does not stop the checks that do not need it.
     let (material, mut report) = resolve::material::load(&cluster);
+    report.extend(std::mem::take(&mut cluster.warnings));
     let profile = match profile::load(&cluster.profile, options.profiles_dir.as_deref()) {
         Ok(profile) => profile,
         Err(errors) => {
@@ -162,6 +166,7 @@ pub fn compile(spec_path: &Path, options: &Options) -> Result<Compiled, Report> 
         nodes,
         warnings: report,
         image_hash: material.image_hash.clone(),
+        monitoring: monitoring::files(&cluster, &material, &monitoring::spec_name(spec_path)),
         cluster,
     })
 }

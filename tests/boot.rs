@@ -32,8 +32,8 @@ fn main() {
     // Each test boots a cluster: one at a time on two cores.
     arguments.test_threads = Some(1);
     let missing = lab::missing_prerequisites();
-    let needs = "root and Debian's ignition, debootstrap, systemd-container, iproute2, squashfs-tools and etcd-client; run `bash .ci/run`";
-    let tests: [(&'static str, fn()); 9] = [
+    let needs = "root and Debian's ignition, debootstrap, systemd-container, iproute2, squashfs-tools, etcd-client and prometheus; run `bash .ci/run`";
+    let tests: [(&'static str, fn()); 10] = [
         (
             "ignition_and_materialize_write_the_same_tree_for_every_golden_shape",
             goldens_write_the_same_tree,
@@ -61,6 +61,10 @@ fn main() {
         (
             "backup_join_replace_and_renewed_certificates_on_booted_nodes",
             operations_on_booted_nodes,
+        ),
+        (
+            "prometheus_scrapes_the_members_through_their_firewall_and_sees_one_go_down",
+            monitoring_and_firewall,
         ),
         (
             "sysupdate_restarts_members_onto_a_new_image_one_at_a_time",
@@ -311,13 +315,18 @@ fn first_boot() {
     assert_eq!(read.trim(), "formed");
 }
 
+/// With the restart, the members are behind the firewall (the hub, which watches the client
+/// ports, may reach them): the roll under the lock goes through it.
 fn update_with_restart() {
-    update_rolls("restart");
+    update_rolls("restart", FIREWALL_FOR_THE_HUB);
 }
 
 fn update_with_reboot() {
-    update_rolls("reboot");
+    update_rolls("reboot", "");
 }
+
+/// A firewall that lets the hub (the operator's seat) use the client port, and no one else.
+const FIREWALL_FOR_THE_HUB: &str = "firewall: { client_cidrs: [10.77.0.1] }\n";
 
 /// Scenario 3, updates through the real systemd-sysupdate: a newer image and SHA256SUMS are
 /// published, and `systemd-sysupdate.service` starts on every node at the same moment.
@@ -325,11 +334,11 @@ fn update_with_reboot() {
 /// lock: the members move to the new image one at a time (watched from outside throughout,
 /// every 100 ms: never two client ports closed at once), every node ends on the new image, and the data survives.
 /// With `reboot`, each node rebooted exactly once; with `restart`, none did.
-fn update_rolls(on_change: &str) {
+fn update_rolls(on_change: &str, extra: &str) {
     let mut cluster = Cluster::ignited(&spec(
         &["n1", "n2", "n3"],
         &format!("on_change: {on_change}"),
-        "",
+        extra,
     ));
     cluster.boot_all();
     let lab = &cluster.lab;
@@ -502,6 +511,9 @@ fn goldens_write_the_same_tree() {
             .success();
         for config in std::fs::read_dir(case_dir.join("out")).unwrap() {
             let config = config.unwrap().path();
+            if config.is_dir() {
+                continue; // monitoring/: Prometheus's files, no config
+            }
             let local = placeholder_remote_sources(&config);
             let outcome = differential(&local);
             assert!(
@@ -805,6 +817,251 @@ fn boots_healthy(spec_text: &str) -> Cluster {
     cluster
 }
 
+/// Scenario 8, monitoring and the firewall. Three members behind `firewall:` (the hub may
+/// use the client port), watched by Debian's Prometheus on the hub with the scrape
+/// configuration and rules `render` wrote (the client port over TLS with a `tls.clients`
+/// certificate). From a machine outside the cluster the client and peer ports are dropped
+/// and SSH is not; from the hub the client port answers and the peer port does not; the
+/// members stay healthy. Prometheus sees every member `up` with a leader, every metric the
+/// rules use, every rule evaluating without error and nothing firing; when n3 stops, the
+/// members-down alert goes pending.
+fn monitoring_and_firewall() {
+    let prometheus = tempfile::Builder::new()
+        .prefix("kindling-prometheus-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let tls_dir = prometheus.path().join("tls");
+    let extra = format!(
+        "tls: {{ clients: [ {{ name: prometheus }} ] }}
+monitoring: {{ client: prometheus, tls_dir: {}, scrape_from: [10.77.0.1], scrape_interval: 2s }}
+{FIREWALL_FOR_THE_HUB}",
+        tls_dir.display()
+    );
+    let mut cluster = boots_healthy(&spec(&["n1", "n2", "n3"], "", &extra));
+
+    for node in &cluster.nodes {
+        for unit in ["iptables-restore.service", "ip6tables-restore.service"] {
+            assert_eq!(
+                property(&cluster.lab, node, unit, "Result"),
+                "success",
+                "{node}: {unit}"
+            );
+            assert_eq!(
+                property(&cluster.lab, node, unit, "ExecMainStatus"),
+                "0",
+                "{node}: {unit}"
+            );
+        }
+        let members = cluster.lab.exec(node, "iptables -S KINDLING-MEMBERS");
+        for member in ["n1", "n2", "n3"] {
+            assert!(
+                members.contains(&format!("-s {}/32", node_ip(member))),
+                "{node}: {members}"
+            );
+        }
+    }
+    cluster.lab.add_bystander("outsider", "10.77.0.250");
+    let n1 = node_ip("n1");
+    let outside = |port: u16| connect(&cluster.lab.on_bystander("outsider", &probe(&n1, port)));
+    assert_eq!(
+        outside(2379),
+        Reach::Dropped,
+        "the client port from outside"
+    );
+    assert_eq!(outside(2380), Reach::Dropped, "the peer port from outside");
+    assert_eq!(
+        outside(22),
+        Reach::Refused,
+        "SSH is let through (nothing listens in the lab)"
+    );
+    let from_hub = |port: u16| connect(&cluster.lab.on_hub(&probe(&n1, port)));
+    assert_eq!(
+        from_hub(2379),
+        Reach::Open,
+        "the client port from the hub (client_cidrs)"
+    );
+    assert_eq!(from_hub(2380), Reach::Dropped, "the peer port from the hub");
+
+    let out = cluster.spec_dir.join("out/monitoring");
+    std::fs::create_dir(&tls_dir).unwrap();
+    for (from, to) in [
+        ("pki/ca.crt", "ca.crt"),
+        ("pki/clients/prometheus.crt", "prometheus.crt"),
+        ("pki/clients/prometheus.key", "prometheus.key"),
+    ] {
+        std::fs::copy(cluster.spec_dir.join(from), tls_dir.join(to)).unwrap();
+    }
+    for file in ["prometheus.yml", "etcd-boot.rules.yml"] {
+        std::fs::copy(out.join(file), prometheus.path().join(file)).unwrap();
+    }
+    let config = prometheus.path().join("prometheus.yml");
+    let data = prometheus.path().join("data");
+    cluster.lab.spawn_on_hub(
+        "prometheus",
+        &[
+            &format!("--config.file={}", config.display()),
+            &format!("--storage.tsdb.path={}", data.display()),
+            &format!("--web.listen-address={}:9090", lab::HUB_IP),
+        ],
+        "prometheus.log",
+    );
+    let lab = &cluster.lab;
+    eventually(
+        Duration::from_secs(90),
+        "Prometheus sees 3 members up with a leader",
+        || {
+            let up = values(lab, r#"up{job="etcd-boot"}"#);
+            let leader = values(lab, r#"etcd_server_has_leader{job="etcd-boot"}"#);
+            (up == ["1", "1", "1"] && leader == ["1", "1", "1"]).then_some(())
+        },
+    );
+    let rules = std::fs::read_to_string(out.join("etcd-boot.rules.yml")).unwrap();
+    for metric in metrics_used(&rules) {
+        eventually(
+            Duration::from_secs(60),
+            &format!("the members export {metric}"),
+            || (!values(lab, &format!(r#"{metric}{{job="etcd-boot"}}"#)).is_empty()).then_some(()),
+        );
+    }
+    let groups = prometheus_api(lab, "rules");
+    let evaluated = groups["data"]["groups"][0]["rules"].as_array().unwrap();
+    assert_eq!(evaluated.len(), rules.matches("- alert:").count());
+    eventually(
+        Duration::from_secs(30),
+        "every rule evaluates without error",
+        || {
+            let groups = prometheus_api(lab, "rules");
+            let rules = groups["data"]["groups"][0]["rules"].as_array()?.clone();
+            rules.iter().all(|r| r["health"] == "ok").then_some(())
+        },
+    );
+    // A rule evaluated before the first scrapes can be pending for a moment; on a healthy
+    // cluster every alert clears and none comes back.
+    let mut seen = Vec::new();
+    let quiet = (0..60).any(|_| {
+        std::thread::sleep(Duration::from_millis(500));
+        seen = alerts(lab);
+        seen.is_empty()
+    });
+    assert!(quiet, "alerts on a healthy cluster: {seen:?}");
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        alerts(lab),
+        Vec::<String>::new(),
+        "an alert on a healthy cluster"
+    );
+
+    cluster.lab.stop("n3");
+    let lab = &cluster.lab;
+    eventually(
+        Duration::from_secs(60),
+        "the members-down alert is pending",
+        || {
+            let pending = values(
+                lab,
+                r#"ALERTS{alertname="EtcdMembersDown", alertstate="pending"}"#,
+            );
+            (pending == ["1"]).then_some(())
+        },
+    );
+    assert_eq!(values(lab, r#"up{job="etcd-boot", member="n3"}"#), ["0"]);
+    for node in ["n1", "n2"] {
+        assert_eq!(
+            healthy_members(lab, node),
+            2,
+            "{node} still reaches the other member"
+        );
+    }
+}
+
+/// How a TCP connection attempt ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Reach {
+    Open,
+    /// Refused at once: the firewall let it through to a port nothing listens on.
+    Refused,
+    /// No answer within 3 s: the firewall dropped it.
+    Dropped,
+}
+
+/// A bash script that connects to `ip:port` and exits 0 (open), 1 (refused) or 124 (no
+/// answer within 3 s).
+fn probe(ip: &str, port: u16) -> String {
+    format!("timeout 3 bash -c 'exec 3<>/dev/tcp/{ip}/{port}'")
+}
+
+fn connect(output: &std::process::Output) -> Reach {
+    match output.status.code() {
+        Some(0) => Reach::Open,
+        Some(124) => Reach::Dropped,
+        _ => Reach::Refused,
+    }
+}
+
+/// GET of Prometheus's HTTP API on the hub (`path` after `/api/v1/`), as JSON.
+fn prometheus_api(lab: &Lab, path: &str) -> serde_json::Value {
+    let script = format!(
+        "python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' 'http://{}:9090/api/v1/{path}'",
+        lab::HUB_IP
+    );
+    let output = lab.on_hub(&script);
+    serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+/// The values of an instant query's series, in the order Prometheus gives them.
+fn values(lab: &Lab, query: &str) -> Vec<String> {
+    let encoded: String = query
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let answer = prometheus_api(lab, &format!("query?query={encoded}"));
+    answer["data"]["result"]
+        .as_array()
+        .map(|series| {
+            series
+                .iter()
+                .map(|s| s["value"][1].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The alerts Prometheus holds, pending or firing, as `name state (labels)`.
+fn alerts(lab: &Lab) -> Vec<String> {
+    let answer = prometheus_api(lab, "alerts");
+    answer["data"]["alerts"]
+        .as_array()
+        .map(|alerts| {
+            alerts
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{} {} {}",
+                        a["labels"]["alertname"], a["state"], a["labels"]
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The etcd and gRPC metrics a rules file reads.
+fn metrics_used(rules: &str) -> std::collections::BTreeSet<String> {
+    rules
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("expr: "))
+        .flat_map(|expr| {
+            expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|word| word.starts_with("etcd_") || word.starts_with("grpc_server_"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// Scenario 5, `etcd.config: file`: etcd reads only /etc/etcd/etcd.conf.yml.
 fn config_file_shape_boots() {
     let text = spec(&["n1", "n2", "n3"], "", "")
@@ -925,11 +1182,12 @@ snippets:
 /// backup service's snapshot restores into a member that serves the data; n4 joins after
 /// the printed `member add`; n2 is replaced by n5 (removed, then n5 joins); renewed
 /// certificates for n1 are copied onto it and its member restarts under the roll lock onto
-/// them.
+/// them. The members are behind the firewall throughout: each joining member is let in on
+/// the running ones by the command `kindling join` prints.
 fn operations_on_booted_nodes() {
     let with_backup = format!(
         "{}backup: {{ schedule: hourly }}\n",
-        spec(&["n1", "n2", "n3"], "", "")
+        spec(&["n1", "n2", "n3"], "", FIREWALL_FOR_THE_HUB)
     );
     let mut cluster = boots_healthy(&with_backup);
 
@@ -967,7 +1225,7 @@ fn operations_on_booted_nodes() {
 
     // n4 joins the running cluster.
     let members = ["n1", "n2", "n3", "n4"];
-    let joined = spec(&members, "", "")
+    let joined = spec(&members, "", FIREWALL_FOR_THE_HUB)
         .replace(
             CLUSTER,
             "cluster: { name: boot, ignition: 3.3.0, state: existing }\n",
@@ -985,7 +1243,7 @@ fn operations_on_booted_nodes() {
     );
     cluster.lab.stop("n2");
     cluster.nodes.retain(|n| n != "n2");
-    let replaced = spec(&["n1", "n3", "n4", "n5"], "", "")
+    let replaced = spec(&["n1", "n3", "n4", "n5"], "", FIREWALL_FOR_THE_HUB)
         .replace(
             CLUSTER,
             "cluster: { name: boot, ignition: 3.3.0, state: existing }\n",
@@ -1023,8 +1281,19 @@ fn join(cluster: &mut Cluster, spec_text: &str, node: &str, on: &str) {
         String::from_utf8(output.stdout).unwrap()
     };
     kindling(&["pki", "init", "cluster.yaml"]);
-    let add = kindling(&["join", "cluster.yaml"]);
-    let add = add
+    let printed = kindling(&["join", "cluster.yaml"]);
+    // With a firewall, every running member lets the new one in first.
+    if let Some(firewall) = printed.lines().find_map(|l| l.strip_prefix("sudo ")) {
+        for member in &cluster.nodes {
+            cluster.lab.exec(member, firewall);
+            let rules = cluster.lab.exec(member, "cat /var/lib/iptables/rules-save");
+            assert!(
+                rules.contains(&format!("-s {}/32", node_ip(node))),
+                "{member}: {rules}"
+            );
+        }
+    }
+    let add = printed
         .lines()
         .find(|l| l.starts_with("etcdctl member add"))
         .expect("the member add line");

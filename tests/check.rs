@@ -792,3 +792,206 @@ fn every_profile_gets_the_same_cluster_lints() {
         assert_eq!(codes, first, "{profile} lints differently");
     }
 }
+
+/// Edits of golden/monitored's spec, the code they must bring and the line it must name.
+type SpecCase = (&'static [(&'static str, &'static str)], &'static str, u64);
+
+/// A copy of golden/monitored (Prometheus over the client port, a firewall) with `edits`.
+fn monitored_with(edits: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = scratch_copy("monitored");
+    for (old, new) in edits {
+        edit_spec(dir.path(), old, new);
+    }
+    dir
+}
+
+#[test]
+fn monitoring_and_firewall_mistakes_are_refused_at_their_lines() {
+    let cases: &[SpecCase] = &[
+        (
+            &[("client: prometheus", "client: prometeus")],
+            "monitoring.client",
+            19,
+        ),
+        (
+            &[("  client: prometheus\n", "")],
+            "monitoring.client-required",
+            19,
+        ),
+        (
+            &[("scrape_from: [10.0.9.5]", "scrape_from: [10.0.9.5/24]")],
+            "monitoring.cidr",
+            20,
+        ),
+        (
+            &[(
+                "  client: prometheus\n",
+                "  client: prometheus\n  scrape_interval: 5m\n",
+            )],
+            "monitoring.scrape-interval",
+            20,
+        ),
+        (
+            &[(
+                "  client: prometheus\n",
+                "  client: prometheus\n  scrape_interval: 30\n",
+            )],
+            "monitoring.scrape-interval",
+            20,
+        ),
+        (
+            &[(
+                "  client: prometheus\n",
+                "  client: prometheus\n  tls_dir: prometheus\n",
+            )],
+            "monitoring.tls-dir",
+            20,
+        ),
+        (
+            &[("db_size_percent: 75", "db_size_percent: 100")],
+            "monitoring.alert-threshold",
+            21,
+        ),
+        (
+            &[("db_size_percent: 75", "fsync_seconds: 8.192")],
+            "monitoring.alert-threshold",
+            21,
+        ),
+        (
+            &[("db_size_percent: 75", "peer_rtt_seconds: 0")],
+            "monitoring.alert-threshold",
+            21,
+        ),
+        (
+            &[("db_size_percent: 75", "leader_changes: 0")],
+            "monitoring.alert-threshold",
+            21,
+        ),
+        (
+            &[("db_size_percent: 75", "certificate_critical_days: 60")],
+            "monitoring.alert-threshold",
+            21,
+        ),
+        (&[("10.0.8.0/24", "10.0.8.1/24")], "firewall.cidr", 23),
+        (&[("10.0.8.0/24", "10.0.8.0/33")], "firewall.cidr", 23),
+        (&[("port: 9100", "port: 2379")], "firewall.port", 26),
+        (&[("port: 9100", "port: 22")], "firewall.port", 26),
+        (
+            &[("port: 9100,", "port: 9100, protocol: sctp,")],
+            "firewall.protocol",
+            26,
+        ),
+        (
+            &[("10.0.8.0/24, 10.0.9.5, ", "10.0.8.0/24, ")],
+            "firewall.scrape-dropped",
+            20,
+        ),
+    ];
+    for (edits, code, line) in cases {
+        let dir = monitored_with(edits);
+        let output = check(dir.path(), &[]);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{code}: {}",
+            common::text(&output)
+        );
+        let all = findings(&output);
+        let finding = find(&all, code);
+        assert_eq!(finding["severity"], "error", "{finding}");
+        assert_eq!(finding["line"], *line, "{code}: {finding}");
+    }
+    let typo = monitored_with(&[("client: prometheus", "client: prometeus")]);
+    let all = findings(&check(typo.path(), &[]));
+    let help = find(&all, "monitoring.client")["help"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(help.contains("\"prometheus\""), "{help}");
+}
+
+#[test]
+fn monitoring_and_firewall_warnings_name_their_lines_and_the_golden_case_has_none() {
+    let golden = check(monitored_with(&[]).path(), &[]);
+    assert_eq!(
+        warnings(&golden),
+        [("sysext.insecure-updates".to_string(), 9)]
+    );
+    let cases: &[SpecCase] = &[
+        (
+            &[("  scrape_from: [10.0.9.5]\n", "")],
+            "firewall.scrape-unknown",
+            19,
+        ),
+        (
+            &[("  ssh_cidrs:", "  metrics_cidrs: [10.0.9.5]\n  ssh_cidrs:")],
+            "firewall.metrics-unreachable",
+            24,
+        ),
+        (
+            &[(
+                "certificate_warning_days: 45",
+                "certificate_warning_days: 400",
+            )],
+            "monitoring.alert-threshold",
+            21,
+        ),
+    ];
+    for (edits, code, line) in cases {
+        let output = check(monitored_with(edits).path(), &[]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{code}: {}",
+            common::text(&output)
+        );
+        assert!(
+            warnings(&output).contains(&(code.to_string(), *line)),
+            "{code} at line {line}: {:?}",
+            warnings(&output)
+        );
+    }
+    // Metrics on the node's address are exposed without a firewall, not with one.
+    let listen = (
+        "  version: v3.5.21\n",
+        "  version: v3.5.21\n  metrics_listen: node\n",
+    );
+    let firewalled = check(monitored_with(&[listen]).path(), &[]);
+    assert!(
+        !warnings(&firewalled)
+            .iter()
+            .any(|(c, _)| c == "etcd.metrics-exposed")
+    );
+    let open = monitored_with(&[
+        listen,
+        (
+            "firewall:\n  client_cidrs: [10.0.8.0/24, 10.0.9.5, \"fd00:8::/64\"]\n  ssh_cidrs: [10.0.7.0/24]\n  allow:\n    - { port: 9100, cidrs: [10.0.9.5] }\n",
+            "",
+        ),
+    ]);
+    assert!(warnings(&check(open.path(), &[])).contains(&("etcd.metrics-exposed".to_string(), 8)));
+}
+
+#[test]
+fn with_a_firewall_join_first_lets_the_new_member_through_on_the_running_ones() {
+    let dir = monitored_with(&[
+        ("  name: k8s0\n", "  name: k8s0\n  state: existing\n"),
+        (
+            "mac: \"52:54:00:00:00:13\" }\n",
+            "mac: \"52:54:00:00:00:13\" }\n  - { name: etcd4, ip: 10.0.0.14, join: true }\n",
+        ),
+    ]);
+    let output = kindling()
+        .args(["join", "cluster.yaml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", common::text(&output));
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        "# on every running member, before etcd4 boots:\n\
+         sudo /opt/bin/kindling-firewall-member etcd4 10.0.0.14\n\
+         # then once, against the cluster:\n\
+         etcdctl member add etcd4 --peer-urls=https://10.0.0.14:2380\n"
+    );
+}

@@ -498,3 +498,59 @@ fn terraform_errors_are_one_line_on_stderr_with_nothing_on_stdout() {
         "terraform writes no files"
     );
 }
+
+/// Prometheus's files reach a user through every path the configs do: Matchbox's assets
+/// (0644: they hold no secret) and the Terraform result, byte for byte as `render` writes
+/// them.
+#[test]
+fn monitoring_files_are_delivered_by_matchbox_and_terraform() {
+    let expected = golden("monitored").join("expected/monitoring");
+    let scrape = std::fs::read(expected.join("prometheus.yml")).unwrap();
+    let rules = std::fs::read(expected.join("etcd-k8s0.rules.yml")).unwrap();
+
+    let data = populated_data_dir();
+    let out = data.path().join("matchbox");
+    let case = scratch_copy("monitored");
+    let spec = case.path().join("cluster.yaml");
+    std::fs::write(
+        &spec,
+        std::fs::read_to_string(&spec).unwrap().replace(
+            "network: { subnet: 10.0.0.0/24 }",
+            "network: { subnet: 10.0.0.0/24 }\nmatchbox: { url: http://matchbox.example.com:8080, version: 4230.2.3, install_disk: /dev/sda }",
+        ),
+    )
+    .unwrap();
+    let output = matchbox(&spec, &out, &[]);
+    assert!(output.status.success(), "{}", common::text(&output));
+    let published = out.join("assets/monitoring/k8s0");
+    assert_eq!(
+        std::fs::read(published.join("prometheus.yml")).unwrap(),
+        scrape
+    );
+    assert_eq!(
+        std::fs::read(published.join("etcd-k8s0.rules.yml")).unwrap(),
+        rules
+    );
+    assert_eq!(mode(&published.join("prometheus.yml")), 0o644);
+
+    let answer = terraform("{\"spec\": \"cluster.yaml\"}", &golden("monitored"));
+    assert!(answer.status.success(), "{}", common::text(&answer));
+    let result: serde_json::Map<String, Value> = serde_json::from_slice(&answer.stdout).unwrap();
+    assert_eq!(
+        result["monitoring_prometheus_yml"]
+            .as_str()
+            .unwrap()
+            .as_bytes(),
+        scrape
+    );
+    assert_eq!(
+        result["monitoring_rules_yml"].as_str().unwrap().as_bytes(),
+        rules
+    );
+    let plain = terraform("{\"spec\": \"cluster.yaml\"}", &golden("three-node"));
+    let result: serde_json::Map<String, Value> = serde_json::from_slice(&plain.stdout).unwrap();
+    assert!(
+        !result.contains_key("monitoring_rules_yml"),
+        "only with monitoring:"
+    );
+}

@@ -9,7 +9,7 @@ use std::path::Path;
 use common::{golden, kindling, repo, snapshot};
 use kindling::Options;
 
-const CASES: [&str; 8] = [
+const CASES: [&str; 9] = [
     "single-node",
     "three-node",
     "five-node-fqdn",
@@ -18,6 +18,7 @@ const CASES: [&str; 8] = [
     "container",
     "kubeadm",
     "snippets",
+    "monitored",
 ];
 
 fn render_case(case: &str, out: &Path) {
@@ -43,7 +44,9 @@ fn every_case_matches_its_expected_files() {
             let _ = std::fs::remove_dir_all(&expected_dir);
             std::fs::create_dir_all(&expected_dir).unwrap();
             for (name, bytes) in &rendered {
-                std::fs::write(expected_dir.join(name), bytes).unwrap();
+                let path = expected_dir.join(name);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, bytes).unwrap();
             }
             continue;
         }
@@ -109,7 +112,7 @@ fn two_runs_are_byte_identical_compact_and_pretty() {
 fn first_node(case: &str) -> &'static str {
     match case {
         "single-node" => "etcd0",
-        "three-node" | "snippets" | "container" | "kubeadm" => "etcd1",
+        "three-node" | "snippets" | "container" | "kubeadm" | "monitored" => "etcd1",
         "five-node-fqdn" => "eu1-a",
         _ => "m1",
     }
@@ -121,7 +124,11 @@ fn first_node(case: &str) -> &'static str {
 #[test]
 fn expected_files_validate() {
     for case in CASES {
-        for (name, bytes) in snapshot(&golden(case).join("expected")) {
+        // Prometheus's files beside the configs are tests/monitoring.rs's.
+        let configs = snapshot(&golden(case).join("expected"))
+            .into_iter()
+            .filter(|(name, _)| name.extension().is_some_and(|e| e == "ign"));
+        for (name, bytes) in configs {
             let config: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
             let version = kindling::ignition::SpecVersion::parse(
                 config["ignition"]["version"].as_str().unwrap(),

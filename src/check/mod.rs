@@ -181,7 +181,12 @@ fn check_quota(cluster: &Cluster, report: &mut Report) {
     }
 }
 
+/// A firewall (`firewall:`) limits the metrics port to its `metrics_cidrs`: then they are not
+/// exposed.
 fn check_metrics_exposure(cluster: &Cluster, report: &mut Report) {
+    if cluster.firewall.is_some() {
+        return;
+    }
     let exposed = match cluster.etcd.metrics_listen {
         MetricsListen::Localhost => false,
         MetricsListen::NodeIp => cluster.nodes.iter().any(|n| !n.ip.is_loopback()),
@@ -195,7 +200,7 @@ fn check_metrics_exposure(cluster: &Cluster, report: &mut Report) {
             .unwrap_or_else(|| cluster.etcd.version_span.clone());
         report.push(
             Diagnostic::warning("etcd.metrics-exposed", "the metrics and health endpoint listens on a network address over plain HTTP", Location::Source(span))
-                .with_help("anyone who reaches it can read metrics: keep metrics_listen: localhost, or firewall the port"),
+                .with_help("anyone who reaches it can read metrics: keep metrics_listen: localhost, or add a `firewall:` section (its metrics_cidrs say who may read them)"),
         );
     }
 }

@@ -96,6 +96,7 @@ pub fn write(
     })?;
     let mut files = node_files(cluster, settings, compiled, options.key_mode)?;
     files.extend(extension_files(cluster, compiled, options)?);
+    files.extend(monitoring_files(cluster, compiled));
     replace_tree(&options.dir, &cluster.name, files, options.images.is_some())
 }
 
@@ -313,6 +314,22 @@ fn installer_config(
     let mut bytes = serde_json::to_vec(&value).map_err(|e| internal(&e.to_string()))?;
     bytes.push(b'\n');
     Ok(bytes)
+}
+
+/// `assets/monitoring/<cluster>/`: Prometheus's scrape configuration and alert rules, which
+/// hold no secret, for a Prometheus host to fetch from Matchbox.
+fn monitoring_files(cluster: &Cluster, compiled: &Compiled) -> Vec<TreeFile> {
+    compiled
+        .monitoring
+        .iter()
+        .map(|file| TreeFile {
+            path: format!("assets/monitoring/{}/{}", cluster.name, file.name),
+            contents: Contents::Bytes(file.text.clone().into_bytes()),
+            mode: 0o644,
+            owned: true,
+            origin: "the cluster's monitoring".to_string(),
+        })
+        .collect()
 }
 
 /// `assets/extensions/`: the transfer config the cluster's nodes use (`etcd-<cluster>.conf`),

@@ -4,8 +4,9 @@
 //!
 //! Query keys: `spec` (path, required), `node` (one node), `pretty` ("true"/"false"),
 //! `ignition` ("3.4.0"/"3.3.0"), `profiles` (a directory of profiles, as `--profiles`). Result: `<node>` → Ignition JSON and `<node>_sha256` → its
-//! SHA-256 for every node, or `rendered` and `sha256` with `node`. Node names are DNS
-//! labels, so `<node>_sha256` can never collide with another node's key.
+//! SHA-256 for every node, or `rendered` and `sha256` with `node`; with `monitoring:`,
+//! `monitoring_prometheus_yml` and `monitoring_rules_yml` too. Node names are DNS labels, so
+//! no key with an underscore can collide with a node's.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -57,6 +58,14 @@ pub fn answer(stdin: &str) -> Result<String, Report> {
             result.insert(node.name, Value::String(node.json));
             result.insert(hash_key, Value::String(sha256));
         }
+    }
+    for file in &compiled.monitoring {
+        let key = if file.name == crate::monitoring::SCRAPE_CONFIG {
+            "monitoring_prometheus_yml"
+        } else {
+            "monitoring_rules_yml"
+        };
+        result.insert(key.into(), Value::String(file.text.clone()));
     }
     Ok(format!("{}\n", Value::Object(result)))
 }

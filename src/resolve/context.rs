@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::config_file::{Section, yaml_quoted};
 use super::material::{KeyedCert, Material, NodeTls};
-use super::{Cluster, LOCALHOST, Node, listen_sockets, url_host};
+use super::{Cluster, LOCALHOST, Node, firewall, listen_sockets, url_host};
 use crate::secret::Secret;
 
 /// Where things live on the node. One place, so the env file, the etcdctl profile and
@@ -83,6 +83,8 @@ pub const LAYOUTS: [(&str, &Layout); 2] = [("etcd", &ETCD_LAYOUT), ("kubeadm", &
 /// Where kindling's scripts live on the node: /opt/bin is on Flatcar's PATH, /usr is read-only.
 const ROLL_SCRIPT: &str = "/opt/bin/kindling-etcd-roll";
 const BACKUP_SCRIPT: &str = "/opt/bin/kindling-etcd-backup";
+/// The script `kindling join` names: it lets a new member through a running firewall.
+pub const FIREWALL_MEMBER_SCRIPT: &str = "/opt/bin/kindling-firewall-member";
 
 /// One `NAME=value` line of an env file.
 #[derive(Debug, Serialize)]
@@ -109,6 +111,7 @@ pub struct NodeContext {
     pub network: NetworkValues,
     pub roll: RollValues,
     pub backup: BackupValues,
+    pub firewall: FirewallValues,
     pub container: ContainerValues,
     pub kubelet: KubeletValues,
     pub pod: PodValues,
@@ -192,6 +195,20 @@ pub struct BackupValues {
     pub schedule: String,
     pub keep: u32,
     pub verify: bool,
+}
+
+/// `firewall:` of the spec: the rule lines of each address family, in iptables-restore's
+/// format, and where Flatcar's restore units read them.
+#[derive(Debug, Serialize)]
+pub struct FirewallValues {
+    pub enabled: bool,
+    pub ipv4_file: &'static str,
+    pub ipv6_file: &'static str,
+    pub members_chain: &'static str,
+    /// Adds a member that joins later to the running rules and to the files.
+    pub member_script: &'static str,
+    pub ipv4_lines: String,
+    pub ipv6_lines: String,
 }
 
 /// The node's networkd file (with static addressing) and `/etc/hosts` (when asked for).
@@ -353,6 +370,7 @@ impl<'a> NodeContexts<'a> {
             network: network_values(cluster, node),
             roll: roll_values(cluster, node, &self.endpoints),
             backup: backup_values(cluster),
+            firewall: firewall_values(cluster),
             container: container_values(cluster),
             ssh_authorized_keys: node.ssh_authorized_keys.clone(),
         }
@@ -628,6 +646,26 @@ fn backup_values(cluster: &Cluster) -> BackupValues {
         schedule: backup.map_or_else(String::new, |b| b.schedule.clone()),
         keep: backup.map_or(0, |b| b.keep),
         verify: backup.is_some_and(|b| b.verify),
+    }
+}
+
+fn firewall_values(cluster: &Cluster) -> FirewallValues {
+    let lines = |ipv6| {
+        cluster
+            .firewall
+            .as_ref()
+            .map_or_else(String::new, |firewall| {
+                firewall::rule_lines(firewall, &cluster.etcd, &cluster.nodes, ipv6).join("\n")
+            })
+    };
+    FirewallValues {
+        enabled: cluster.firewall.is_some(),
+        ipv4_file: firewall::IPV4_RULES,
+        ipv6_file: firewall::IPV6_RULES,
+        members_chain: firewall::MEMBERS_CHAIN,
+        member_script: FIREWALL_MEMBER_SCRIPT,
+        ipv4_lines: lines(false),
+        ipv6_lines: lines(true),
     }
 }
 

@@ -11,9 +11,11 @@ pub mod container;
 pub mod context;
 pub mod etcd;
 mod etcd_settings;
+pub mod firewall;
 pub mod kubelet;
 mod matchbox;
 pub mod material;
+pub mod monitoring;
 pub mod network;
 mod nodes;
 pub mod operations;
@@ -60,7 +62,13 @@ pub struct Cluster {
     pub container: Option<container::ContainerSettings>,
     /// The kubelet of the static-pod profile (`kubelet:`).
     pub kubelet: Option<kubelet::KubeletSettings>,
+    /// Prometheus's scrape configuration and alerts (`monitoring:`).
+    pub monitoring: Option<monitoring::MonitoringSettings>,
+    /// Every member's host firewall (`firewall:`).
+    pub firewall: Option<firewall::FirewallSettings>,
     pub nodes: Vec<Node>,
+    /// What resolving found worth a warning: the commands that go on report it.
+    pub warnings: Report,
 }
 
 /// How `kindling matchbox` boots the nodes (absent when the spec has no `matchbox:`).
@@ -381,6 +389,15 @@ pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
     let sysext = sysext::resolve_sysext(&mut r, &etcd, profile_name.as_deref());
     let kubelet = kubelet::resolve_kubelet(&mut r, profile_name.as_deref());
     let tls = tls::resolve_tls(&mut r);
+    let monitoring =
+        monitoring::resolve_monitoring(&mut r, &etcd, &tls.clients, &spec.cluster.name.value);
+    let firewall = firewall::resolve_firewall(&mut r, &etcd);
+    if let Some(settings) = &monitoring {
+        monitoring::check_certificate_window(&mut r, settings, tls.leaf_days);
+    }
+    if let (Some(firewall), Some(monitoring)) = (&firewall, &monitoring) {
+        firewall::check_scrapes(&mut r, firewall, monitoring, &nodes);
+    }
     let ssh_authorized_keys = nodes::resolve_ssh_keys(&mut r, &spec.ssh_authorized_keys);
     let matchbox = matchbox::resolve_matchbox(&mut r);
     let defaults = overrides::Defaults {
@@ -406,8 +423,18 @@ pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
         updates,
         container,
         kubelet,
+        monitoring,
+        firewall,
         nodes,
+        warnings: Report::default(),
     };
     // A cluster setting every node inherits is checked once per node: say it once.
-    r.report.without_repeats().into_result(cluster)
+    let report = r.report.without_repeats();
+    if report.has_errors() {
+        return Err(report);
+    }
+    Ok(Cluster {
+        warnings: report,
+        ..cluster
+    })
 }

@@ -39,6 +39,9 @@ pub struct ClientCert {
 #[derive(Debug, Clone)]
 pub struct JoinStep {
     pub node: String,
+    /// With `firewall:`, run on every running member first: lets the new member in.
+    pub firewall: Option<String>,
+    /// The `etcdctl member add`, run once against the cluster.
     pub command: String,
 }
 
@@ -261,6 +264,14 @@ pub fn join_steps(cluster: &Cluster) -> Vec<JoinStep> {
         .filter(|n| n.join)
         .map(|node| JoinStep {
             node: node.name.clone(),
+            firewall: cluster.firewall.as_ref().map(|_| {
+                format!(
+                    "sudo {} {} {}",
+                    super::context::FIREWALL_MEMBER_SCRIPT,
+                    node.name,
+                    node.ip
+                )
+            }),
             command: format!(
                 "etcdctl member add {} --peer-urls=https://{}:{}",
                 node.name,

@@ -77,6 +77,32 @@ pub fn ip(value: &str) -> Result<IpAddr, Invalid> {
     })
 }
 
+/// A network in CIDR form, as a firewall rule takes it: host bits set are refused, since
+/// `10.0.0.5/24` most likely meant one address or the whole `10.0.0.0/24`.
+pub fn cidr(value: &str) -> Result<ipnet::IpNet, Invalid> {
+    let parsed = value
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| value.parse::<IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            invalid(
+                format!("{value:?} is not a network"),
+                "write an address or a network in CIDR form: 10.0.9.5, 10.0.9.0/24, fd00::/64",
+            )
+        })?;
+    if parsed.trunc() != parsed {
+        return Err(invalid(
+            format!("{value:?} has host bits set"),
+            format!(
+                "write {} for the whole network, or {}/{} for one address",
+                parsed.trunc(),
+                parsed.addr(),
+                parsed.max_prefix_len()
+            ),
+        ));
+    }
+    Ok(parsed)
+}
+
 /// A member's own address: an IP a peer can dial, so not `0.0.0.0`/`::` (a listen-anywhere
 /// address), multicast or the IPv4 broadcast address.
 pub fn node_ip(value: &str) -> Result<IpAddr, Invalid> {

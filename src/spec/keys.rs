@@ -254,6 +254,44 @@ const SPEC: Shape = Shape::Map(&[
             ),
         ]),
     ),
+    key(
+        "monitoring",
+        Shape::Map(&[
+            leaf("client"),
+            leaf("tls_dir"),
+            leaf("scrape_from"),
+            leaf("scrape_interval"),
+            key(
+                "alerts",
+                Shape::Map(&[
+                    leaf("leader_changes"),
+                    leaf("fsync_seconds"),
+                    leaf("commit_seconds"),
+                    leaf("peer_rtt_seconds"),
+                    leaf("grpc_failure_percent"),
+                    leaf("db_size_percent"),
+                    leaf("certificate_warning_days"),
+                    leaf("certificate_critical_days"),
+                ]),
+            ),
+        ]),
+    ),
+    key(
+        "firewall",
+        Shape::Map(&[
+            leaf("client_cidrs"),
+            leaf("metrics_cidrs"),
+            leaf("ssh_cidrs"),
+            key(
+                "allow",
+                Shape::List(&Shape::Map(&[
+                    leaf("port"),
+                    leaf("protocol"),
+                    leaf("cidrs"),
+                ])),
+            ),
+        ]),
+    ),
     key("nodes", Shape::List(&NODE)),
 ]);
 

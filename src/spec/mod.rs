@@ -75,6 +75,10 @@ pub struct Spec {
     pub container: Option<Spanned<ContainerSection>>,
     /// The kubelet of the static-pod profile, from its own sysext image.
     pub kubelet: Option<Spanned<KubeletSection>>,
+    /// Prometheus's scrape configuration and alert rules for the cluster (opt-in).
+    pub monitoring: Option<Spanned<MonitoringSection>>,
+    /// A host firewall on every member (opt-in).
+    pub firewall: Option<Spanned<FirewallSection>>,
     pub nodes: Spanned<Vec<NodeSpec>>,
 }
 
@@ -105,6 +109,58 @@ pub struct BackupSection {
     pub schedule: Option<Spanned<String>>,
     pub keep: Option<Spanned<u32>>,
     pub verify: Option<Spanned<bool>>,
+}
+
+/// How Prometheus scrapes the members, and when its alerts fire.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitoringSection {
+    /// A `tls.clients` name: Prometheus scrapes the client port over TLS with it.
+    pub client: Option<Spanned<String>>,
+    /// Where the CA and the client pair are on the Prometheus host.
+    pub tls_dir: Option<Spanned<String>>,
+    /// The addresses Prometheus scrapes from (CIDRs).
+    #[serde(default)]
+    pub scrape_from: Vec<Spanned<String>>,
+    pub scrape_interval: Option<Spanned<String>>,
+    pub alerts: Option<AlertsSection>,
+}
+
+/// The alert thresholds a cluster may tune.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsSection {
+    pub leader_changes: Option<Spanned<u32>>,
+    pub fsync_seconds: Option<Spanned<f64>>,
+    pub commit_seconds: Option<Spanned<f64>>,
+    pub peer_rtt_seconds: Option<Spanned<f64>>,
+    pub grpc_failure_percent: Option<Spanned<f64>>,
+    pub db_size_percent: Option<Spanned<f64>>,
+    pub certificate_warning_days: Option<Spanned<u32>>,
+    pub certificate_critical_days: Option<Spanned<u32>>,
+}
+
+/// Who may reach a member: the peer port is the members' alone; these open the rest.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirewallSection {
+    #[serde(default)]
+    pub client_cidrs: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub metrics_cidrs: Vec<Spanned<String>>,
+    /// None keeps SSH open to everyone; an empty list closes it.
+    pub ssh_cidrs: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub allow: Vec<Spanned<FirewallAllow>>,
+}
+
+/// One more port the firewall opens (node_exporter, a kubelet).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirewallAllow {
+    pub port: Spanned<u16>,
+    pub protocol: Option<Spanned<String>>,
+    pub cidrs: Vec<Spanned<String>>,
 }
 
 /// The cluster-wide roll lock that lets one member at a time restart or reboot.

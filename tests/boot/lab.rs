@@ -39,6 +39,7 @@ pub fn missing_prerequisites() -> Vec<String> {
         "dpkg-deb",
         "useradd",
         "etcdctl",
+        "prometheus",
     ] {
         if !super::common::on_path(program) {
             missing.push(format!("{program} is not installed"));
@@ -214,6 +215,10 @@ pub struct Lab {
     tag: String,
     hub: String,
     server: Option<Child>,
+    /// Programs started on the hub (a Prometheus), stopped with the lab.
+    hub_programs: Vec<Child>,
+    /// Namespaces on the bridge that are not nodes (a machine outside the cluster).
+    bystanders: Vec<String>,
     nodes: Vec<Node>,
 }
 
@@ -237,6 +242,8 @@ impl Lab {
             tag,
             hub,
             server: None,
+            hub_programs: Vec::new(),
+            bystanders: Vec::new(),
             nodes: Vec::new(),
         };
         // A namespace left by a killed earlier run of this PID is removed first.
@@ -522,6 +529,64 @@ impl Lab {
         Watcher { stop, thread }
     }
 
+    /// Starts `program` with `args` on the hub in the background, its output in `log` under
+    /// the lab directory; it is stopped with the lab.
+    pub fn spawn_on_hub(&mut self, program: &str, args: &[&str], log: &str) {
+        let log = std::fs::File::create(self.dir.path().join(log)).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.hub, program])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("the program starts on the hub");
+        self.hub_programs.push(child);
+    }
+
+    /// A machine on the bridge at `ip` that is no node: a namespace with one link, nothing
+    /// running in it.
+    pub fn add_bystander(&mut self, name: &str, ip: &str) {
+        let netns = format!("{}-{name}", self.tag);
+        let veth = format!("{}b{}", self.tag, self.bystanders.len());
+        let _ = Command::new("ip").args(["netns", "del", &netns]).output();
+        run("ip", &["netns", "add", &netns]);
+        run(
+            "ip",
+            &[
+                "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &netns,
+            ],
+        );
+        run("ip", &["link", "set", &veth, "netns", &self.hub]);
+        self.in_hub(&["ip", "link", "set", &veth, "master", "br0", "up"]);
+        for command in [
+            vec!["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"],
+            vec!["ip", "link", "set", "eth0", "up"],
+            vec!["ip", "link", "set", "lo", "up"],
+        ] {
+            let mut args = vec!["netns", "exec", &netns];
+            args.extend(command);
+            run("ip", &args);
+        }
+        self.bystanders.push(netns);
+    }
+
+    /// Runs `script` in the bystander `name`'s namespace.
+    pub fn on_bystander(&self, name: &str, script: &str) -> Output {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &format!("{}-{name}", self.tag),
+                "bash",
+                "-c",
+                script,
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .expect("ip netns exec runs")
+    }
+
     /// How many times the node rebooted.
     pub fn reboots(&self, name: &str) -> usize {
         std::fs::read_to_string(self.node(name).dir.join("reboots"))
@@ -570,6 +635,13 @@ impl Drop for Lab {
         if let Some(mut server) = self.server.take() {
             let _ = server.kill();
             let _ = server.wait();
+        }
+        for mut program in self.hub_programs.drain(..) {
+            let _ = program.kill();
+            let _ = program.wait();
+        }
+        for netns in &self.bystanders {
+            let _ = Command::new("ip").args(["netns", "del", netns]).output();
         }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.hub])

@@ -24,7 +24,7 @@ mkdir -p "$work"
 root="$work/root"
 
 debootstrap --variant=minbase \
-  --include=systemd,systemd-sysv,dbus,systemd-container,iproute2 \
+  --include=systemd,systemd-sysv,dbus,systemd-container,iproute2,iptables \
   trixie "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
   { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
 
@@ -62,6 +62,36 @@ echo uninitialized >"$root/etc/machine-id"
 ln -sf /etc/machine-id "$root/var/lib/dbus/machine-id"
 # It would prompt on a console the container does not have.
 ln -sf /dev/null "$root/etc/systemd/system/systemd-firstboot.service"
+
+# Flatcar ships iptables (the nf_tables backend) with Gentoo's restore units, which Gentoo
+# dropped and Flatcar keeps (coreos-overlay's net-firewall/iptables ebuild): they load
+# /var/lib/iptables/rules-save and /var/lib/ip6tables/rules-save early at boot, and a config
+# enables them. Debian's iptables has no such units: these are modeled on Gentoo's.
+for family in iptables ip6tables; do
+  cat >"$root/usr/lib/systemd/system/$family-restore.service" <<UNIT
+[Unit]
+Description=Restore $family firewall rules
+# if both are queued for some reason, don't store before restoring :)
+Before=$family-store.service
+# sounds reasonable to have firewall up before any of the services go up
+Before=network-pre.target
+Wants=network-pre.target
+Conflicts=shutdown.target
+
+[Service]
+Type=oneshot
+ExecStart=/sbin/$family-restore /var/lib/$family/rules-save
+
+[Install]
+WantedBy=basic.target
+UNIT
+  mkdir -p "$root/var/lib/$family"
+done
+# Off unless a config enables them, as on Flatcar (Debian's presets would enable them at first
+# boot). The name sorts after Ignition's 20-ignition.preset, whose `enable` then wins.
+mkdir -p "$root/usr/lib/systemd/system-preset"
+printf 'disable iptables-restore.service\ndisable ip6tables-restore.service\n' \
+  >"$root/usr/lib/systemd/system-preset/90-kindling-boot-test-firewall.preset"
 
 # Flatcar merges sysexts at boot; Debian does not enable the service.
 mkdir -p "$root/etc/systemd/system-preset"

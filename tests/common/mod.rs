@@ -242,16 +242,12 @@ pub fn render_spec_and_materialize(spec: &Path, dir: &Path) -> Vec<String> {
         .arg(&ign)
         .assert()
         .success();
+    // Beside the configs, `monitoring/` holds Prometheus's files.
     let mut nodes: Vec<String> = std::fs::read_dir(&ign)
         .unwrap()
-        .map(|e| {
-            e.unwrap()
-                .path()
-                .file_stem()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        })
+        .map(|e| e.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "ign"))
+        .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
     nodes.sort();
     for node in &nodes {
