@@ -71,6 +71,8 @@ enum Command {
     Profile(ProfileCommand),
     /// Print the `etcdctl member add` to run on the cluster before the `join: true` node boots
     Join(JoinArgs),
+    /// Render configs that rebuild the whole cluster from one snapshot (disaster recovery)
+    Restore(RestoreArgs),
     /// Print the kubeadm ClusterConfiguration `etcd.external` block that points a control plane at the cluster
     Kubeadm(KubeadmArgs),
     /// Build the etcd systemd-sysext image the configs reference
@@ -246,6 +248,24 @@ struct RenderArgs {
     ignition: Option<String>,
 }
 
+#[derive(Debug, Args)]
+struct RestoreArgs {
+    /// The cluster spec (YAML)
+    spec: PathBuf,
+    /// The snapshot to restore (`etcdctl snapshot save`, or a kindling backup)
+    #[arg(long, value_name = "FILE")]
+    snapshot: PathBuf,
+    /// Where the nodes fetch that same file at first boot (http or https)
+    #[arg(long, value_name = "URL")]
+    snapshot_url: String,
+    /// Output directory for the configs
+    #[arg(short, long)]
+    output: PathBuf,
+    /// A directory of profiles, searched before the built-in ones
+    #[arg(long)]
+    profiles: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 enum PkiCommand {
     /// Create the CA and every missing certificate and key in the spec's TLS directory
@@ -319,6 +339,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Show(args) => show(&args),
         Command::Profile(ProfileCommand::Export(args)) => export_profile(&args),
         Command::Join(args) => join(&args),
+        Command::Restore(args) => restore(&args, sink),
         Command::Kubeadm(args) => kubeadm(&args),
         Command::Sysext(SysextCommand::Build(args)) => sysext_build(args),
     };
@@ -400,6 +421,38 @@ fn print_join_steps(cluster: &resolve::Cluster) {
             step.node, step.command
         );
     }
+}
+
+fn restore(args: &RestoreArgs, sink: Sink) -> Result<i32, Report> {
+    let options = Options {
+        profiles_dir: args.profiles.clone(),
+        restore: Some(resolve::restore::RestoreRequest {
+            snapshot: args.snapshot.clone(),
+            url: args.snapshot_url.clone(),
+        }),
+        ..Options::default()
+    };
+    let mut compiled = compile(&args.spec, &options)?;
+    let warnings = std::mem::take(&mut compiled.warnings);
+    let token = compiled
+        .cluster
+        .restore
+        .as_ref()
+        .map(|r| r.token.clone())
+        .unwrap_or_default();
+    let result = write_configs(
+        &args.output,
+        compiled.nodes,
+        &compiled.monitoring,
+        sink.format,
+    );
+    finish(warnings, result, sink)?;
+    if sink.format == Format::Human {
+        eprintln!(
+            "every member restores the snapshot before its first start, as cluster token {token}: boot them all from these configs, on empty disks (docs/operations.md, \"Disaster recovery\")"
+        );
+    }
+    Ok(0)
 }
 
 fn join(args: &JoinArgs) -> Result<i32, Report> {

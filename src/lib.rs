@@ -52,6 +52,8 @@ pub struct Options {
     /// `check`, which reports findings only: printing a config never finds anything, and a
     /// 1000-node cluster's printed configs are 75 MB made, kept until the end, and dropped.
     pub findings_only: bool,
+    /// `kindling restore`: configs that rebuild the cluster from this snapshot.
+    pub restore: Option<resolve::restore::RestoreRequest>,
 }
 
 /// How each node's validated config is printed, if at all.
@@ -100,6 +102,9 @@ pub fn compile(spec_path: &Path, options: &Options) -> Result<Compiled, Report> 
     let mut cluster = resolve::resolve(&document)?;
     if let Some(version) = options.ignition {
         cluster.ignition = version;
+    }
+    if let Some(request) = &options.restore {
+        resolve::restore::apply(&mut cluster, request)?;
     }
     select_node(&cluster, options.only_node.as_deref())?;
     // A file that cannot be read does not stop the checks that do not need it.

@@ -33,7 +33,7 @@ fn main() {
     arguments.test_threads = Some(1);
     let missing = lab::missing_prerequisites();
     let needs = "root and Debian's ignition, debootstrap, systemd-container, iproute2, squashfs-tools, etcd-client and prometheus; run `bash .ci/run`";
-    let tests: [(&'static str, fn()); 10] = [
+    let tests: [(&'static str, fn()); 11] = [
         (
             "ignition_and_materialize_write_the_same_tree_for_every_golden_shape",
             goldens_write_the_same_tree,
@@ -65,6 +65,10 @@ fn main() {
         (
             "prometheus_scrapes_the_members_through_their_firewall_and_sees_one_go_down",
             monitoring_and_firewall,
+        ),
+        (
+            "a_destroyed_cluster_is_restored_from_its_backup_on_new_machines",
+            restore_on_booted_nodes,
         ),
         (
             "sysupdate_restarts_members_onto_a_new_image_one_at_a_time",
@@ -972,6 +976,97 @@ monitoring: {{ client: prometheus, tls_dir: {}, scrape_from: [10.77.0.1], scrape
             "{node} still reaches the other member"
         );
     }
+}
+
+/// Scenario 9, disaster recovery on booted nodes: n1's backup service takes a snapshot of a
+/// running cluster, then every machine is destroyed with its lab. In a new lab (new machines,
+/// empty disks) the snapshot is published beside the image, `kindling restore` renders the
+/// configs from the same spec and PKI, Ignition fetches the snapshot and checks its hash,
+/// every member restores it before its etcd first starts, and the cluster forms under the new
+/// token, serving the key written before the snapshot and not the one written after.
+fn restore_on_booted_nodes() {
+    let text = format!(
+        "{}backup: {{ schedule: hourly }}\n",
+        spec(&["n1", "n2", "n3"], "", "")
+    );
+    let saved = tempfile::tempdir().unwrap();
+    {
+        let lost = boots_healthy(&text);
+        lost.lab.exec(
+            "n1",
+            "etcdctl put kindling/disaster survived && systemctl start etcd-backup.service",
+        );
+        lost.lab
+            .exec("n1", "etcdctl put kindling/after-the-backup lost");
+        let name = lost.lab.exec("n1", "ls /var/lib/etcd-backup");
+        let backup = lost
+            .lab
+            .node("n1")
+            .root
+            .join("var/lib/etcd-backup")
+            .join(name.trim());
+        std::fs::copy(backup, saved.path().join("snap.db")).unwrap();
+        common::copy_tree(
+            &lost.spec_dir.join("pki"),
+            &saved.path().join("pki"),
+            &|_| false,
+        );
+    }
+
+    let mut lab = Lab::new();
+    publish_image(&lab, ETCD);
+    let spec_dir = lab.dir.path().join("spec");
+    std::fs::create_dir(&spec_dir).unwrap();
+    lab::write(&spec_dir.join("cluster.yaml"), &text);
+    common::copy_tree(&saved.path().join("pki"), &spec_dir.join("pki"), &|_| false);
+    std::fs::create_dir(lab.serve_dir().join("restore")).unwrap();
+    std::fs::copy(
+        saved.path().join("snap.db"),
+        lab.serve_dir().join("restore/snap.db"),
+    )
+    .unwrap();
+    let url = format!("http://{}:{}/restore/snap.db", lab::HUB_IP, lab::HTTP_PORT);
+    let snapshot = saved.path().join("snap.db");
+    let restored = common::kindling()
+        .current_dir(&spec_dir)
+        .args(["restore", "cluster.yaml", "--snapshot"])
+        .arg(&snapshot)
+        .args(["--snapshot-url", &url, "-o", "out"])
+        .output()
+        .unwrap();
+    assert!(restored.status.success(), "{}", common::text(&restored));
+    let nodes: Vec<String> = ["n1", "n2", "n3"].map(String::from).to_vec();
+    for node in &nodes {
+        lab.add_node(node, Some(&node_ip(node)), None);
+        lab.ignite(node, &spec_dir.join(format!("out/{node}.ign")));
+    }
+    let mut cluster = Cluster {
+        lab,
+        spec_dir,
+        nodes,
+    };
+    cluster.boot_all();
+    let lab = &cluster.lab;
+    for node in &cluster.nodes {
+        eventually(
+            Duration::from_secs(60),
+            &format!("{node} sees 3 healthy members"),
+            || (healthy_members(lab, node) == 3).then_some(()),
+        );
+        assert_eq!(
+            property(lab, node, "etcd-restore.service", "Result"),
+            "success"
+        );
+        let token = lab.exec(node, "grep ETCD_INITIAL_CLUSTER_TOKEN= /etc/etcd/etcd.env");
+        assert!(token.contains("boot-restored-"), "{node}: {token}");
+    }
+    let read = lab.exec("n3", "etcdctl get --print-value-only kindling/disaster");
+    assert_eq!(read.trim(), "survived");
+    let after = lab.exec(
+        "n2",
+        "etcdctl get --print-value-only kindling/after-the-backup",
+    );
+    assert_eq!(after.trim(), "", "written after the snapshot: not restored");
 }
 
 /// How a TCP connection attempt ended.

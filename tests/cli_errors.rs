@@ -200,6 +200,30 @@ const CASES: &[Case] = &[
         line: Some(19),
     },
     Case {
+        name: "defrag schedule systemd cannot read",
+        edits: &[(
+            "nodes:\n",
+            "defrag: { schedule: \"every sunday\" }\nnodes:\n",
+        )],
+        code: "defrag.schedule",
+        line: Some(19),
+    },
+    Case {
+        name: "defrag whatever the free space",
+        edits: &[("nodes:\n", "defrag: { min_free_bytes: 0 }\nnodes:\n")],
+        code: "defrag.min-free",
+        line: Some(19),
+    },
+    Case {
+        name: "defrag past the quota",
+        edits: &[(
+            "nodes:\n",
+            "defrag: { min_free_bytes: 2147483648 }\nnodes:\n",
+        )],
+        code: "defrag.min-free",
+        line: Some(19),
+    },
+    Case {
         name: "roll lock ttl too short",
         edits: &[("nodes:\n", "updates: { lock_ttl_seconds: 5 }\nnodes:\n")],
         code: "updates.lock-ttl",
@@ -1229,6 +1253,82 @@ fn a_closed_output_is_a_quiet_exit() {
         assert!(
             status.success() || status.signal() == Some(libc::SIGPIPE),
             "kindling {args:?} on a closed pipe: {status:?}"
+        );
+    }
+}
+
+/// `kindling restore` refuses what it cannot restore, each with its code and nothing
+/// written: a file that is no etcd snapshot, a URL the nodes cannot fetch, a joining node
+/// (a restore starts every member afresh), a profile other than flatcar-sysext. The
+/// snapshot that succeeds is tests/etcd_operations.rs's.
+#[test]
+fn restore_refuses_what_cannot_be_restored() {
+    let dir = scratch_copy("three-node");
+    let snapshot = dir.path().join("snap.db");
+    // bbolt's magic where an etcd snapshot has it (the first meta page, after its header).
+    let mut bolt = vec![0u8; 4096];
+    bolt[16..20].copy_from_slice(&0xED0C_DAEDu32.to_le_bytes());
+    std::fs::write(&snapshot, &bolt).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a snapshot").unwrap();
+    let restore = |spec_edit: Option<(&str, &str)>, file: &str, url: &str| {
+        let spec = dir.path().join("cluster.yaml");
+        let original = std::fs::read_to_string(&spec).unwrap();
+        if let Some((old, new)) = spec_edit {
+            // A joining node needs a running cluster (state: existing) to be a valid spec.
+            let edited = original.replacen(old, new, 1).replacen(
+                "  name: k8s0\n",
+                "  name: k8s0\n  state: existing\n",
+                1,
+            );
+            std::fs::write(&spec, edited).unwrap();
+        }
+        let out = dir.path().join("restored");
+        let output = kindling()
+            .args(["--format", "json", "restore"])
+            .arg(&spec)
+            .arg("--snapshot")
+            .arg(dir.path().join(file))
+            .args(["--snapshot-url", url, "-o"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        std::fs::write(&spec, original).unwrap();
+        assert!(!out.exists(), "nothing written");
+        output
+    };
+    let url = "https://matchbox.example.com/assets/snap.db";
+    for (edit, file, url, code) in [
+        (None, "notes.txt", url, "restore.snapshot"),
+        (None, "missing.db", url, "restore.snapshot"),
+        (None, "snap.db", "ftp://example.com/snap.db", "restore.url"),
+        (
+            Some((
+                "  - { name: etcd3, ip: 10.0.0.13, mac: \"52:54:00:00:00:13\" }",
+                "  - { name: etcd3, ip: 10.0.0.13, mac: \"52:54:00:00:00:13\", join: true }\n",
+            )),
+            "snap.db",
+            url,
+            "restore.join",
+        ),
+        (
+            Some(("profile: flatcar-sysext", "profile: ./my-profile")),
+            "snap.db",
+            url,
+            "restore.profile",
+        ),
+    ] {
+        let output = restore(edit, file, url);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{code}: {}",
+            common::text(&output)
+        );
+        assert_eq!(
+            first_finding(&output)["code"],
+            code,
+            "{}",
+            common::text(&output)
         );
     }
 }

@@ -488,7 +488,7 @@ fn operations_units_pass_systemd_analyze_verify() {
     let spec = case.join("cluster.yaml");
     let edited = std::fs::read_to_string(&spec).unwrap().replace(
         "nodes:\n",
-        "backup: { schedule: \"*-*-* 03:15:00\", keep: 3 }\nupdates: { os_reboots: true }\nnodes:\n",
+        "backup: { schedule: \"*-*-* 03:15:00\", keep: 3 }\nupdates: { os_reboots: true }\ndefrag: { schedule: \"Sun 04:00\" }\nnodes:\n",
     );
     std::fs::write(&spec, edited).unwrap();
     render_spec_and_materialize(&spec, dir.path());
@@ -508,6 +508,8 @@ fn operations_units_pass_systemd_analyze_verify() {
         "kindling-os-update.timer",
         "etcd-backup.service",
         "etcd-backup.timer",
+        "etcd-defrag.service",
+        "etcd-defrag.timer",
     ] {
         let contents = std::fs::read_to_string(units.join(unit))
             .unwrap_or_else(|e| panic!("{unit} was not written: {e}"))
@@ -519,6 +521,7 @@ fn operations_units_pass_systemd_analyze_verify() {
         "etcd-roll-resume.service",
         "kindling-os-update.timer",
         "etcd-backup.timer",
+        "etcd-defrag.timer",
     ] {
         let result = verify(&checked.join(unit));
         let said = text(&result);

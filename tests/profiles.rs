@@ -213,7 +213,7 @@ fn an_invalid_config_from_a_profile_is_traced_to_its_entry() {
         finding["origin"]
             .as_str()
             .unwrap()
-            .contains("profile.yaml:48 (files[15], hostname.hbs)"),
+            .contains("profile.yaml:56 (files[17], hostname.hbs)"),
         "{finding}"
     );
     assert!(output.stdout.is_empty());

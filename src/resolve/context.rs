@@ -83,6 +83,10 @@ pub const LAYOUTS: [(&str, &Layout); 2] = [("etcd", &ETCD_LAYOUT), ("kubeadm", &
 /// Where kindling's scripts live on the node: /opt/bin is on Flatcar's PATH, /usr is read-only.
 const ROLL_SCRIPT: &str = "/opt/bin/kindling-etcd-roll";
 const BACKUP_SCRIPT: &str = "/opt/bin/kindling-etcd-backup";
+/// Where `kindling restore` configs put the snapshot, and the script that restores it.
+const RESTORE_DIR: &str = "/var/lib/etcd-restore";
+const RESTORE_SNAPSHOT: &str = "/var/lib/etcd-restore/snapshot.db";
+const RESTORE_SCRIPT: &str = "/opt/bin/kindling-etcd-restore";
 /// The script `kindling join` names: it lets a new member through a running firewall.
 pub const FIREWALL_MEMBER_SCRIPT: &str = "/opt/bin/kindling-firewall-member";
 
@@ -111,6 +115,8 @@ pub struct NodeContext {
     pub network: NetworkValues,
     pub roll: RollValues,
     pub backup: BackupValues,
+    pub defrag: DefragValues,
+    pub restore: RestoreValues,
     pub firewall: FirewallValues,
     pub container: ContainerValues,
     pub kubelet: KubeletValues,
@@ -195,6 +201,32 @@ pub struct BackupValues {
     pub schedule: String,
     pub keep: u32,
     pub verify: bool,
+}
+
+/// `defrag:` of the spec, for the roll script's `defrag` action and its timer.
+#[derive(Debug, Serialize)]
+pub struct DefragValues {
+    pub enabled: bool,
+    pub schedule: String,
+    pub min_free_bytes: u64,
+}
+
+/// `kindling restore`: the snapshot every member fetches, and what it restores it as.
+#[derive(Debug, Serialize)]
+pub struct RestoreValues {
+    pub enabled: bool,
+    pub dir: &'static str,
+    pub snapshot_path: &'static str,
+    pub snapshot_url: String,
+    /// `sha256-<hex>`: Ignition checks what it fetched against it.
+    pub snapshot_hash: String,
+    pub script: &'static str,
+    /// The restored cluster's token (also the env file's).
+    pub token: String,
+    /// The member's `--initial-advertise-peer-urls`.
+    pub peer_url: String,
+    /// Every member, as `--initial-cluster` takes them (empty unless restoring).
+    pub initial_cluster: String,
 }
 
 /// `firewall:` of the spec: the rule lines of each address family, in iptables-restore's
@@ -370,6 +402,15 @@ impl<'a> NodeContexts<'a> {
             network: network_values(cluster, node),
             roll: roll_values(cluster, node, &self.endpoints),
             backup: backup_values(cluster),
+            defrag: DefragValues {
+                enabled: cluster.defrag.is_some(),
+                schedule: cluster
+                    .defrag
+                    .as_ref()
+                    .map_or_else(String::new, |d| d.schedule.clone()),
+                min_free_bytes: cluster.defrag.as_ref().map_or(0, |d| d.min_free_bytes),
+            },
+            restore: restore_values(cluster, node, &self.founders),
             firewall: firewall_values(cluster),
             container: container_values(cluster),
             ssh_authorized_keys: node.ssh_authorized_keys.clone(),
@@ -646,6 +687,25 @@ fn backup_values(cluster: &Cluster) -> BackupValues {
         schedule: backup.map_or_else(String::new, |b| b.schedule.clone()),
         keep: backup.map_or(0, |b| b.keep),
         verify: backup.is_some_and(|b| b.verify),
+    }
+}
+
+fn restore_values(cluster: &Cluster, node: &Node, founders: &str) -> RestoreValues {
+    let restore = cluster.restore.as_ref();
+    RestoreValues {
+        enabled: restore.is_some(),
+        dir: RESTORE_DIR,
+        snapshot_path: RESTORE_SNAPSHOT,
+        snapshot_url: restore.map_or_else(String::new, |r| r.url.clone()),
+        snapshot_hash: restore.map_or_else(String::new, |r| r.hash.clone()),
+        script: RESTORE_SCRIPT,
+        token: restore.map_or_else(String::new, |r| r.token.clone()),
+        peer_url: format!(
+            "https://{}:{}",
+            node.advertise_host(),
+            cluster.etcd.peer_port
+        ),
+        initial_cluster: restore.map_or_else(String::new, |_| founders.to_string()),
     }
 }
 

@@ -21,6 +21,7 @@ mod nodes;
 pub mod operations;
 mod overrides;
 mod ports;
+pub mod restore;
 mod sysext;
 mod tls;
 pub mod values;
@@ -58,6 +59,10 @@ pub struct Cluster {
     pub matchbox: Option<MatchboxSettings>,
     pub backup: Option<operations::BackupSettings>,
     pub updates: operations::UpdatesSettings,
+    /// Scheduled defragmentation under the roll lock (`defrag:`).
+    pub defrag: Option<operations::DefragSettings>,
+    /// Set by `kindling restore`: every member restores this snapshot before its first start.
+    pub restore: Option<restore::RestoreSettings>,
     /// The etcd image of the container profiles (`container:`).
     pub container: Option<container::ContainerSettings>,
     /// The kubelet of the static-pod profile (`kubelet:`).
@@ -381,6 +386,7 @@ pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
     operations::check_joins(&mut r, &nodes, &etcd.state);
     let backup = operations::resolve_backup(&mut r);
     let updates = operations::resolve_updates(&mut r);
+    let defrag = operations::resolve_defrag(&mut r, etcd.tuning.quota_backend_bytes);
     let profile_name = match &profile.name_or_dir {
         ProfileRef::Named(name) => Some(name.clone()),
         ProfileRef::Dir(_) => None,
@@ -421,6 +427,8 @@ pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
         matchbox,
         backup,
         updates,
+        defrag,
+        restore: None,
         container,
         kubelet,
         monitoring,

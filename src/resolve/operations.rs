@@ -18,6 +18,15 @@ pub struct BackupSettings {
     pub verify: bool,
 }
 
+/// `defrag:` of the spec, with its defaults.
+#[derive(Debug)]
+pub struct DefragSettings {
+    /// A systemd calendar expression.
+    pub schedule: String,
+    /// A member defragments only when this much of its database file is free.
+    pub min_free_bytes: u64,
+}
+
 /// `updates:` of the spec, with its defaults.
 #[derive(Debug)]
 pub struct UpdatesSettings {
@@ -158,6 +167,45 @@ pub(super) fn resolve_backup(r: &mut Resolver) -> Option<BackupSettings> {
         schedule,
         keep,
         verify: value_or(&section.verify, true),
+    })
+}
+
+/// 100 MiB: less is not worth blocking a member for (etcd's mixin flags fragmentation only
+/// past 100 MB in use, too).
+const DEFAULT_DEFRAG_MIN_FREE: u64 = 100 * 1024 * 1024;
+
+pub(super) fn resolve_defrag(r: &mut Resolver, quota_backend_bytes: u64) -> Option<DefragSettings> {
+    let section = &r.doc.spec.defrag.as_ref()?.value;
+    let schedule = section.schedule.as_ref().map_or_else(
+        || "weekly".to_string(),
+        |s| r.checked("defrag.schedule", s, values::calendar),
+    );
+    let min_free_bytes = value_or(&section.min_free_bytes, DEFAULT_DEFRAG_MIN_FREE);
+    if let Some(written) = &section.min_free_bytes {
+        let problem = if min_free_bytes == 0 {
+            Some((
+                "min_free_bytes: 0 defragments every member every time, blocking each for nothing"
+                    .to_string(),
+                "give the free space worth a defragmentation (100 MiB, 104857600, is the default)",
+            ))
+        } else if min_free_bytes >= quota_backend_bytes {
+            Some((
+                format!(
+                    "{min_free_bytes} bytes free is more than the database may hold (quota_backend_bytes {quota_backend_bytes}): it would never defragment"
+                ),
+                "give less than the quota",
+            ))
+        } else {
+            None
+        };
+        if let Some((message, help)) = problem {
+            let span = r.span(written);
+            r.error("defrag.min-free", &span, message, help);
+        }
+    }
+    Some(DefragSettings {
+        schedule,
+        min_free_bytes,
     })
 }
 

@@ -235,6 +235,10 @@ const SPEC: Shape = Shape::Map(&[
         Shape::Map(&[leaf("lock_ttl_seconds"), leaf("os_reboots")]),
     ),
     key(
+        "defrag",
+        Shape::Map(&[leaf("schedule"), leaf("min_free_bytes")]),
+    ),
+    key(
         "container",
         Shape::Map(&[leaf("image"), leaf("allow_unpinned")]),
     ),

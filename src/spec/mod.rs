@@ -71,6 +71,8 @@ pub struct Spec {
     pub backup: Option<Spanned<BackupSection>>,
     /// How members apply updates one at a time.
     pub updates: Option<UpdatesSection>,
+    /// Scheduled defragmentation, one member at a time under the roll lock (opt-in).
+    pub defrag: Option<Spanned<DefragSection>>,
     /// The etcd container image, for the profiles that run etcd in a container.
     pub container: Option<Spanned<ContainerSection>>,
     /// The kubelet of the static-pod profile, from its own sysext image.
@@ -161,6 +163,14 @@ pub struct FirewallAllow {
     pub port: Spanned<u16>,
     pub protocol: Option<Spanned<String>>,
     pub cidrs: Vec<Spanned<String>>,
+}
+
+/// When a member defragments its database: on a schedule, if enough space is free in it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefragSection {
+    pub schedule: Option<Spanned<String>>,
+    pub min_free_bytes: Option<Spanned<u64>>,
 }
 
 /// The cluster-wide roll lock that lets one member at a time restart or reboot.
