@@ -2,8 +2,9 @@
 //!
 //! The typed parse stops at its first error. To report every mistake in one run, the entry
 //! at fault (`key: value`, nested values included) is blanked: each of its characters
-//! becomes a space, so the text keeps every line and column, and the spec is parsed again
-//! as if the entry were not there. In a flow mapping (`{ a: 1, b: 2 }`) the comma after the
+//! becomes as many spaces as it had bytes, so the text keeps every line and every byte
+//! offset (and every column, but after a blanked non-ASCII character on the same line), and
+//! the spec is parsed again as if the entry were not there. In a flow mapping (`{ a: 1, b: 2 }`) the comma after the
 //! entry goes with it.
 
 use std::ops::Range;
@@ -58,9 +59,14 @@ impl Masked {
             end += spaces + 1;
         }
         let start = entry.range.start.min(end);
+        // As many spaces as the character had bytes: every other entry's byte range stays
+        // where it was.
         let blanked: String = self.text[start..end]
             .chars()
-            .map(|c| if c == '\n' || c == '\r' { c } else { ' ' })
+            .map(|c| match c {
+                '\n' | '\r' => c.to_string(),
+                _ => " ".repeat(c.len_utf8()),
+            })
             .collect();
         self.text.replace_range(start..end, &blanked);
         self.blanked.push(entry);
