@@ -438,6 +438,57 @@ fn roll(lab: &Lab, node: &str, action: &str) -> Command {
     command
 }
 
+/// Runs the roll script with `action` on every member of `nodes` at once, each member's
+/// health polled every 50 ms meanwhile; every run must succeed. Returns each run's log
+/// and the health samples (milliseconds since the start, one state per member).
+fn roll_everywhere(
+    lab: &Lab,
+    nodes: &[&str],
+    action: &str,
+) -> (Vec<String>, Vec<(u128, Vec<Health>)>) {
+    let ips: Vec<String> = (1..=nodes.len() as u8).map(|i| lab.ip(i)).collect();
+    let done = Arc::new(AtomicBool::new(false));
+    let poller = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            let mut samples = Vec::new();
+            while !done.load(Ordering::SeqCst) {
+                let states: Vec<Health> = ips.iter().map(|ip| health(ip)).collect();
+                samples.push((start.elapsed().as_millis(), states));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            samples
+        })
+    };
+    let scripts: Vec<Child> = nodes
+        .iter()
+        .map(|node| {
+            roll(lab, node, action)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let logs = nodes
+        .iter()
+        .zip(scripts)
+        .map(|(node, child)| {
+            let output = child.wait_with_output().unwrap();
+            assert!(
+                output.status.success(),
+                "{node}: {:?} {}",
+                output.status,
+                text(&output)
+            );
+            String::from_utf8_lossy(&output.stderr).into_owned()
+        })
+        .collect();
+    done.store(true, Ordering::SeqCst);
+    (logs, poller.join().unwrap())
+}
+
 /// What a member's `GET /health` on its metrics port says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Health {
@@ -510,44 +561,7 @@ fn rolling_restart_keeps_a_quorum() {
     let pids_before: Vec<String> = nodes.iter().map(|n| pid(&lab, n)).collect();
 
     // Poll every member's health while the same update lands on all of them at once.
-    let ips: Vec<String> = (1..=3).map(|i| lab.ip(i)).collect();
-    let done = Arc::new(AtomicBool::new(false));
-    let poller = {
-        let done = done.clone();
-        std::thread::spawn(move || {
-            let start = Instant::now();
-            let mut samples = Vec::new();
-            while !done.load(Ordering::SeqCst) {
-                let states: Vec<Health> = ips.iter().map(|ip| health(ip)).collect();
-                samples.push((start.elapsed().as_millis(), states));
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            samples
-        })
-    };
-    let scripts: Vec<Child> = nodes
-        .iter()
-        .map(|node| {
-            roll(&lab, node, "restart")
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut logs = Vec::new();
-    for (node, child) in nodes.iter().zip(scripts) {
-        let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "{node}: {:?} {}",
-            output.status,
-            text(&output)
-        );
-        logs.push(String::from_utf8_lossy(&output.stderr).into_owned());
-    }
-    done.store(true, Ordering::SeqCst);
-    let samples = poller.join().unwrap();
+    let (logs, samples) = roll_everywhere(&lab, &nodes, "restart");
     let most_down = most_down(&samples);
 
     for (i, node) in nodes.iter().enumerate() {
@@ -667,41 +681,7 @@ fn defrag_one_member_at_a_time() {
         std::thread::sleep(Duration::from_millis(500));
     };
 
-    let done = Arc::new(AtomicBool::new(false));
-    let poller = {
-        let (done, ips) = (done.clone(), ips.clone());
-        std::thread::spawn(move || {
-            let mut samples = Vec::new();
-            let start = Instant::now();
-            while !done.load(Ordering::SeqCst) {
-                let states: Vec<Health> = ips.iter().map(|ip| health(ip)).collect();
-                samples.push((start.elapsed().as_millis(), states));
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            samples
-        })
-    };
-    let scripts: Vec<Child> = nodes
-        .iter()
-        .map(|node| {
-            roll(&lab, node, "defrag")
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let logs: Vec<String> = nodes
-        .iter()
-        .zip(scripts)
-        .map(|(node, child)| {
-            let output = child.wait_with_output().unwrap();
-            assert!(output.status.success(), "{node}: {}", text(&output));
-            String::from_utf8_lossy(&output.stderr).into_owned()
-        })
-        .collect();
-    done.store(true, Ordering::SeqCst);
-    let samples = poller.join().unwrap();
+    let (logs, samples) = roll_everywhere(&lab, &nodes, "defrag");
     for ((node, ip), log) in nodes.iter().zip(&ips).zip(&logs) {
         let (size, in_use) = db_sizes(&lab, node, ip);
         let (size_before, _) = before[nodes.iter().position(|n| n == node).unwrap()];
