@@ -9,7 +9,7 @@
 
 use std::net::IpAddr;
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::monitoring::{MonitoringSettings, Scrape, metrics_reachable};
 use super::{EtcdSettings, Node, Resolver, values};
@@ -62,10 +62,8 @@ pub(super) fn resolve_firewall(r: &mut Resolver, etcd: &EtcdSettings) -> Option<
             .with_help("set etcd.metrics_listen: node to serve them on the node's address, or scrape the client port (monitoring.client)"),
         );
     }
-    let everyone: Vec<IpNet> = vec![
-        "0.0.0.0/0".parse().expect("net"),
-        "::/0".parse().expect("net"),
-    ];
+    // 0.0.0.0/0 and ::/0.
+    let everyone: Vec<IpNet> = vec![Ipv4Net::default().into(), Ipv6Net::default().into()];
     let ssh_cidrs = section
         .ssh_cidrs
         .as_ref()
