@@ -26,6 +26,11 @@ fn main() {
             promtool_rule_tests,
         ),
         trial(
+            "a_member_with_its_own_quota_gets_its_own_database_size_alert",
+            &["promtool"],
+            per_member_quota_alerts,
+        ),
+        trial(
             "a_render_after_pki_renew_moves_the_expiry_alert_to_the_new_date",
             &[],
             renew_moves_the_expiry_alert,
@@ -95,6 +100,38 @@ fn promtool_rule_tests() {
     for test in tests {
         promtool(&["test", "rules", &test], &dir);
     }
+}
+
+/// A member that sets its own `quota_backend_bytes` (4 GiB) is compared with its own quota:
+/// two database-size rules, each selecting its members, both read by promtool.
+fn per_member_quota_alerts() {
+    let case = common::scratch_copy("monitored");
+    let spec = case.path().join("cluster.yaml");
+    let edited = std::fs::read_to_string(&spec).unwrap().replace(
+        "name: etcd3, ip: 10.0.0.13, mac: \"52:54:00:00:00:13\" }",
+        "name: etcd3, ip: 10.0.0.13, mac: \"52:54:00:00:00:13\", overrides: { etcd: { quota_backend_bytes: 4294967296 } } }",
+    );
+    std::fs::write(&spec, edited).unwrap();
+    let output = common::kindling()
+        .args(["render", "cluster.yaml", "-o", "out"])
+        .current_dir(case.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let dir = case.path().join("out/monitoring");
+    let rules = std::fs::read_to_string(dir.join("etcd-k8s0.rules.yml")).unwrap();
+    let quota_rules: Vec<&str> = rules
+        .lines()
+        .filter(|l| l.contains("etcd_mvcc_db_total_size_in_bytes"))
+        .collect();
+    assert_eq!(
+        quota_rules,
+        [
+            r#"        expr: 'etcd_mvcc_db_total_size_in_bytes{job="etcd-k8s0", member=~"etcd1|etcd2"} > 1610612736'"#,
+            r#"        expr: 'etcd_mvcc_db_total_size_in_bytes{job="etcd-k8s0", member=~"etcd3"} > 3221225472'"#,
+        ]
+    );
+    promtool(&["check", "rules", "etcd-k8s0.rules.yml"], &dir);
 }
 
 /// `pki renew --client prometheus --leaf-days 10`, then `render`: the prometheus

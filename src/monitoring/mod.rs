@@ -8,14 +8,13 @@
 //! the Prometheus host, it never carries it, so the files may be published (Matchbox's
 //! assets, Terraform outputs).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::resolve::material::Material;
-use crate::resolve::monitoring::{AlertThresholds, MonitoringSettings, Scrape, target};
+use crate::resolve::monitoring::{AlertThresholds, MonitoringSettings, QuotaLimit, Scrape, target};
 use crate::resolve::{Cluster, url_host};
 use crate::tls::keys::certificate_ders;
 
@@ -128,8 +127,7 @@ fn rules(
     material: &Material,
     spec_name: &str,
 ) -> String {
-    let members = cluster.nodes.len();
-    let quorum = members / 2 + 1;
+    let (members, quorum) = (settings.members, settings.quorum);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -291,25 +289,18 @@ fn mixin_alerts(
             description: "The 99th percentile round trip from member {{ $labels.member }} to {{ $labels.To }} is {{ $value | humanizeDuration }}.".into(),
         },
     ];
-    alerts.extend(quota_alerts(cluster, &job, t));
+    alerts.extend(quota_alerts(settings, &job));
     alerts
 }
 
 /// Database size near the quota: one rule per quota the members have (a member may set its
 /// own), so each compares against its own.
-fn quota_alerts(cluster: &Cluster, job: &str, t: &AlertThresholds) -> Vec<Alert> {
-    let mut by_quota: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
-    for node in &cluster.nodes {
-        by_quota
-            .entry(node.tuning.quota_backend_bytes)
-            .or_default()
-            .push(&node.name);
-    }
-    let every_member = by_quota.len() == 1;
-    by_quota
-        .into_iter()
-        .map(|(quota, members)| {
-            let limit = (quota as f64 * t.db_size_percent / 100.0).floor() as u64;
+fn quota_alerts(settings: &MonitoringSettings, job: &str) -> Vec<Alert> {
+    let every_member = settings.quota_limits.len() == 1;
+    settings
+        .quota_limits
+        .iter()
+        .map(|QuotaLimit { quota, limit, members }| {
             let selector = if every_member {
                 job.to_string()
             } else {
@@ -324,7 +315,7 @@ fn quota_alerts(cluster: &Cluster, job: &str, t: &AlertThresholds) -> Vec<Alert>
                 summary: "An etcd database nears its quota.".into(),
                 description: format!(
                     "Member {{{{ $labels.member }}}}'s database is {{{{ $value | humanize1024 }}}}B, over {}% of its quota of {quota} bytes; at the quota etcd refuses every write (NOSPACE). Compact and defragment, or raise quota_backend_bytes.",
-                    t.db_size_percent
+                    settings.alerts.db_size_percent
                 ),
             }
         })

@@ -413,6 +413,10 @@ pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
         ssh_authorized_keys: &ssh_authorized_keys,
     };
     overrides::apply(&mut r, &mut nodes, &defaults);
+    let mut monitoring = monitoring;
+    if let Some(settings) = &mut monitoring {
+        monitoring::count_members(settings, &nodes);
+    }
     let cluster = Cluster {
         name: spec.cluster.name.value.clone(),
         domain,

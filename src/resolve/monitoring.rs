@@ -3,6 +3,7 @@
 //! alerts, each checked against what the metric can show so no alert is written that can
 //! never fire.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde_saphyr::Spanned;
@@ -24,7 +25,21 @@ pub struct MonitoringSettings {
     /// A Prometheus duration (`30s`).
     pub scrape_interval: String,
     pub alerts: AlertThresholds,
+    /// The spec's member count and the quorum of it: what the members-down and
+    /// insufficient-members alerts compare with.
+    pub members: usize,
+    pub quorum: usize,
+    /// One database-size alert per quota the members have (a member may set its own).
+    pub quota_limits: Vec<QuotaLimit>,
     pub span: Span,
+}
+
+/// A database quota, the size at which its alert fires, and the members that have it.
+#[derive(Debug, Clone)]
+pub struct QuotaLimit {
+    pub quota: u64,
+    pub limit: u64,
+    pub members: Vec<String>,
 }
 
 /// How Prometheus reaches the members' `/metrics`.
@@ -100,8 +115,34 @@ pub(super) fn resolve_monitoring(
         scrape_from,
         scrape_interval,
         alerts,
+        members: 0,
+        quorum: 0,
+        quota_limits: Vec::new(),
         span,
     })
+}
+
+/// The numbers the alerts take from the members, once their own settings (`overrides`) are
+/// applied: how many, the quorum, and each quota's alert size.
+pub(super) fn count_members(settings: &mut MonitoringSettings, nodes: &[Node]) {
+    settings.members = nodes.len();
+    settings.quorum = nodes.len() / 2 + 1;
+    let mut by_quota: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for node in nodes {
+        by_quota
+            .entry(node.tuning.quota_backend_bytes)
+            .or_default()
+            .push(node.name.clone());
+    }
+    let percent = settings.alerts.db_size_percent;
+    settings.quota_limits = by_quota
+        .into_iter()
+        .map(|(quota, members)| QuotaLimit {
+            quota,
+            limit: (quota as f64 * percent / 100.0).floor() as u64,
+            members,
+        })
+        .collect();
 }
 
 fn resolve_scrape(
