@@ -995,3 +995,82 @@ fn with_a_firewall_join_first_lets_the_new_member_through_on_the_running_ones() 
          etcdctl member add etcd4 --peer-urls=https://10.0.0.14:2380\n"
     );
 }
+
+#[test]
+fn s3_backup_mistakes_are_refused_at_their_lines() {
+    let cases: &[SpecCase] = &[
+        (
+            &[("endpoint: https://", "endpoint: ")],
+            "backup.s3-endpoint",
+            29,
+        ),
+        (
+            &[(
+                "endpoint: https://s3.eu-west-1.amazonaws.com",
+                "endpoint: https://s3.eu-west-1.amazonaws.com/k8s0-etcd-backups",
+            )],
+            "backup.s3-endpoint",
+            29,
+        ),
+        (
+            &[("endpoint: https://", "endpoint: https://AKIA:secret@")],
+            "backup.s3-endpoint",
+            29,
+        ),
+        (
+            &[("bucket: k8s0-etcd-backups", "bucket: K8s0_backups")],
+            "backup.s3-bucket",
+            30,
+        ),
+        (
+            &[("prefix: etcd/", "prefix: /etcd/")],
+            "backup.s3-prefix",
+            31,
+        ),
+        (
+            &[("region: eu-west-1", "region: EU West")],
+            "backup.s3-region",
+            32,
+        ),
+        (
+            &[(
+                "region: eu-west-1",
+                "region: eu-west-1\n    credentials: backup.env",
+            )],
+            "backup.s3-credentials",
+            33,
+        ),
+        (
+            &[(
+                "region: eu-west-1",
+                "region: eu-west-1\n    ca_file: \"/etc/my ca.pem\"",
+            )],
+            "backup.s3-ca-file",
+            33,
+        ),
+        (
+            &[("region: eu-west-1", "region: eu-west-1\n    keep: 0")],
+            "backup.s3-keep",
+            33,
+        ),
+    ];
+    for (edits, code, line) in cases {
+        let output = check(monitored_with(edits).path(), &[]);
+        let all = findings(&output);
+        let finding = find(&all, code);
+        assert_eq!(finding["severity"], "error", "{finding}");
+        assert_eq!(finding["line"], *line, "{code}: {finding}");
+        assert_eq!(output.status.code(), Some(1), "{code}");
+    }
+    // Snapshots hold every key: a plain-http endpoint is a warning at its line.
+    let plain = check(
+        monitored_with(&[("endpoint: https://", "endpoint: http://")]).path(),
+        &[],
+    );
+    assert_eq!(plain.status.code(), Some(0));
+    assert!(
+        warnings(&plain).contains(&("backup.s3-plain-http".to_string(), 29)),
+        "{:?}",
+        warnings(&plain)
+    );
+}

@@ -62,6 +62,10 @@ fn main() {
             "a_destroyed_cluster_comes_back_from_its_restore_configs",
             restore_configs_rebuild_the_cluster,
         ),
+        s3_trial(
+            "one_member_per_slot_uploads_its_snapshot_to_s3_verified_and_pruned",
+            backups_leave_the_node,
+        ),
     ];
     libtest_mimic::run(&arguments, trials).exit();
 }
@@ -887,12 +891,20 @@ fn backup_restores() {
         lab.stop(node);
     }
 
-    // Restore with etcd's own tool into a fresh data dir and start one member from it.
+    assert_eq!(
+        read_from_snapshot(&lab, &newest, "kindling/backed-up"),
+        "restored"
+    );
+}
+
+/// Restores `snapshot` with etcd's own tool into a fresh data dir, starts one member from
+/// it on 127.0.N.9 and reads `key` from it.
+fn read_from_snapshot(lab: &Lab, snapshot: &Path, key: &str) -> String {
     let restored = lab.path("restored");
     let peer = format!("http://{}:12380", lab.ip(9));
     let restore = Command::new("etcdctl")
         .args(["snapshot", "restore"])
-        .arg(&newest)
+        .arg(snapshot)
         .arg("--data-dir")
         .arg(&restored)
         .args(["--name", "restored", "--initial-cluster"])
@@ -918,7 +930,7 @@ fn backup_restores() {
     let value = loop {
         let got = Command::new("etcdctl")
             .arg(format!("--endpoints={client_url}"))
-            .args(["get", "--print-value-only", "kindling/backed-up"])
+            .args(["get", "--print-value-only", key])
             .output()
             .unwrap();
         if got.status.success() {
@@ -929,7 +941,7 @@ fn backup_restores() {
     };
     let _ = single.kill();
     let _ = single.wait();
-    assert_eq!(value, "restored");
+    value
 }
 
 /// The certificate a member serves on its client port, as PEM, fetched with openssl.
@@ -989,3 +1001,299 @@ fn pki_renew_on_a_running_cluster() {
     assert_eq!(lab.get("m3", "kindling/before"), "kept");
     lab.assert_no_rejected_connections(&nodes);
 }
+
+/// The virtualenv .ci/run installs tests/s3/requirements.txt into.
+fn test_venv() -> PathBuf {
+    std::env::var_os("KINDLING_TEST_VENV").map_or_else(
+        || {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/kindling/test-venv")
+        },
+        PathBuf::from,
+    )
+}
+
+fn s3_trial(name: &'static str, test: fn()) -> libtest_mimic::Trial {
+    let mut missing: Vec<String> = ["etcd", "etcdctl", "bash", "curl", "systemd-analyze"]
+        .iter()
+        .filter(|p| !common::on_path(p))
+        .map(|p| format!("{p} is not installed"))
+        .collect();
+    if !test_venv().join("bin/moto_server").exists() {
+        missing.push(format!(
+            "{} has no moto_server",
+            test_venv().join("bin").display()
+        ));
+    }
+    common::trial_needing(
+        name,
+        missing,
+        "etcd, curl, systemd-analyze and moto from tests/s3/requirements.txt (run `bash .ci/run`)",
+        test,
+    )
+}
+
+/// moto, an S3 server that checks every request's signature once a key exists, on a free
+/// loopback port; killed when dropped.
+struct S3Server {
+    child: Child,
+    endpoint: String,
+    key_id: String,
+    secret: String,
+}
+
+const BUCKET: &str = "etcd-backups";
+
+impl S3Server {
+    fn start(dir: &Path) -> S3Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = std::fs::File::create(dir.join("moto.log")).unwrap();
+        let child = Command::new(test_venv().join("bin/moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // The user, its key and its policy are made without a signature; every request
+            // after them is checked.
+            .env("INITIAL_NO_AUTH_ACTION_COUNT", "3")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let mut server = S3Server {
+            child,
+            endpoint,
+            key_id: String::new(),
+            secret: String::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let made = server.admin(&["setup", &server.endpoint.clone(), BUCKET]);
+        let words: Vec<String> = made.split_whitespace().map(String::from).collect();
+        assert_eq!(words.len(), 2, "{made}");
+        server.key_id = words[0].clone();
+        server.secret = words[1].clone();
+        server
+    }
+
+    fn admin(&self, args: &[&str]) -> String {
+        let output = Command::new(test_venv().join("bin/python"))
+            .arg(common::repo().join("tests/s3/moto_admin.py"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "moto_admin {args:?}: {}",
+            text(&output)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Every object in the bucket with the SHA-256 of its bytes, read back with boto3.
+    fn objects(&self) -> BTreeMap<String, String> {
+        self.admin(&["list", &self.endpoint, BUCKET, &self.key_id, &self.secret])
+            .lines()
+            .map(|line| {
+                let (name, sha) = line.split_once(' ').unwrap();
+                (name.to_string(), sha.to_string())
+            })
+            .collect()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The schedule of the off-node test: a slot every 10 seconds.
+const SLOT_SECONDS: u64 = 10;
+
+/// Sleeps until a second into the next slot, so that a run started now ends in its slot.
+fn wait_for_next_slot() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let into = now.as_millis() as u64 % (SLOT_SECONDS * 1000);
+    std::thread::sleep(Duration::from_millis(SLOT_SECONDS * 1000 - into + 1000));
+}
+
+/// Runs the rendered backup script of `node` with the S3 key in `credentials`.
+fn backup_to_s3(lab: &Lab, node: &str, credentials: &Path) -> Command {
+    let dir = lab.path(&format!("backups/{node}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut command = Command::new(lab.root(node).join("opt/bin/kindling-etcd-backup"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("KINDLING_BACKUP_DIR", &dir)
+        .env("KINDLING_BACKUP_POLL", "0.2")
+        .env("KINDLING_S3_CREDENTIALS", credentials)
+        .envs(lab.client(node));
+    command
+}
+
+fn sha256_of(path: &Path) -> String {
+    let output = Command::new("sha256sum").arg(path).output().unwrap();
+    text(&output).split_whitespace().next().unwrap().to_string()
+}
+
+/// The newest snapshot in a member's local backup directory.
+fn newest_local(lab: &Lab, node: &str) -> PathBuf {
+    let dir = lab.path(&format!("backups/{node}"));
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    names.pop().unwrap()
+}
+
+fn backups_leave_the_node() {
+    let scratch = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(scratch.path());
+    let section = format!(
+        "backup:\n  keep: 1\n  schedule: \"*:*:0/{SLOT_SECONDS}\"\n  s3: {{ endpoint: \"{}\", bucket: {BUCKET}, prefix: lab/, keep: 2 }}\nnodes:\n",
+        s3.endpoint
+    );
+    let lab = Lab::formed(16, |spec| spec.replace("nodes:\n", &section));
+    let credentials = lab.path("backup-s3.env");
+    let write_credentials = |secret: &str, mode: u32| {
+        std::fs::write(
+            &credentials,
+            format!(
+                "AWS_ACCESS_KEY_ID={}\nAWS_SECRET_ACCESS_KEY={secret}\n",
+                s3.key_id
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&credentials, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    write_credentials(&s3.secret, 0o600);
+    lab.put("m1", "kindling/backed-up", "off the node");
+
+    // Every member's timer fires in the same slot: one uploads, the others see it done.
+    wait_for_next_slot();
+    let runs: Vec<(&str, std::process::Child)> = ["m1", "m2", "m3"]
+        .into_iter()
+        .map(|node| {
+            let child = backup_to_s3(&lab, node, &credentials)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (node, child)
+        })
+        .collect();
+    let mut uploaders = Vec::new();
+    let mut logs = String::new();
+    for (node, child) in runs {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{node}: {}", text(&output));
+        logs.push_str(&format!("{node}:\n{}\n", text(&output)));
+        if text(&output).contains("kindling-etcd-backup: uploaded") {
+            uploaders.push(node);
+        } else {
+            assert!(
+                text(&output).contains("another member uploaded the snapshot of the slot"),
+                "{node}: {}",
+                text(&output)
+            );
+        }
+    }
+    assert_eq!(
+        uploaders.len(),
+        1,
+        "one member uploads per slot: {uploaders:?}\n{logs}"
+    );
+    let objects = s3.objects();
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    let (name, sha) = objects.iter().next().unwrap();
+    let uploader = uploaders[0];
+    assert!(
+        name.starts_with("lab/etcd-loopback-") && name.ends_with(&format!("-{uploader}.db")),
+        "{name}"
+    );
+    assert_eq!(*sha, sha256_of(&newest_local(&lab, uploader)));
+
+    // Two more slots: three objects made, the newest two kept.
+    for node in ["m2", "m3"] {
+        wait_for_next_slot();
+        let output = backup_to_s3(&lab, node, &credentials).output().unwrap();
+        assert!(output.status.success(), "{node}: {}", text(&output));
+        assert!(text(&output).contains("uploaded"), "{}", text(&output));
+    }
+    let objects = s3.objects();
+    let names: Vec<&String> = objects.keys().collect();
+    assert_eq!(names.len(), 2, "keep: 2 in the bucket: {names:?}");
+    assert!(
+        names[0].ends_with("-m2.db") && names[1].ends_with("-m3.db"),
+        "{names:?}"
+    );
+    assert_eq!(objects[names[1]], sha256_of(&newest_local(&lab, "m3")));
+
+    // A wrong secret: S3 refuses the signature, the unit fails saying so, the bucket is as
+    // it was, and the snapshot is still kept on the node.
+    write_credentials("wrong/secret/0000000000000000000000000000", 0o600);
+    wait_for_next_slot();
+    let before = std::fs::read_dir(lab.path("backups/m1")).unwrap().count();
+    let output = backup_to_s3(&lab, "m1", &credentials).output().unwrap();
+    assert!(!output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("SignatureDoesNotMatch"),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        !text(&output).contains("wrong/secret"),
+        "the key is never printed: {}",
+        text(&output)
+    );
+    assert_eq!(s3.objects(), objects);
+    assert_eq!(
+        std::fs::read_dir(lab.path("backups/m1")).unwrap().count(),
+        before.max(1)
+    );
+
+    // A key file others can read is refused before any request.
+    write_credentials(&s3.secret, 0o644);
+    let output = backup_to_s3(&lab, "m1", &credentials).output().unwrap();
+    assert!(!output.status.success());
+    assert!(text(&output).contains("chmod 0600"), "{}", text(&output));
+
+    // The uploaded snapshot restores: the key written before it is in it.
+    let fetched = lab.path("fetched.db");
+    let got = Command::new("curl")
+        .args([
+            "--silent",
+            "--show-error",
+            "--fail",
+            "--aws-sigv4",
+            "aws:amz:us-east-1:s3",
+        ])
+        .arg("--user")
+        .arg(format!("{}:{}", s3.key_id, s3.secret))
+        .arg("-H")
+        .arg(format!("x-amz-content-sha256: {EMPTY_SHA256}"))
+        .arg("-o")
+        .arg(&fetched)
+        .arg(format!("{}/{BUCKET}/{}", s3.endpoint, names[1]))
+        .output()
+        .unwrap();
+    assert!(got.status.success(), "{}", text(&got));
+    assert_eq!(
+        read_from_snapshot(&lab, &fetched, "kindling/backed-up"),
+        "off the node"
+    );
+}
+
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";

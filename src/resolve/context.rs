@@ -201,6 +201,25 @@ pub struct BackupValues {
     pub schedule: String,
     pub keep: u32,
     pub verify: bool,
+    pub s3: S3Values,
+}
+
+/// `backup.s3`: the bucket one member per schedule slot uploads to, and the etcd keys that
+/// decide which member.
+#[derive(Debug, Default, Serialize)]
+pub struct S3Values {
+    pub enabled: bool,
+    pub endpoint: String,
+    pub bucket: String,
+    pub prefix: String,
+    pub region: String,
+    pub credentials: String,
+    pub keep: u32,
+    pub ca_file: String,
+    /// Held (bound to a lease) by the member uploading now.
+    pub claim_key: String,
+    /// The last schedule slot whose snapshot is in the bucket.
+    pub uploaded_key: String,
 }
 
 /// `defrag:` of the spec, for the roll script's `defrag` action and its timer.
@@ -687,6 +706,20 @@ fn backup_values(cluster: &Cluster) -> BackupValues {
         schedule: backup.map_or_else(String::new, |b| b.schedule.clone()),
         keep: backup.map_or(0, |b| b.keep),
         verify: backup.is_some_and(|b| b.verify),
+        s3: backup
+            .and_then(|b| b.s3.as_ref())
+            .map_or_else(S3Values::default, |s3| S3Values {
+                enabled: true,
+                endpoint: s3.endpoint.clone(),
+                bucket: s3.bucket.clone(),
+                prefix: s3.prefix.clone(),
+                region: s3.region.clone(),
+                credentials: s3.credentials.clone(),
+                keep: s3.keep,
+                ca_file: s3.ca_file.clone(),
+                claim_key: format!("kindling/{}/backup-uploading", cluster.name),
+                uploaded_key: format!("kindling/{}/backup-uploaded", cluster.name),
+            }),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod material;
 pub mod monitoring;
 pub mod network;
 mod nodes;
+pub mod offsite;
 pub mod operations;
 mod overrides;
 mod ports;

@@ -16,6 +16,8 @@ pub struct BackupSettings {
     pub keep: u32,
     /// Check each snapshot with `etcdutl snapshot status` (etcdctl's on 3.4) before keeping it.
     pub verify: bool,
+    /// Where one member per schedule slot uploads its snapshot.
+    pub s3: Option<super::offsite::S3Settings>,
 }
 
 /// `defrag:` of the spec, with its defaults.
@@ -162,11 +164,16 @@ pub(super) fn resolve_backup(r: &mut Resolver) -> Option<BackupSettings> {
             "keep at least 1 snapshot (7 is the default)",
         );
     }
+    let s3 = section
+        .s3
+        .as_ref()
+        .map(|s3| super::offsite::resolve_s3(r, &s3.value, keep));
     Some(BackupSettings {
         dir,
         schedule,
         keep,
         verify: value_or(&section.verify, true),
+        s3,
     })
 }
 

@@ -419,6 +419,17 @@ pub fn node_dir(value: &str) -> Result<(), Invalid> {
     ))
 }
 
+/// An absolute file on the node that a kindling script reads (a credentials or CA file): the
+/// same characters as [`node_dir`].
+pub fn node_file(value: &str) -> Result<(), Invalid> {
+    node_dir(value).map_err(|_| {
+        invalid(
+            format!("{value:?} is not an absolute file path kindling can write into a script"),
+            "write an absolute path of letters, digits, `-`, `_`, `.` and `/`, e.g. /etc/kindling/backup-s3.env",
+        )
+    })
+}
+
 /// `etcd.auto_compaction_retention` as etcd reads it (`parseCompactionRetention`): a whole
 /// number of hours (periodic mode) or revisions (revision mode), or else a Go duration
 /// (`30m`, `1h30m`), which in revision mode etcd takes as a count of nanoseconds.

@@ -228,7 +228,24 @@ const SPEC: Shape = Shape::Map(&[
     key("snippets", Shape::List(&SNIPPET)),
     key(
         "backup",
-        Shape::Map(&[leaf("dir"), leaf("schedule"), leaf("keep"), leaf("verify")]),
+        Shape::Map(&[
+            leaf("dir"),
+            leaf("schedule"),
+            leaf("keep"),
+            leaf("verify"),
+            key(
+                "s3",
+                Shape::Map(&[
+                    leaf("endpoint"),
+                    leaf("bucket"),
+                    leaf("prefix"),
+                    leaf("region"),
+                    leaf("credentials"),
+                    leaf("keep"),
+                    leaf("ca_file"),
+                ]),
+            ),
+        ]),
     ),
     key(
         "updates",

@@ -111,6 +111,23 @@ pub struct BackupSection {
     pub schedule: Option<Spanned<String>>,
     pub keep: Option<Spanned<u32>>,
     pub verify: Option<Spanned<bool>>,
+    /// Where each slot's snapshot goes off the node.
+    pub s3: Option<Spanned<S3Section>>,
+}
+
+/// An S3-compatible bucket the snapshots are uploaded to, one per schedule slot.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Section {
+    pub endpoint: Spanned<String>,
+    pub bucket: Spanned<String>,
+    pub prefix: Option<Spanned<String>>,
+    pub region: Option<Spanned<String>>,
+    /// A file on the node holding the access key; the spec never holds it.
+    pub credentials: Option<Spanned<String>>,
+    pub keep: Option<Spanned<u32>>,
+    /// A CA file on the node for an endpoint with a private certificate.
+    pub ca_file: Option<Spanned<String>>,
 }
 
 /// How Prometheus scrapes the members, and when its alerts fire.
