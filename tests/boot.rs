@@ -978,34 +978,72 @@ monitoring: {{ client: prometheus, tls_dir: {}, scrape_from: [10.77.0.1], scrape
     }
 }
 
-/// Scenario 9, disaster recovery on booted nodes: n1's backup service takes a snapshot of a
-/// running cluster, then every machine is destroyed with its lab. In a new lab (new machines,
-/// empty disks) the snapshot is published beside the image, `kindling restore` renders the
-/// configs from the same spec and PKI, Ignition fetches the snapshot and checks its hash,
-/// every member restores it before its etcd first starts, and the cluster forms under the new
+/// Scenario 9, backups off the node and disaster recovery on booted nodes: the backup
+/// service, started by systemd on all three members at once, snapshots each member and one
+/// of them uploads its snapshot to an S3 server on the hub (moto, which checks every
+/// signature), with the key the operator put on each node. Then every machine is destroyed
+/// with its lab. In a new lab (new machines, empty disks) the uploaded object, fetched back
+/// from the bucket, is published beside the image, `kindling restore` renders the configs
+/// from the same spec and PKI, Ignition fetches the snapshot and checks its hash, every
+/// member restores it before its etcd first starts, and the cluster forms under the new
 /// token, serving the key written before the snapshot and not the one written after.
 fn restore_on_booted_nodes() {
+    let endpoint = format!("http://{}:{S3_PORT}", lab::HUB_IP);
     let text = format!(
-        "{}backup: {{ schedule: hourly }}\n",
+        "{}backup: {{ schedule: hourly, s3: {{ endpoint: \"{endpoint}\", bucket: {S3_BUCKET}, prefix: boot/ }} }}\n",
         spec(&["n1", "n2", "n3"], "", "")
     );
     let saved = tempfile::tempdir().unwrap();
     {
-        let lost = boots_healthy(&text);
-        lost.lab.exec(
-            "n1",
-            "etcdctl put kindling/disaster survived && systemctl start etcd-backup.service",
-        );
+        let mut lost = boots_healthy(&text);
+        let key = start_s3(&mut lost.lab, &endpoint);
+        for node in &lost.nodes {
+            lost.lab.exec(
+                node,
+                &format!(
+                    "umask 077 && mkdir -p /etc/kindling && printf 'AWS_ACCESS_KEY_ID=%s\\nAWS_SECRET_ACCESS_KEY=%s\\n' {key} > /etc/kindling/backup-s3.env"
+                ),
+            );
+        }
+        lost.lab
+            .exec("n1", "etcdctl put kindling/disaster survived");
+        // Every member's timer fires for the same hour: all three at once, one uploads.
+        wait_clear_of_the_hour();
+        for node in &lost.nodes {
+            lost.lab
+                .exec(node, "systemctl start --no-block etcd-backup.service");
+        }
+        let mut uploads = 0;
+        for node in &lost.nodes {
+            eventually(
+                Duration::from_secs(60),
+                &format!("{node}'s backup service ends"),
+                || {
+                    (property(&lost.lab, node, "etcd-backup.service", "ActiveState") == "inactive")
+                        .then_some(())
+                },
+            );
+            assert_eq!(
+                property(&lost.lab, node, "etcd-backup.service", "Result"),
+                "success"
+            );
+            let journal = lost
+                .lab
+                .exec(node, "journalctl -u etcd-backup.service --no-pager");
+            uploads += journal.matches("kindling-etcd-backup: uploaded").count();
+        }
+        assert_eq!(uploads, 1, "one member uploads per slot");
         lost.lab
             .exec("n1", "etcdctl put kindling/after-the-backup lost");
-        let name = lost.lab.exec("n1", "ls /var/lib/etcd-backup");
-        let backup = lost
-            .lab
-            .node("n1")
-            .root
-            .join("var/lib/etcd-backup")
-            .join(name.trim());
-        std::fs::copy(backup, saved.path().join("snap.db")).unwrap();
+        // The operator fetches the uploaded object from the bucket.
+        let fetched = saved.path().join("snap.db");
+        let fetch = lost.lab.on_hub(&format!(
+            "set -e; name=$(curl -sSf --aws-sigv4 aws:amz:us-east-1:s3 --user {user} -H 'x-amz-content-sha256: {EMPTY}' '{endpoint}/{S3_BUCKET}?list-type=2' | grep -o 'boot/etcd-boot-[^<]*'); curl -sSf --aws-sigv4 aws:amz:us-east-1:s3 --user {user} -H 'x-amz-content-sha256: {EMPTY}' -o {out} \"{endpoint}/{S3_BUCKET}/$name\"",
+            user = key.replace(' ', ":"),
+            EMPTY = EMPTY_SHA256,
+            out = fetched.display(),
+        ));
+        assert!(fetch.status.success(), "{}", common::text(&fetch));
         common::copy_tree(
             &lost.spec_dir.join("pki"),
             &saved.path().join("pki"),
@@ -1067,6 +1105,52 @@ fn restore_on_booted_nodes() {
         "etcdctl get --print-value-only kindling/after-the-backup",
     );
     assert_eq!(after.trim(), "", "written after the snapshot: not restored");
+}
+
+const S3_PORT: u16 = 9000;
+const S3_BUCKET: &str = "etcd-backups";
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// Starts moto on the hub with a user allowed s3:* and the bucket; returns "KEY_ID SECRET".
+fn start_s3(lab: &mut Lab, endpoint: &str) -> String {
+    let venv = common::test_venv();
+    let moto = venv.join("bin/moto_server");
+    lab.spawn_on_hub(
+        "env",
+        &[
+            "INITIAL_NO_AUTH_ACTION_COUNT=3",
+            &moto.display().to_string(),
+            "-H",
+            lab::HUB_IP,
+            "-p",
+            &S3_PORT.to_string(),
+        ],
+        "moto.log",
+    );
+    let setup = format!(
+        "for _ in $(seq 100); do {python} -c 'import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 1)' {hub} {S3_PORT} 2>/dev/null && break; sleep 0.2; done; {python} {admin} setup {endpoint} {S3_BUCKET}",
+        python = venv.join("bin/python").display(),
+        hub = lab::HUB_IP,
+        admin = common::repo().join("tests/s3/moto_admin.py").display(),
+    );
+    let made = lab.on_hub(&setup);
+    assert!(made.status.success(), "{}", common::text(&made));
+    let key = String::from_utf8_lossy(&made.stdout).trim().to_string();
+    assert_eq!(key.split(' ').count(), 2, "{key}");
+    key
+}
+
+/// Sleeps past the top of the hour when it is less than a minute away, so that runs started
+/// now belong to the same `hourly` slot.
+fn wait_clear_of_the_hour() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let left = 3600 - now % 3600;
+    if left < 60 {
+        std::thread::sleep(Duration::from_secs(left + 2));
+    }
 }
 
 /// How a TCP connection attempt ended.

@@ -1002,27 +1002,16 @@ fn pki_renew_on_a_running_cluster() {
     lab.assert_no_rejected_connections(&nodes);
 }
 
-/// The virtualenv .ci/run installs tests/s3/requirements.txt into.
-fn test_venv() -> PathBuf {
-    std::env::var_os("KINDLING_TEST_VENV").map_or_else(
-        || {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/kindling/test-venv")
-        },
-        PathBuf::from,
-    )
-}
-
 fn s3_trial(name: &'static str, test: fn()) -> libtest_mimic::Trial {
     let mut missing: Vec<String> = ["etcd", "etcdctl", "bash", "curl", "systemd-analyze"]
         .iter()
         .filter(|p| !common::on_path(p))
         .map(|p| format!("{p} is not installed"))
         .collect();
-    if !test_venv().join("bin/moto_server").exists() {
+    if !common::test_venv().join("bin/moto_server").exists() {
         missing.push(format!(
             "{} has no moto_server",
-            test_venv().join("bin").display()
+            common::test_venv().join("bin").display()
         ));
     }
     common::trial_needing(
@@ -1052,7 +1041,7 @@ impl S3Server {
             .unwrap()
             .port();
         let log = std::fs::File::create(dir.join("moto.log")).unwrap();
-        let child = Command::new(test_venv().join("bin/moto_server"))
+        let child = Command::new(common::test_venv().join("bin/moto_server"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             // The user, its key and its policy are made without a signature; every request
             // after them is checked.
@@ -1083,7 +1072,7 @@ impl S3Server {
     }
 
     fn admin(&self, args: &[&str]) -> String {
-        let output = Command::new(test_venv().join("bin/python"))
+        let output = Command::new(common::test_venv().join("bin/python"))
             .arg(common::repo().join("tests/s3/moto_admin.py"))
             .args(args)
             .output()

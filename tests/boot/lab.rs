@@ -45,6 +45,13 @@ pub fn missing_prerequisites() -> Vec<String> {
             missing.push(format!("{program} is not installed"));
         }
     }
+    let moto = super::common::test_venv().join("bin/moto_server");
+    if !moto.exists() {
+        missing.push(format!(
+            "{} does not exist (run `bash .ci/run`)",
+            moto.display()
+        ));
+    }
     for file in [IGNITION, "/dev/loop-control"] {
         if !Path::new(file).exists() {
             missing.push(format!("{file} does not exist"));

@@ -23,8 +23,9 @@ rm -rf "$work"
 mkdir -p "$work"
 root="$work/root"
 
+# curl: Flatcar ships it, and the backup script's S3 uploads use it.
 debootstrap --variant=minbase \
-  --include=systemd,systemd-sysv,dbus,systemd-container,iproute2,iptables \
+  --include=systemd,systemd-sysv,dbus,systemd-container,iproute2,iptables,curl \
   trixie "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
   { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
 

@@ -261,3 +261,15 @@ pub fn render_spec_and_materialize(spec: &Path, dir: &Path) -> Vec<String> {
     }
     nodes
 }
+
+/// The virtualenv .ci/run installs tests/s3/requirements.txt into (moto, the S3 server the
+/// off-node backup tests upload to): `KINDLING_TEST_VENV`, or ~/.cache/kindling/test-venv.
+pub fn test_venv() -> PathBuf {
+    std::env::var_os("KINDLING_TEST_VENV").map_or_else(
+        || {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/kindling/test-venv")
+        },
+        PathBuf::from,
+    )
+}
