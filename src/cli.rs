@@ -73,6 +73,8 @@ enum Command {
     Join(JoinArgs),
     /// Render configs that rebuild the whole cluster from one snapshot (disaster recovery)
     Restore(RestoreArgs),
+    /// Print the DNS records (SRV, A/AAAA) the cluster needs, as zone-file lines to paste
+    Dns(DnsArgs),
     /// Print the kubeadm ClusterConfiguration `etcd.external` block that points a control plane at the cluster
     Kubeadm(KubeadmArgs),
     /// Build the etcd systemd-sysext image the configs reference
@@ -114,6 +116,12 @@ struct KubeadmArgs {
 
 #[derive(Debug, Args)]
 struct JoinArgs {
+    /// The cluster spec (YAML)
+    spec: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct DnsArgs {
     /// The cluster spec (YAML)
     spec: PathBuf,
 }
@@ -339,6 +347,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Show(args) => show(&args),
         Command::Profile(ProfileCommand::Export(args)) => export_profile(&args),
         Command::Join(args) => join(&args),
+        Command::Dns(args) => dns(&args),
         Command::Restore(args) => restore(&args, sink),
         Command::Kubeadm(args) => kubeadm(&args),
         Command::Sysext(SysextCommand::Build(args)) => sysext_build(args),
@@ -459,6 +468,15 @@ fn join(args: &JoinArgs) -> Result<i32, Report> {
     let document = spec::load(&args.spec)?;
     let cluster = resolve::resolve(&document)?;
     let steps = resolve::operations::join_steps(&cluster);
+    if cluster.discovery.is_some() {
+        return Err(Diagnostic::error(
+            "join.discovery",
+            "the members of a discovery cluster join by themselves",
+            Location::File(args.spec.clone()),
+        )
+        .with_help("boot the new machine from the same config: it adds itself as a learner under the roll lock (docs/operations.md, \"One config for every member\")")
+        .into());
+    }
     if steps.is_empty() {
         return Err(Diagnostic::error(
             "join.none",
@@ -476,6 +494,15 @@ fn join(args: &JoinArgs) -> Result<i32, Report> {
         }
         writeln!(stdout, "{}", step.command).map_err(|e| stdout_error(&e))?;
     }
+    Ok(0)
+}
+
+fn dns(args: &DnsArgs) -> Result<i32, Report> {
+    let document = spec::load(&args.spec)?;
+    let cluster = resolve::resolve(&document)?;
+    let zone = resolve::zone::zone(&cluster, &args.spec)?;
+    let mut stdout = std::io::stdout().lock();
+    write!(stdout, "{zone}").map_err(|e| stdout_error(&e))?;
     Ok(0)
 }
 

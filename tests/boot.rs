@@ -6,7 +6,7 @@
 //! What this proves and what it does not (the kernel is the host's, Ignition is Debian's
 //! 2.14, run against a directory, and the root is Debian posing as Flatcar): README, "Boot
 //! proof". Needs root and Debian's ignition, debootstrap, systemd-container, iproute2,
-//! squashfs-tools and etcd-client (.ci/run installs them). Without them each test shows as
+//! squashfs-tools, etcd-client, prometheus, dnsmasq and moto (.ci/run installs them). Without them each test shows as
 //! ignored, naming what is missing; under CI=true that is a failure.
 
 mod common;
@@ -33,7 +33,7 @@ fn main() {
     arguments.test_threads = Some(1);
     let missing = lab::missing_prerequisites();
     let needs = "root and Debian's ignition, debootstrap, systemd-container, iproute2, squashfs-tools, etcd-client and prometheus; run `bash .ci/run`";
-    let tests: [(&'static str, fn()); 11] = [
+    let tests: [(&'static str, fn()); 12] = [
         (
             "ignition_and_materialize_write_the_same_tree_for_every_golden_shape",
             goldens_write_the_same_tree,
@@ -69,6 +69,10 @@ fn main() {
         (
             "a_destroyed_cluster_is_restored_from_its_backup_on_new_machines",
             restore_on_booted_nodes,
+        ),
+        (
+            "one_config_members_named_by_dhcp_found_by_srv_grow_and_rejoin",
+            one_config_for_every_member,
         ),
         (
             "sysupdate_restarts_members_onto_a_new_image_one_at_a_time",
@@ -1107,6 +1111,268 @@ fn restore_on_booted_nodes() {
     assert_eq!(after.trim(), "", "written after the snapshot: not restored");
 }
 
+/// The discovery cluster's domain in the lab, served by dnsmasq on the hub.
+const LAB_DOMAIN: &str = "etcd.lab";
+
+/// Machine `boxN` has MAC 52:54:00:00:01:0N; the lab's DHCP server names it `nN` and gives it
+/// 10.77.0.2N.
+fn box_mac(n: u8) -> String {
+    format!("52:54:00:00:01:{n:02x}")
+}
+
+/// Starts dnsmasq on the hub: DHCP for the boxes (address and hostname by MAC, the hub as
+/// DNS server), and DNS for `LAB_DOMAIN` from the zone `kindling dns` printed: its SRV and
+/// A records, and the DHCP clients' names with their reverse records.
+fn start_site_network(lab: &mut Lab, zone: &str) {
+    let mut args: Vec<String> = [
+        "--keep-in-foreground",
+        "--no-resolv",
+        "--no-hosts",
+        "--bind-interfaces",
+        "--interface=br0",
+        "--except-interface=lo",
+        "--log-queries",
+        "--log-dhcp",
+        "--log-facility=-",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.push(format!("--listen-address={}", lab::HUB_IP));
+    args.push(format!("--domain={LAB_DOMAIN}"));
+    args.push(format!("--local=/{LAB_DOMAIN}/"));
+    args.push("--dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h".to_string());
+    args.push(format!(
+        "--dhcp-leasefile={}",
+        lab.dir.path().join("dnsmasq.leases").display()
+    ));
+    for n in 1..=5 {
+        args.push(format!("--dhcp-host={},10.77.0.2{n},n{n}", box_mac(n)));
+    }
+    let origin = format!("{LAB_DOMAIN}.");
+    for line in zone
+        .lines()
+        .filter(|l| !l.starts_with(';') && !l.starts_with('$'))
+    {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            [service, "IN", "SRV", _, _, port, target] => args.push(format!(
+                "--srv-host={service}.{LAB_DOMAIN},{},{port}",
+                target.trim_end_matches('.')
+            )),
+            [name, "IN", "A", ip] => args.push(format!("--host-record={name}.{LAB_DOMAIN},{ip}")),
+            _ => panic!("a zone line dnsmasq is not given: {line:?} (origin {origin})"),
+        }
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    lab.spawn_on_hub("dnsmasq", &args, "dnsmasq.log");
+}
+
+/// The members etcd lists, asked on `node`: (name, started, learner) for each.
+fn member_list(lab: &Lab, node: &str) -> Vec<(String, bool, bool)> {
+    lab.try_exec(node, "etcdctl member list -w simple 2>/dev/null")
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(", ").collect();
+            (fields.len() == 6).then(|| {
+                (
+                    fields[2].to_string(),
+                    fields[1] == "started",
+                    fields[5] == "true",
+                )
+            })
+        })
+        .collect()
+}
+
+/// The voting, started members `node` sees, by name, sorted.
+fn voters(lab: &Lab, node: &str) -> Vec<String> {
+    let mut names: Vec<String> = member_list(lab, node)
+        .into_iter()
+        .filter(|(_, started, learner)| *started && !learner)
+        .map(|(name, _, _)| name)
+        .collect();
+    names.sort();
+    names
+}
+
+/// Scenario 10, one config for every member (`discovery:`). dnsmasq on the hub plays the
+/// site network: DHCP hands out addresses and hostnames by MAC, DNS serves the SRV and A
+/// records `kindling dns` printed. Three machines boot the same rendered config, take their
+/// names and addresses from DHCP (their own networkd), find each other by SRV and form the
+/// TLS cluster. A fourth and a fifth boot the same config at the same moment and both end up
+/// voting members, one after the other under the roll lock, the founders healthy all along.
+/// A member whose data dir is wiped reboots and rejoins as itself, the data intact.
+fn one_config_for_every_member() {
+    let mut lab = Lab::new();
+    publish_image(&lab, ETCD);
+    let spec_dir = lab.dir.path().join("spec");
+    std::fs::create_dir(&spec_dir).unwrap();
+    let text = format!(
+        "version: 1
+cluster: {{ name: fleet, domain: {LAB_DOMAIN}, ignition: 3.3.0 }}
+etcd:
+  version: {ETCD}
+  gomaxprocs: 1
+sysext:
+  base_url: http://{hub}:{port}
+  sha256sums: ../serve/SHA256SUMS
+discovery:
+  bootstrap:
+    - {{ name: n1, ip: 10.77.0.21 }}
+    - {{ name: n2, ip: 10.77.0.22 }}
+    - {{ name: n3, ip: 10.77.0.23 }}
+",
+        hub = lab::HUB_IP,
+        port = lab::HTTP_PORT,
+    );
+    lab::write(&spec_dir.join("cluster.yaml"), &text);
+    let kindling = |args: &[&str]| kindling_in(&spec_dir, args);
+    kindling(&["pki", "init", "cluster.yaml"]);
+    kindling(&["render", "cluster.yaml", "-o", "out"]);
+    let zone = kindling(&["dns", "cluster.yaml"]);
+    start_site_network(&mut lab, &zone);
+    let config = spec_dir.join("out/members.ign");
+    let add = |lab: &mut Lab, n: u8| {
+        let name = format!("box{n}");
+        lab.add_node(&name, None, Some(&box_mac(n)));
+        lab.ignite(&name, &config);
+        lab.use_dhcp(&name);
+        name
+    };
+    let founders: Vec<String> = (1..=3).map(|n| add(&mut lab, n)).collect();
+    for name in &founders {
+        lab.boot(name);
+    }
+    for name in &founders {
+        lab.wait_running(name, Duration::from_secs(120));
+    }
+    for (n, name) in founders.iter().enumerate() {
+        let hostname = lab.exec(name, "hostname");
+        assert_eq!(
+            hostname.trim(),
+            format!("n{}", n + 1),
+            "{name}'s hostname is DHCP's"
+        );
+        eventually(
+            Duration::from_secs(60),
+            &format!("{name} sees 3 healthy members"),
+            || (healthy_members(&lab, name) == 3).then_some(()),
+        );
+    }
+    assert_eq!(voters(&lab, "box1"), ["n1", "n2", "n3"]);
+    let env = lab.exec("box2", "cat /run/etcd/member.env");
+    assert!(env.contains("ETCD_NAME=n2\n"), "{env}");
+    assert!(
+        env.contains("ETCD_LISTEN_PEER_URLS=https://10.77.0.22:2380"),
+        "{env}"
+    );
+    assert!(
+        env.contains(&format!("ETCD_DISCOVERY_SRV={LAB_DOMAIN}")),
+        "{env}"
+    );
+    lab.exec("box1", "etcdctl put kindling/fleet formed");
+
+    // Two more machines boot the same config at the same moment.
+    let joiners: Vec<String> = (4..=5).map(|n| add(&mut lab, n)).collect();
+    for name in &joiners {
+        lab.boot(name);
+    }
+    let started = Instant::now();
+    let mut fewest_healthy = 3;
+    let voting = loop {
+        fewest_healthy = fewest_healthy.min(healthy_founders(&lab));
+        let voting = voters(&lab, "box1");
+        if voting.len() == 5 {
+            break voting;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "the joiners did not both become voting members: {:?}",
+            member_list(&lab, "box1")
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(voting, ["n1", "n2", "n3", "n4", "n5"]);
+    assert_eq!(
+        fewest_healthy, 3,
+        "the founders stay healthy while machines join"
+    );
+    // One after the other: each took the roll lock and joined as a learner; the second took
+    // the lock only once the first was promoted and healthy (etcd-roll-resume released it).
+    let when = |name: &str, unit: &str, what: &str| -> f64 {
+        let log = lab.exec(
+            name,
+            &format!("journalctl -b -o short-unix -u {unit} --no-pager"),
+        );
+        let line = log
+            .lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("{name}: no {what:?} in {unit}:\n{log}"));
+        line.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let mut order: Vec<(f64, String)> = joiners
+        .iter()
+        .map(|name| {
+            assert_eq!(
+                property(&lab, name, "etcd-member-promote.service", "Result"),
+                "success"
+            );
+            let locked = when(name, "etcd-member.service", "took the roll lock");
+            let added = when(name, "etcd-member.service", "added as a learner");
+            assert!(
+                locked < added,
+                "{name} added itself before it held the lock"
+            );
+            (locked, name.clone())
+        })
+        .collect();
+    order.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (first, second) = (&order[0].1, &order[1]);
+    let released = when(first, "etcd-roll-resume.service", "released the roll lock");
+    assert!(
+        released <= second.0,
+        "{} took the lock ({}) before {first} released it ({released})",
+        second.1,
+        second.0
+    );
+    for name in &joiners {
+        lab.wait_running(name, Duration::from_secs(60));
+    }
+
+    // A member loses its data dir and reboots: it rejoins as itself, and the data survives.
+    let before = lab.exec("box1", "etcdctl member list -w simple | grep ', n2, '");
+    lab.stop("box2");
+    std::fs::remove_dir_all(lab.node("box2").root.join("var/lib/etcd/member")).unwrap();
+    lab.boot("box2");
+    eventually(Duration::from_secs(180), "n2 votes again", || {
+        (voters(&lab, "box1").len() == 5
+            && lab
+                .try_exec("box1", "etcdctl member list -w simple | grep ', n2, '")
+                .is_some_and(|o| String::from_utf8_lossy(&o.stdout) != before))
+        .then_some(())
+    });
+    let log = lab.exec("box2", "journalctl -b -u etcd-member.service --no-pager");
+    assert!(log.contains("removing member"), "{log}");
+    lab.wait_running("box2", Duration::from_secs(60));
+    let read = lab.exec("box2", "etcdctl get --print-value-only kindling/fleet");
+    assert_eq!(read.trim(), "formed");
+}
+
+/// How many founders (box1–box3) answer `etcdctl endpoint health` for themselves.
+fn healthy_founders(lab: &Lab) -> usize {
+    (1..=3)
+        .filter(|n| {
+            lab.try_exec(
+                &format!("box{n}"),
+                "etcdctl endpoint health >/dev/null 2>&1",
+            )
+            .is_some_and(|o| o.status.success())
+        })
+        .count()
+}
+
 const S3_PORT: u16 = 9000;
 const S3_BUCKET: &str = "etcd-backups";
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -1440,25 +1706,28 @@ fn operations_on_booted_nodes() {
     renew_onto_node(&cluster, "n1");
 }
 
+/// Runs kindling with `args` in `dir`; it must succeed. Returns what it printed.
+fn kindling_in(dir: &std::path::Path, args: &[&str]) -> String {
+    let output = common::kindling()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "kindling {args:?}: {}",
+        common::text(&output)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
 /// Writes `spec_text` (with `node` joining), issues its certificates, runs the `member add`
 /// `kindling join` prints on `on`, renders, applies and boots the node, and waits until
 /// every member is healthy.
 fn join(cluster: &mut Cluster, spec_text: &str, node: &str, on: &str) {
     let spec_dir = cluster.spec_dir.clone();
     lab::write(&spec_dir.join("cluster.yaml"), spec_text);
-    let kindling = |args: &[&str]| {
-        let output = common::kindling()
-            .current_dir(&spec_dir)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "kindling {args:?}: {}",
-            common::text(&output)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    };
+    let kindling = |args: &[&str]| kindling_in(&spec_dir, args);
     kindling(&["pki", "init", "cluster.yaml"]);
     let printed = kindling(&["join", "cluster.yaml"]);
     // With a firewall, every running member lets the new one in first.

@@ -9,7 +9,7 @@ use std::path::Path;
 use common::{golden, kindling, repo, snapshot};
 use kindling::Options;
 
-const CASES: [&str; 9] = [
+const CASES: [&str; 10] = [
     "single-node",
     "three-node",
     "five-node-fqdn",
@@ -19,6 +19,7 @@ const CASES: [&str; 9] = [
     "kubeadm",
     "snippets",
     "monitored",
+    "discovery",
 ];
 
 fn render_case(case: &str, out: &Path) {
@@ -114,6 +115,7 @@ fn first_node(case: &str) -> &'static str {
         "single-node" => "etcd0",
         "three-node" | "snippets" | "container" | "kubeadm" | "monitored" => "etcd1",
         "five-node-fqdn" => "eu1-a",
+        "discovery" => "members",
         _ => "m1",
     }
 }

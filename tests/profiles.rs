@@ -151,7 +151,7 @@ fn a_template_syntax_error_points_at_the_template_line() {
     );
     assert_eq!(
         (finding["line"].as_u64(), finding["column"].as_u64()),
-        (Some(29), Some(21))
+        (Some(37), Some(21))
     );
 }
 
@@ -290,13 +290,13 @@ fn two_entries_for_one_path_are_refused() {
 fn manifest_mistakes_are_located() {
     let cases: [(&str, &str, &str); 6] = [
         (
-            "template: hostname.hbs }",
-            "template: hostname.hbs, inline: x }",
+            "template: hostname.hbs,",
+            "template: hostname.hbs, inline: x,",
             "profile.contents",
         ),
         (
-            "template: hostname.hbs }",
-            "template: missing.hbs }",
+            "template: hostname.hbs,",
+            "template: missing.hbs,",
             "profile.template-missing",
         ),
         (

@@ -73,7 +73,11 @@ fn quorum_table(current: usize) -> String {
 }
 
 fn check_member_count(cluster: &Cluster, report: &mut Report) {
-    let count = cluster.nodes.len();
+    // A discovery cluster starts with its founders; later members join one at a time.
+    let count = cluster
+        .discovery
+        .as_ref()
+        .map_or(cluster.nodes.len(), |d| d.bootstrap.len());
     let Some(first) = cluster.nodes.first() else {
         return;
     };

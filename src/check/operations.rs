@@ -68,6 +68,10 @@ fn check_peer_names(cluster: &Cluster, report: &mut Report) {
     let (Some(domain), Some(span)) = (&cluster.domain, &cluster.domain_span) else {
         return;
     };
+    if cluster.discovery.is_some() {
+        // Found through DNS by design: the member script waits until its name resolves.
+        return;
+    }
     let dns_given = cluster
         .nodes
         .iter()

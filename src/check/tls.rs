@@ -456,7 +456,18 @@ fn check_sans(cert: &X509Certificate, node: &Node, pair: &Pair, report: &mut Rep
     {
         missing.push(fqdn.clone());
     }
+    if node.is_every_member()
+        && let Some(domain) = &node.fqdn
+        && !dns
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(&format!("*.{domain}")))
+    {
+        missing.push(format!("*.{domain}"));
+    }
     for ip in [node.ip, LOCALHOST] {
+        if ip.is_unspecified() {
+            continue;
+        }
         if !ips.contains(&ip) {
             missing.push(ip.to_string());
         }

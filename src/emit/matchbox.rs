@@ -112,18 +112,23 @@ fn node_files(
         let Some(node) = cluster.nodes.iter().find(|n| n.name == rendered.name) else {
             continue;
         };
-        let Some(mac) = &node.mac else {
-            report.push(
-                Diagnostic::at(
-                    "matchbox.no-mac",
-                    format!("node {} has no MAC address", node.name),
-                    &node.span,
-                )
-                .with_help(
-                    "Matchbox selects a machine by MAC: add mac: \"52:54:00:…\" to the node",
-                ),
-            );
-            continue;
+        // A discovery cluster's one node: every machine that asks with the cluster's label.
+        let by = match (&node.mac, &cluster.discovery) {
+            (_, Some(_)) => Selector::Label,
+            (Some(mac), None) => Selector::Mac(mac),
+            (None, None) => {
+                report.push(
+                    Diagnostic::at(
+                        "matchbox.no-mac",
+                        format!("node {} has no MAC address", node.name),
+                        &node.span,
+                    )
+                    .with_help(
+                        "Matchbox selects a machine by MAC: add mac: \"52:54:00:…\" to the node",
+                    ),
+                );
+                continue;
+            }
         };
         let id = format!("{}-{}", cluster.name, node.name);
         let first = files.len();
@@ -136,7 +141,7 @@ fn node_files(
         });
         match &node.install_disk {
             None => {
-                let boot = Some(pxe_boot(settings, node));
+                let boot = Some(pxe_boot(settings, cluster, node, &by));
                 files.push(json_file(
                     &format!("profiles/{id}.json"),
                     &profile(
@@ -147,12 +152,12 @@ fn node_files(
                 )?);
                 files.push(json_file(
                     &format!("groups/{id}.json"),
-                    &group(&id, &id, cluster, node, mac, false),
+                    &group(&id, &id, cluster, node, &by, false),
                 )?);
             }
             Some(disk) => {
                 let install_id = format!("{id}-install");
-                let installer = installer_config(cluster, settings, node, mac, disk)?;
+                let installer = installer_config(cluster, settings, node, &by, disk)?;
                 files.push(TreeFile {
                     path: format!("ignition/{install_id}.ign"),
                     contents: Contents::Bytes(installer),
@@ -160,7 +165,7 @@ fn node_files(
                     owned: true,
                     origin: String::new(),
                 });
-                let boot = Some(pxe_boot(settings, node));
+                let boot = Some(pxe_boot(settings, cluster, node, &by));
                 files.push(json_file(
                     &format!("profiles/{install_id}.json"),
                     &profile(
@@ -171,7 +176,7 @@ fn node_files(
                 )?);
                 files.push(json_file(
                     &format!("groups/{install_id}.json"),
-                    &group(&install_id, &install_id, cluster, node, mac, false),
+                    &group(&install_id, &install_id, cluster, node, &by, false),
                 )?);
                 files.push(json_file(
                     &format!("profiles/{id}.json"),
@@ -183,7 +188,7 @@ fn node_files(
                 )?);
                 files.push(json_file(
                     &format!("groups/{id}.json"),
-                    &group(&id, &id, cluster, node, mac, true),
+                    &group(&id, &id, cluster, node, &by, true),
                 )?);
             }
         }
@@ -192,6 +197,31 @@ fn node_files(
         }
     }
     report.into_result(files)
+}
+
+/// How a group picks its machines: one node by MAC, or every member of a discovery cluster
+/// by the label its iPXE request carries (`etcd-cluster=<name>`).
+enum Selector<'a> {
+    Mac(&'a str),
+    Label,
+}
+
+impl Selector<'_> {
+    fn entry(&self, cluster: &Cluster) -> (&'static str, String) {
+        match self {
+            Selector::Mac(mac) => ("mac", (*mac).to_string()),
+            Selector::Label => (
+                crate::resolve::discovery::MATCHBOX_LABEL,
+                cluster.name.clone(),
+            ),
+        }
+    }
+
+    /// The query Matchbox matches this selector with, for URLs a machine fetches.
+    fn query(&self, cluster: &Cluster) -> String {
+        let (key, value) = self.entry(cluster);
+        format!("{key}={value}")
+    }
 }
 
 fn profile(id: &str, name: &str, boot: Option<Boot>) -> Profile {
@@ -208,10 +238,10 @@ fn group(
     profile: &str,
     cluster: &Cluster,
     node: &Node,
-    mac: &str,
+    by: &Selector,
     installed: bool,
 ) -> Group {
-    let mut selector = std::collections::BTreeMap::from([("mac", mac.to_string())]);
+    let mut selector = std::collections::BTreeMap::from([by.entry(cluster)]);
     if installed {
         selector.insert("os", "installed".to_string());
     }
@@ -233,12 +263,17 @@ fn group(
 }
 
 /// Flatcar's PXE kernel and initrd from Matchbox's assets, with the node's config URL.
-fn pxe_boot(settings: &MatchboxSettings, node: &Node) -> Boot {
+fn pxe_boot(settings: &MatchboxSettings, cluster: &Cluster, node: &Node, by: &Selector) -> Boot {
     let assets = format!("/assets/flatcar/{}", settings.version);
+    // A label-selected machine asks for its config with the label, or no group matches.
+    let label = match by {
+        Selector::Mac(_) => String::new(),
+        Selector::Label => format!("&{}", by.query(cluster)),
+    };
     let mut args = vec![
         "initrd=flatcar_production_pxe_image.cpio.gz".to_string(),
         format!(
-            "flatcar.config.url={}/ignition?uuid=${{uuid}}&mac=${{mac:hexhyp}}",
+            "flatcar.config.url={}/ignition?uuid=${{uuid}}&mac=${{mac:hexhyp}}{label}",
             settings.url
         ),
         "flatcar.first_boot=yes".to_string(),
@@ -270,13 +305,14 @@ fn installer_config(
     cluster: &Cluster,
     settings: &MatchboxSettings,
     node: &Node,
-    mac: &str,
+    by: &Selector,
     disk: &str,
 ) -> Result<Vec<u8>, Report> {
+    let query = by.query(cluster);
     let unit = format!(
         "[Unit]\nDescription=Install Flatcar {channel} {version} to {disk} for {node}, then reboot\nWants=network-online.target\nAfter=network-online.target\n\n\
          [Service]\nType=oneshot\n\
-         ExecStart=/usr/bin/curl --fail --silent --show-error --retry 10 --retry-connrefused --output /tmp/ignition.json \"{url}/ignition?mac={mac}&os=installed\"\n\
+         ExecStart=/usr/bin/curl --fail --silent --show-error --retry 10 --retry-connrefused --output /tmp/ignition.json \"{url}/ignition?{query}&os=installed\"\n\
          ExecStart=/usr/bin/flatcar-install -d {disk} -C {channel} -V {version} -i /tmp/ignition.json\n\
          ExecStart=/usr/bin/systemctl reboot\n\n[Install]\nWantedBy=multi-user.target\n",
         channel = settings.channel,

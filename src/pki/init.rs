@@ -615,7 +615,20 @@ fn leaf_profile(leaf: &Leaf, leaf_days: u32, now: OffsetDateTime) -> Result<Prof
 
 /// Every name a member is reached at: its name, FQDN, IP, and the loopback names local
 /// clients use (127.0.0.1 is also the source address of loopback peer connections).
+///
+/// The node of a discovery cluster stands for every member: its certificate names the
+/// cluster's domain (etcd's SRV discovery requires it) and every name under it, which any
+/// member may have; no address (a member's is known at boot only).
 fn node_sans(node: &Node) -> Vec<San> {
+    if node.is_every_member() {
+        let domain = node.fqdn.clone().unwrap_or_default();
+        return vec![
+            San::Dns(format!("*.{domain}")),
+            San::Dns(domain),
+            San::Dns("localhost".to_string()),
+            San::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        ];
+    }
     let mut sans = vec![San::Dns(node.name.clone())];
     sans.extend(node.fqdn.clone().map(San::Dns));
     sans.push(San::Dns("localhost".to_string()));

@@ -122,6 +122,7 @@ pub struct NodeContext {
     pub kubelet: KubeletValues,
     pub pod: PodValues,
     pub ssh_authorized_keys: Vec<String>,
+    pub discovery: DiscoveryValues,
 }
 
 /// The standalone kubelet of the static-pod profile, and the Kubernetes sysext it runs from.
@@ -298,6 +299,82 @@ pub struct NodeValues {
     pub name: String,
     pub ip: String,
     pub fqdn: Option<String>,
+    /// The member's name where a script prints it: the name, or with `discovery:` the
+    /// shell expression that reads the name the member script chose at boot.
+    pub script_name: String,
+    /// The member's name in a unit's description: the name, or with `discovery:` systemd's
+    /// `%l` (the short hostname, which is the member's name).
+    pub unit_name: String,
+    /// The config names this one node (false with `discovery:`: the machine names itself).
+    pub named: bool,
+}
+
+/// `discovery:`: how the member script names the member, finds its address and the cluster.
+#[derive(Debug, Default, Serialize)]
+pub struct DiscoveryValues {
+    pub enabled: bool,
+    pub domain: String,
+    /// The founding members' hostnames, space-separated.
+    pub bootstrap: String,
+    /// `dhcp`, or the platform whose metadata the member reads.
+    pub address: String,
+    /// The metadata variables of the name and the address (empty with DHCP, and the name's
+    /// on a platform that sets the hostname itself).
+    pub hostname_var: String,
+    pub ipv4_var: String,
+    pub script: &'static str,
+    /// What the member script writes at boot and etcd.service reads after the env file.
+    pub member_env: &'static str,
+    pub peer_port: u16,
+    pub client_port: u16,
+}
+
+/// The member script of a discovery cluster.
+pub const MEMBER_SCRIPT: &str = "/opt/bin/kindling-etcd-member";
+/// The settings only the booted machine knows, written by the member script.
+pub const MEMBER_ENV: &str = "/run/etcd/member.env";
+
+/// The settings `discovery:` leaves to the member script: who the member is, where it
+/// listens, and how it finds the cluster.
+const DECIDED_AT_BOOT: [&str; 7] = [
+    "ETCD_NAME",
+    "ETCD_LISTEN_PEER_URLS",
+    "ETCD_LISTEN_CLIENT_URLS",
+    "ETCD_INITIAL_ADVERTISE_PEER_URLS",
+    "ETCD_ADVERTISE_CLIENT_URLS",
+    "ETCD_INITIAL_CLUSTER",
+    "ETCD_INITIAL_CLUSTER_STATE",
+];
+
+fn discovery_values(cluster: &Cluster) -> DiscoveryValues {
+    let Some(discovery) = &cluster.discovery else {
+        return DiscoveryValues::default();
+    };
+    let (address, hostname_var, ipv4_var) = match discovery.address {
+        super::discovery::AddressSource::Dhcp => ("dhcp", "", ""),
+        super::discovery::AddressSource::Metadata(platform) => (
+            platform.name,
+            platform.hostname.unwrap_or(""),
+            platform.private_ipv4,
+        ),
+    };
+    DiscoveryValues {
+        enabled: true,
+        domain: discovery.domain.clone(),
+        bootstrap: discovery
+            .bootstrap
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        address: address.to_string(),
+        hostname_var: hostname_var.to_string(),
+        ipv4_var: ipv4_var.to_string(),
+        script: MEMBER_SCRIPT,
+        member_env: MEMBER_ENV,
+        peer_port: cluster.etcd.peer_port,
+        client_port: cluster.etcd.client_port,
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -411,7 +488,19 @@ impl<'a> NodeContexts<'a> {
                 name: node.name.clone(),
                 ip: node.ip.to_string(),
                 fqdn: node.fqdn.clone(),
+                script_name: if cluster.discovery.is_some() {
+                    format!("$(sed -n 's/^ETCD_NAME=//p' {MEMBER_ENV})")
+                } else {
+                    node.name.clone()
+                },
+                unit_name: if cluster.discovery.is_some() {
+                    "%l".to_string()
+                } else {
+                    node.name.clone()
+                },
+                named: cluster.discovery.is_none(),
             },
+            discovery: discovery_values(cluster),
             layout,
             sysext: sysext_values(cluster, material, layout),
             kubelet: kubelet_values(cluster, material),
@@ -661,6 +750,9 @@ fn member_env(cluster: &Cluster, node: &Node, founders: &str, layout: &Layout) -
     );
     if let Some(procs) = node.tuning.gomaxprocs {
         env.push(var("GOMAXPROCS", procs));
+    }
+    if cluster.discovery.is_some() {
+        env.retain(|v| !DECIDED_AT_BOOT.contains(&v.name.as_str()));
     }
     env
 }

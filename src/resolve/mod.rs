@@ -9,6 +9,7 @@ mod cluster;
 pub mod config_file;
 pub mod container;
 pub mod context;
+pub mod discovery;
 pub mod etcd;
 mod etcd_settings;
 pub mod firewall;
@@ -26,6 +27,7 @@ pub mod restore;
 mod sysext;
 mod tls;
 pub mod values;
+pub mod zone;
 
 pub use ports::listen_sockets;
 
@@ -72,6 +74,8 @@ pub struct Cluster {
     pub monitoring: Option<monitoring::MonitoringSettings>,
     /// Every member's host firewall (`firewall:`).
     pub firewall: Option<firewall::FirewallSettings>,
+    /// Members found through DNS, all booting one config (`discovery:`).
+    pub discovery: Option<discovery::DiscoverySettings>,
     pub nodes: Vec<Node>,
     /// What resolving found worth a warning: the commands that go on report it.
     pub warnings: Report,
@@ -264,6 +268,12 @@ impl std::fmt::Display for Replaced {
 }
 
 impl Node {
+    /// Whether this node stands for every member of a discovery cluster (one config, the
+    /// name and address decided at boot).
+    pub fn is_every_member(&self) -> bool {
+        self.ip.is_unspecified()
+    }
+
     /// The name peers and clients reach this member at: the FQDN when a domain is set.
     pub fn advertise_host(&self) -> String {
         self.fqdn.clone().unwrap_or_else(|| url_host(self.ip))
@@ -380,7 +390,17 @@ pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
     let ignition = cluster::resolve_ignition_version(&mut r);
     let profile = cluster::resolve_profile(&r);
     let network = network::resolve_settings(&mut r);
-    let (mut nodes, misaddressed) = nodes::resolve_nodes(&mut r, domain.as_deref(), network.subnet);
+    let discovery = discovery::resolve_discovery(&mut r, domain.as_deref());
+    let (mut nodes, misaddressed) = match &spec.discovery {
+        Some(written) => {
+            let span = r.span(written);
+            (
+                vec![discovery::members_node(span, domain.as_deref())],
+                Default::default(),
+            )
+        }
+        None => nodes::resolve_nodes(&mut r, domain.as_deref(), network.subnet),
+    };
     let etcd = etcd_settings::resolve_etcd(&mut r);
     ports::check_ports_and_sockets(&mut r, &etcd, &nodes, &misaddressed);
     ports::check_privileged_ports(&mut r, &profile);
@@ -405,6 +425,7 @@ pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
     if let (Some(firewall), Some(monitoring)) = (&firewall, &monitoring) {
         firewall::check_scrapes(&mut r, firewall, monitoring, &nodes);
     }
+    discovery::check_plan(&mut r, &profile);
     let ssh_authorized_keys = nodes::resolve_ssh_keys(&mut r, &spec.ssh_authorized_keys);
     let matchbox = matchbox::resolve_matchbox(&mut r);
     let defaults = overrides::Defaults {
@@ -438,6 +459,7 @@ pub fn resolve(doc: &SpecDocument) -> Result<Cluster, Report> {
         kubelet,
         monitoring,
         firewall,
+        discovery,
         nodes,
         warnings: Report::default(),
     };

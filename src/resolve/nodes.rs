@@ -18,24 +18,24 @@ pub(super) fn resolve_nodes(
     subnet: Option<ipnet::IpNet>,
 ) -> (Vec<Node>, HashSet<String>) {
     let spec = &r.doc.spec;
-    if spec.nodes.value.is_empty() {
-        let span = r.span(&spec.nodes);
+    let listed: &[NodeSpec] = spec.nodes.as_ref().map_or(&[], |n| &n.value);
+    if listed.is_empty() {
+        let span = spec
+            .nodes
+            .as_ref()
+            .map_or_else(|| r.span(&spec.cluster.name), |nodes| r.span(nodes));
         r.error(
             "spec.no-nodes",
             &span,
             "the cluster has no nodes".into(),
-            "list at least one node under `nodes:`",
+            "list at least one node under `nodes:` (or describe members found by DNS under `discovery:`)",
         );
     }
-    let nodes: Vec<Node> = spec
-        .nodes
-        .value
+    let nodes: Vec<Node> = listed
         .iter()
         .map(|node| resolve_node(r, node, domain, subnet))
         .collect();
-    let mut misaddressed: HashSet<String> = spec
-        .nodes
-        .value
+    let mut misaddressed: HashSet<String> = listed
         .iter()
         .filter(|node| values::node_ip(&node.ip.value).is_err())
         .map(|node| node.name.value.clone())

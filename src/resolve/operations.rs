@@ -340,6 +340,20 @@ pub fn join_steps(cluster: &Cluster) -> Vec<JoinStep> {
 /// The client URL of every member, as etcdctl dials them: the roll lock must outlive the
 /// restart of the member whose script holds it.
 pub fn client_endpoints(cluster: &Cluster) -> String {
+    if let Some(discovery) = &cluster.discovery {
+        // The founding members, by name: the cluster is reachable while one of them is.
+        return discovery
+            .bootstrap
+            .iter()
+            .map(|(name, _)| {
+                format!(
+                    "https://{name}.{}:{}",
+                    discovery.domain, cluster.etcd.client_port
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+    }
     cluster
         .nodes
         .iter()

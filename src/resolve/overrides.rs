@@ -20,7 +20,17 @@ pub(super) struct Defaults<'a> {
 pub(super) fn apply(r: &mut Resolver, nodes: &mut [Node], defaults: &Defaults) {
     let doc = r.doc;
     let cluster_snippets = snippet_refs(r, &doc.spec.snippets);
-    for (spec, node) in doc.spec.nodes.value.iter().zip(nodes.iter_mut()) {
+    let Some(listed) = &doc.spec.nodes else {
+        // The one node of a discovery cluster: the cluster's settings, nothing of its own.
+        for node in nodes.iter_mut() {
+            node.tuning = defaults.etcd.tuning.clone();
+            node.ssh_authorized_keys = defaults.ssh_authorized_keys.to_vec();
+            boot(r, node, None, defaults.matchbox);
+            node.snippets = cluster_snippets.clone();
+        }
+        return;
+    };
+    for (spec, node) in listed.value.iter().zip(nodes.iter_mut()) {
         let own = spec.overrides.as_ref();
         let etcd = own.and_then(|o| o.etcd.as_ref());
         node.tuning = match etcd {

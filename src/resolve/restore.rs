@@ -45,6 +45,13 @@ pub fn apply(cluster: &mut Cluster, request: &RestoreRequest) -> Result<(), Repo
             "with another profile, restore by hand: docs/operations.md, \"Disaster recovery\"",
         ));
     }
+    if cluster.discovery.is_some() {
+        report.push(refuse(
+            "restore.discovery",
+            "a discovery cluster's members name themselves at boot, but a restore gives every member its name and the others' addresses before it starts".into(),
+            "for the restore, list the members under `nodes:` (names and addresses), drop `discovery:`, and restore: docs/operations.md, \"Disaster recovery\"",
+        ));
+    }
     let joining: Vec<&str> = cluster
         .nodes
         .iter()

@@ -313,6 +313,16 @@ const SPEC: Shape = Shape::Map(&[
             ),
         ]),
     ),
+    key(
+        "discovery",
+        Shape::Map(&[
+            key(
+                "bootstrap",
+                Shape::List(&Shape::Map(&[leaf("name"), leaf("ip")])),
+            ),
+            leaf("address"),
+        ]),
+    ),
     key("nodes", Shape::List(&NODE)),
 ]);
 

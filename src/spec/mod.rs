@@ -81,7 +81,29 @@ pub struct Spec {
     pub monitoring: Option<Spanned<MonitoringSection>>,
     /// A host firewall on every member (opt-in).
     pub firewall: Option<Spanned<FirewallSection>>,
-    pub nodes: Spanned<Vec<NodeSpec>>,
+    /// Members that are not listed: one config for all, found through DNS (instead of `nodes`).
+    pub discovery: Option<Spanned<DiscoverySection>>,
+    pub nodes: Option<Spanned<Vec<NodeSpec>>>,
+}
+
+/// A cluster whose members are not listed: every member boots the same config, takes its
+/// name and address from the machine, and finds the others through DNS SRV records under
+/// `cluster.domain`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoverySection {
+    /// The members that found the cluster: the SRV records name exactly these.
+    pub bootstrap: Spanned<Vec<BootstrapMember>>,
+    /// Where a member's name and address come from: `dhcp`, or a platform's metadata.
+    pub address: Option<Spanned<String>>,
+}
+
+/// A founding member: its hostname, and its address when the zone should carry it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapMember {
+    pub name: Spanned<String>,
+    pub ip: Option<Spanned<String>>,
 }
 
 /// The kubelet that runs etcd as a static pod: its release and the sysext image it comes
@@ -790,7 +812,7 @@ nodes:
     #[test]
     fn minimal_spec_parses_with_spans() {
         let document = parse_text(MINIMAL).expect("minimal spec parses");
-        let node = &document.spec.nodes.value[0];
+        let node = &document.spec.nodes.as_ref().unwrap().value[0];
         assert_eq!(node.ip.value, "10.0.0.1");
         assert_eq!(document.span(&node.ip).line, 6);
     }

@@ -40,6 +40,7 @@ pub fn missing_prerequisites() -> Vec<String> {
         "useradd",
         "etcdctl",
         "prometheus",
+        "dnsmasq",
     ] {
         if !super::common::on_path(program) {
             missing.push(format!("{program} is not installed"));
@@ -209,6 +210,8 @@ pub struct Node {
     /// The address the node's link has only while Ignition runs (as an initramfs gets one
     /// by DHCP), for a node whose booted system configures the link itself.
     initramfs_ip: Option<String>,
+    /// The node gets its address and hostname by DHCP (`use_dhcp`): it boots as `localhost`.
+    dhcp: bool,
 }
 
 impl Node {
@@ -326,6 +329,7 @@ impl Lab {
             root,
             launcher: None,
             initramfs_ip: ip.is_none().then(|| format!("10.77.0.{}", 200 + index)),
+            dhcp: false,
         };
         self.nodes.push(node);
         let node = &self.nodes[index];
@@ -420,6 +424,29 @@ impl Lab {
         }
     }
 
+    /// Makes a node (added without an IP) a DHCP client, as a Flatcar machine is: its
+    /// networkd asks for an address, a hostname and DNS servers (Flatcar's zz-default.network
+    /// does; the lab's root has none), it boots without a hostname of its own (`localhost`,
+    /// no /etc/hostname), and it resolves through the hub (`HUB_IP`, where the test runs a
+    /// DNS server). Flatcar's systemd-resolved would take that server from DHCP; the lab's
+    /// root has no resolved, so /etc/resolv.conf names it.
+    pub fn use_dhcp(&mut self, name: &str) {
+        let node = self.node(name);
+        write(
+            &node
+                .root
+                .join("etc/systemd/network/50-kindling-boot-dhcp.network"),
+            "[Match]\nName=eth0\n\n[Network]\nDHCP=ipv4\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n\n[DHCPv4]\nUseHostname=yes\nUseDNS=yes\n",
+        );
+        let _ = std::fs::remove_file(node.root.join("etc/hostname"));
+        let _ = std::fs::remove_file(node.root.join("etc/resolv.conf"));
+        write(
+            &node.root.join("etc/resolv.conf"),
+            &format!("nameserver {HUB_IP}\n"),
+        );
+        self.node_mut(name).dhcp = true;
+    }
+
     pub fn is_booted(&self, name: &str) -> bool {
         self.node(name).launcher.is_some()
     }
@@ -440,6 +467,7 @@ impl Lab {
             .args([&node.name, &node.netns, &node.cgroup])
             .arg(&node.root)
             .arg(&node.dir)
+            .arg(if node.dhcp { "localhost" } else { &node.name })
             .stdin(Stdio::null())
             .stdout(console.try_clone().unwrap())
             .stderr(console)

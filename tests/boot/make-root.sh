@@ -23,9 +23,11 @@ rm -rf "$work"
 mkdir -p "$work"
 root="$work/root"
 
-# curl: Flatcar ships it, and the backup script's S3 uploads use it.
+# curl: Flatcar ships it, and the backup script's S3 uploads use it. polkitd: Flatcar ships
+# polkit (with logind, which it needs), whose rule (systemd's) lets networkd set the
+# hostname DHCP gives.
 debootstrap --variant=minbase \
-  --include=systemd,systemd-sysv,dbus,systemd-container,iproute2,iptables,curl \
+  --include=systemd,systemd-sysv,dbus,systemd-container,iproute2,iptables,curl,libpam-systemd,polkitd \
   trixie "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
   { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
 
