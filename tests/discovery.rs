@@ -13,6 +13,48 @@ use common::{golden, kindling, scratch_copy};
 use kindling::resolve::discovery::PLATFORMS;
 use serde_json::Value;
 
+fn main() {
+    let arguments = libtest_mimic::Arguments::from_args();
+    let trials = vec![
+        common::trial(
+            "every_platform_reads_the_variables_flatcar_documents_for_it",
+            &[],
+            every_platform_reads_the_variables_flatcar_documents_for_it,
+        ),
+        common::trial(
+            "discovery_plans_that_cannot_work_are_refused_at_their_lines",
+            &[],
+            discovery_plans_that_cannot_work_are_refused_at_their_lines,
+        ),
+        common::trial(
+            "the_zone_is_what_the_golden_holds_and_bind_loads_it",
+            &["named-checkzone"],
+            the_zone_is_what_the_golden_holds_and_bind_loads_it,
+        ),
+        common::trial(
+            "matchbox_serves_the_one_config_to_every_machine_with_the_cluster_label",
+            &[],
+            matchbox_serves_the_one_config_to_every_machine_with_the_cluster_label,
+        ),
+        common::trial(
+            "join_and_restore_say_why_they_do_not_apply_to_a_discovery_cluster",
+            &[],
+            join_and_restore_say_why_they_do_not_apply_to_a_discovery_cluster,
+        ),
+        common::trial(
+            "a_shared_certificate_without_the_domain_names_is_refused",
+            &["openssl"],
+            a_shared_certificate_without_the_domain_names_is_refused,
+        ),
+        common::trial(
+            "check_golden_compares_the_one_config",
+            &[],
+            check_golden_compares_the_one_config,
+        ),
+    ];
+    libtest_mimic::run(&arguments, trials).exit();
+}
+
 /// Afterburn's attributes per platform, as tests/discovery/metadata-attributes.md copies them.
 fn documented() -> BTreeMap<String, Vec<String>> {
     let text =
@@ -73,7 +115,6 @@ fn member_script(address: &str) -> String {
     String::from_utf8(kindling::ignition::dataurl::decode(source).unwrap()).unwrap()
 }
 
-#[test]
 fn every_platform_reads_the_variables_flatcar_documents_for_it() {
     let documented = documented();
     assert!(PLATFORMS.len() >= 7);
@@ -151,7 +192,6 @@ fn errors(output: &Output) -> Vec<(String, u64)> {
 /// Edits to golden/discovery's spec, the code they must raise, and its line.
 type SpecCase = (&'static [(&'static str, &'static str)], &'static str, u64);
 
-#[test]
 fn discovery_plans_that_cannot_work_are_refused_at_their_lines() {
     let golden_case = check(&golden("discovery"));
     assert_eq!(
@@ -248,7 +288,6 @@ fn discovery_plans_that_cannot_work_are_refused_at_their_lines() {
     }
 }
 
-#[test]
 fn the_zone_is_what_the_golden_holds_and_bind_loads_it() {
     let output = kindling()
         .args(["dns"])
@@ -275,7 +314,7 @@ fn the_zone_is_what_the_golden_holds_and_bind_loads_it() {
         .args(["-D", "-i", "local", "etcd.example.net"])
         .arg(&file)
         .output()
-        .expect("named-checkzone (bind9-utils) runs");
+        .unwrap();
     assert!(loaded.status.success(), "{}", common::text(&loaded));
     let records = String::from_utf8_lossy(&loaded.stdout);
     for (service, port) in [("_etcd-server-ssl", 2380), ("_etcd-client-ssl", 2379)] {
@@ -305,7 +344,6 @@ fn the_zone_is_what_the_golden_holds_and_bind_loads_it() {
     assert_refused(&none, "dns.domain");
 }
 
-#[test]
 fn matchbox_serves_the_one_config_to_every_machine_with_the_cluster_label() {
     let dir = scratch_copy("discovery");
     let spec = dir.path().join("cluster.yaml");
@@ -356,7 +394,6 @@ fn matchbox_serves_the_one_config_to_every_machine_with_the_cluster_label() {
     assert_eq!(checked.status.code(), Some(0), "{}", common::text(&checked));
 }
 
-#[test]
 fn join_and_restore_say_why_they_do_not_apply_to_a_discovery_cluster() {
     let dir = scratch_copy("discovery");
     let spec = dir.path().join("cluster.yaml");
@@ -386,7 +423,6 @@ fn join_and_restore_say_why_they_do_not_apply_to_a_discovery_cluster() {
     assert!(!out.exists(), "nothing written");
 }
 
-#[test]
 fn a_shared_certificate_without_the_domain_names_is_refused() {
     use common::openssl::{Form, Key, Openssl, member_extensions};
     let dir = scratch_copy("discovery");
@@ -427,7 +463,6 @@ fn a_shared_certificate_without_the_domain_names_is_refused() {
     );
 }
 
-#[test]
 fn check_golden_compares_the_one_config() {
     let dir = scratch_copy("discovery");
     common::protect_keys(dir.path());
